@@ -1,0 +1,8 @@
+//! An embeddable RADOS: Ceph's reliable distributed object store as a Rust library.
+//!
+//! Layers, bottom up (see ARCHITECTURE.md): [`crush`] and [`osdmap`] compute placement (pure);
+//! the object store, messenger, monitor, OSD and client layers build on them.
+
+pub mod crush;
+pub mod errno;
+pub mod hash;
