@@ -95,6 +95,7 @@ pub fn crush_hash32_5(a: u32, b: u32, c: u32, d: u32, e: u32) -> u32 {
     mix(&mut b, &mut x, &mut hash);
     mix(&mut y, &mut c, &mut hash);
     mix(&mut d, &mut x, &mut hash);
+    mix(&mut y, &mut e, &mut hash);
     hash
 }
 

@@ -4,5 +4,8 @@
 //! the object store, messenger, monitor, OSD and client layers build on them.
 
 pub mod crush;
+pub mod encoding;
 pub mod errno;
+pub mod fmt;
 pub mod hash;
+pub mod osdmap;

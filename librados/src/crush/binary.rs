@@ -396,3 +396,37 @@ fn put_int_map(w: &mut Vec<u8>, m: &BTreeMap<i32, i32>) {
         put_u32(w, *v as u32);
     }
 }
+
+/// A CRUSH map serialises as its Ceph binary encoding (a byte string), so every container format
+/// carries it compactly and decoding always goes through [`decode`]'s validation.
+impl serde::Serialize for CrushMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&encode(self))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CrushMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CrushMap, D::Error> {
+        struct BytesVisitor;
+        impl<'de> serde::de::Visitor<'de> for BytesVisitor {
+            type Value = CrushMap;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a binary CRUSH map")
+            }
+
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<CrushMap, E> {
+                decode(v).map_err(E::custom)
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<CrushMap, A::Error> {
+                let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some(b) = seq.next_element::<u8>()? {
+                    bytes.push(b);
+                }
+                decode(&bytes).map_err(serde::de::Error::custom)
+            }
+        }
+        d.deserialize_bytes(BytesVisitor)
+    }
+}

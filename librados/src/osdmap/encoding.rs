@@ -1,0 +1,37 @@
+//! Serialised forms of the OSD map and its incrementals (see `crate::encoding`).
+//!
+//! Format version 1. The CRUSH map inside is carried in Ceph's binary CRUSH encoding, so it is
+//! validated by the same decoder that reads maps from Ceph clusters.
+
+use super::{Incremental, OsdMap, OsdMapError};
+use crate::encoding::{decode, encode};
+
+const OSDMAP_KIND: &str = "osdmap";
+const INCREMENTAL_KIND: &str = "osdmap-incremental";
+const VERSION: u16 = 1;
+
+impl OsdMap {
+    pub fn encode(&self) -> Vec<u8> {
+        encode(OSDMAP_KIND, VERSION, self).expect("an OSD map always serialises")
+    }
+
+    /// Decodes and validates a map.
+    pub fn decode(bytes: &[u8]) -> Result<OsdMap, OsdMapError> {
+        let (_, mut map): (u16, OsdMap) =
+            decode(OSDMAP_KIND, VERSION, bytes).map_err(|e| OsdMapError::Decode(e.to_string()))?;
+        map.validate()?;
+        map.refresh_weights();
+        Ok(map)
+    }
+}
+
+impl Incremental {
+    pub fn encode(&self) -> Vec<u8> {
+        encode(INCREMENTAL_KIND, VERSION, self).expect("an incremental always serialises")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Incremental, OsdMapError> {
+        let (_, inc) = decode(INCREMENTAL_KIND, VERSION, bytes).map_err(|e| OsdMapError::Decode(e.to_string()))?;
+        Ok(inc)
+    }
+}
