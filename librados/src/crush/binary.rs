@@ -26,14 +26,12 @@
 
 use super::bucket::{Bucket, BucketAlg, BucketData};
 use super::error::CrushError;
-use super::map::{ChooseArg, ChooseArgMap, CrushMap};
+use super::map::{ChooseArg, ChooseArgMap, CrushMap, MAX_BUCKETS, MAX_DEVICES};
 use super::rule::{Rule, Step};
 use super::tunables::LEGACY_ALLOWED_BUCKET_ALGS;
 use std::collections::BTreeMap;
 
 const CRUSH_MAGIC: u32 = 0x0001_0000;
-/// Highest device count accepted from an encoded map (far above any real cluster).
-const MAX_DEVICES_LIMIT: i32 = 1 << 24;
 
 /// Whether `bytes` look like a binary map (as opposed to text).
 pub fn is_binary(bytes: &[u8]) -> bool {
@@ -138,8 +136,11 @@ pub fn decode(bytes: &[u8]) -> Result<CrushMap, CrushError> {
     let max_rules = r.u32()? as usize;
     let max_devices = r.i32()?;
     let max_buckets = usize::try_from(max_buckets).map_err(|_| r.err("negative max_buckets"))?;
-    if !(0..=MAX_DEVICES_LIMIT).contains(&max_devices) {
+    if !(0..=MAX_DEVICES).contains(&max_devices) {
         return Err(r.err(format!("max_devices {max_devices} out of range")));
+    }
+    if max_buckets > MAX_BUCKETS {
+        return Err(r.err(format!("max_buckets {max_buckets} above the limit {MAX_BUCKETS}")));
     }
     r.check_room(max_buckets, 4)?;
     let mut map = CrushMap { max_devices, ..CrushMap::default() };
@@ -169,8 +170,32 @@ pub fn decode(bytes: &[u8]) -> Result<CrushMap, CrushError> {
         }
     }
     map.finalize();
+    strip_unusable_choose_args(&mut map);
     map.validate()?;
     Ok(map)
+}
+
+/// What Ceph does with choose_args after decoding: only straw2 buckets use them, so arguments
+/// for other (or missing) buckets are dropped; weight sets of the usual number of positions but
+/// the wrong length are padded with zeros or cut to the bucket's size.
+fn strip_unusable_choose_args(map: &mut CrushMap) {
+    let straw2: Vec<Option<usize>> = map
+        .buckets
+        .iter()
+        .map(|b| b.as_ref().filter(|b| b.alg() == BucketAlg::Straw2).map(Bucket::size))
+        .collect();
+    for args in map.choose_args.values_mut() {
+        let positions = args.args.iter().map(|a| a.weight_set.len()).find(|&n| n > 0).unwrap_or(1);
+        for (slot, arg) in args.args.iter_mut().enumerate() {
+            let Some(size) = straw2.get(slot).copied().flatten() else {
+                *arg = ChooseArg::default();
+                continue;
+            };
+            if arg.weight_set.len() == positions {
+                arg.weight_set.iter_mut().for_each(|ws| ws.resize(size, 0));
+            }
+        }
+    }
 }
 
 fn decode_bucket(r: &mut Reader) -> Result<Option<Bucket>, CrushError> {
@@ -210,7 +235,12 @@ fn decode_bucket(r: &mut Reader) -> Result<Option<Bucket>, CrushError> {
         }
         BucketAlg::Tree => {
             let n = usize::from(r.u8()?);
-            BucketData::Tree { node_weights: r.u32s(n)? }
+            let mut node_weights = r.u32s(n)?;
+            // Node 0 is not part of the tree; Ceph leaves it uninitialised in one-item trees.
+            if let Some(w) = node_weights.first_mut() {
+                *w = 0;
+            }
+            BucketData::Tree { node_weights }
         }
         BucketAlg::Straw => {
             let (item_weights, straws) = pairs(r)?;
@@ -347,6 +377,25 @@ pub fn encode(map: &CrushMap) -> Vec<u8> {
         }
     }
     w
+}
+
+/// The encoding with everything derived recomputed: tree buckets' interior node weights (and the
+/// unused node 0) from their items. Two maps that differ only in the bytes Ceph's compiler leaves
+/// uninitialised (interior tree nodes beyond the item count) have the same canonical encoding.
+pub fn canonical_encoding(map: &CrushMap) -> Vec<u8> {
+    let mut m = map.clone();
+    for b in m.buckets.iter_mut().flatten() {
+        if let BucketData::Tree { node_weights } = &mut b.data {
+            let leaves: Vec<u32> = (0..b.items.len()).map(|i| node_weights[super::bucket::tree_leaf_node(i)]).collect();
+            if let Ok(fresh) = Bucket::new(b.id, BucketAlg::Tree, b.type_id, b.items.clone(), leaves, 0) {
+                *node_weights = match fresh.data {
+                    BucketData::Tree { node_weights } => node_weights,
+                    _ => unreachable!("a tree bucket was built"),
+                };
+            }
+        }
+    }
+    encode(&m)
 }
 
 fn encode_bucket(w: &mut Vec<u8>, b: &Bucket) {

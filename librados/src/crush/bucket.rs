@@ -189,7 +189,9 @@ impl Bucket {
                     )));
                 }
                 let depth = tree_depth(weights.len());
-                let mut node_weights = vec![0u32; 1 << depth];
+                // An empty tree has no nodes at all (not the single node 1 << 0 would give).
+                let nodes = if weights.is_empty() { 0 } else { 1 << depth };
+                let mut node_weights = vec![0u32; nodes];
                 for (i, &w) in weights.iter().enumerate() {
                     let mut node = tree_leaf_node(i);
                     node_weights[node] = w;
@@ -279,6 +281,52 @@ impl Bucket {
         self.items.iter().position(|&i| i == item)
     }
 
+    /// Sets the weight of the item at `pos` the way Ceph does it in place: the difference is added
+    /// to the bucket's total and, for list and tree buckets, to the stored sums above the item
+    /// (so a decoded map's stored values are adjusted, never recomputed). Straw lengths are
+    /// recomputed; a uniform bucket's single item weight changes for all items.
+    pub(crate) fn adjust_item_weight(&mut self, pos: usize, weight: u32, straw_calc_version: u8) {
+        let size = self.items.len() as u32;
+        let diff = match &mut self.data {
+            BucketData::Uniform { item_weight } => {
+                let old_total = self.weight;
+                *item_weight = weight;
+                self.weight = weight.wrapping_mul(size);
+                self.weight.wrapping_sub(old_total)
+            }
+            BucketData::List { item_weights, sum_weights } => {
+                let diff = weight.wrapping_sub(item_weights[pos]);
+                item_weights[pos] = weight;
+                sum_weights[pos..].iter_mut().for_each(|s| *s = s.wrapping_add(diff));
+                diff
+            }
+            BucketData::Tree { node_weights } => {
+                let mut node = tree_leaf_node(pos);
+                let diff = weight.wrapping_sub(node_weights[node]);
+                node_weights[node] = weight;
+                for _ in 1..tree_depth(self.items.len()) {
+                    node = tree_parent(node);
+                    node_weights[node] = node_weights[node].wrapping_add(diff);
+                }
+                diff
+            }
+            BucketData::Straw { item_weights, straws } => {
+                let diff = weight.wrapping_sub(item_weights[pos]);
+                item_weights[pos] = weight;
+                *straws = straw_lengths(item_weights, straw_calc_version);
+                diff
+            }
+            BucketData::Straw2 { item_weights } => {
+                let diff = weight.wrapping_sub(item_weights[pos]);
+                item_weights[pos] = weight;
+                diff
+            }
+        };
+        if !matches!(self.data, BucketData::Uniform { .. }) {
+            self.weight = self.weight.wrapping_add(diff);
+        }
+    }
+
     /// Checks the shape invariants the mapper relies on.
     pub(crate) fn check_shape(&self) -> Result<(), CrushError> {
         let n = self.items.len();
@@ -307,7 +355,10 @@ impl Bucket {
             }
             BucketData::Tree { node_weights } => {
                 let nodes = node_weights.len();
-                if !nodes.is_power_of_two() || (n > 0 && nodes <= tree_leaf_node(n - 1)) {
+                if n == 0 {
+                    return Ok(());
+                }
+                if !nodes.is_power_of_two() || nodes <= tree_leaf_node(n - 1) {
                     return bad("tree node count");
                 }
                 Ok(())

@@ -59,8 +59,9 @@ impl CrushMap {
     ) -> Result<i32, CrushError> {
         let name = self
             .item_name(original)
-            .ok_or_else(|| CrushError::Invalid(format!("bucket {original} has no name")))?;
-        let class_name = self.class_name(class).unwrap_or_default();
+            .ok_or_else(|| CrushError::Invalid(format!("bucket {original} has no name")))?
+            .to_string();
+        let class_name = self.class_name(class).unwrap_or_default().to_string();
         let copy_name = format!("{name}~{class_name}");
         if let Some(existing) = self.item_id(&copy_name) {
             return Ok(existing);
@@ -69,21 +70,30 @@ impl CrushMap {
             .bucket(original)
             .cloned()
             .ok_or_else(|| CrushError::Invalid(format!("bucket {original} does not exist")))?;
+        let uniform = orig.alg() == BucketAlg::Uniform;
         let mut items = Vec::new();
         let mut weights = Vec::new();
         let mut orig_pos = Vec::new();
         for (pos, &item) in orig.items.iter().enumerate() {
-            if item >= 0 {
+            let (copy_item, weight) = if item >= 0 {
                 if self.class_map.get(&item) != Some(&class) {
                     continue;
                 }
-                items.push(item);
-                weights.push(orig.item_weight(pos));
+                (item, orig.item_weight(pos))
             } else {
                 let child = self.clone_for_class(item, class, explicit, reserved)?;
-                items.push(child);
-                weights.push(self.bucket(child).map_or(0, Bucket::weight));
+                (child, self.bucket(child).map_or(0, Bucket::weight))
+            };
+            if uniform && weight != 0 {
+                // Ceph builds a shadow by adding items to an empty bucket, and an empty uniform
+                // bucket only accepts items of its (zero) item weight: the clone fails here,
+                // after the children cloned so far.
+                return Err(CrushError::Refused(format!(
+                    "uniform bucket '{name}' cannot get a '{class_name}' shadow (its items have weight)"
+                )));
             }
+            items.push(copy_item);
+            weights.push(weight);
             orig_pos.push(pos);
         }
         let id = match explicit.get(&original).and_then(|m| m.get(&class)) {
@@ -96,7 +106,7 @@ impl CrushMap {
                 id
             }
         };
-        let mut copy = if orig.alg() == BucketAlg::Uniform {
+        let mut copy = if uniform {
             // Ceph grows shadow buckets item by item, which never sets a uniform bucket's
             // per-item weight: it stays 0 while the total adds up.
             let total = weights.iter().try_fold(0u32, |a, &w| a.checked_add(w)).ok_or(CrushError::WeightOverflow)?;

@@ -4,7 +4,7 @@
 use super::map::CrushMap;
 use super::rule::{ChooseMode, Step};
 use super::tunables::{Profile, Tunables};
-use crate::fmt::general;
+use crate::fmt::general_with_precision;
 
 /// A JSON value, printed with four-space indentation as Ceph's formatter does.
 enum Json {
@@ -78,8 +78,9 @@ fn string(s: &str) -> Json {
     Json::Str(s.to_string())
 }
 
+/// A 16.16 weight as a JSON number: through a 32-bit float, then every significant digit.
 fn weight_float(w: u32) -> Json {
-    Json::Num(general(f64::from(w as f32 / 65536.0f32)))
+    Json::Num(general_with_precision(f64::from(w as f32 / 65536.0f32), 17))
 }
 
 /// The JSON dump.
@@ -101,13 +102,13 @@ pub fn dump(map: &CrushMap) -> String {
 fn devices(map: &CrushMap) -> Json {
     Json::Arr(
         (0..map.max_devices())
-            .filter_map(|id| {
-                let name = map.item_name(id)?;
-                let mut f = vec![("id", int(id)), ("name", string(name))];
+            .map(|id| {
+                let name = map.item_name(id).map_or_else(|| format!("device{id}"), str::to_string);
+                let mut f = vec![("id", int(id)), ("name", Json::Str(name))];
                 if let Some(c) = map.item_class(id) {
                     f.push(("class", string(c)));
                 }
-                Some(Json::Obj(f))
+                Json::Obj(f)
             })
             .collect(),
     )
@@ -161,15 +162,15 @@ fn step_json(map: &CrushMap, step: &Step) -> Json {
         Step::Emit => Json::Obj(vec![("op", string("emit"))]),
         Step::SetChooseTries(v) => num("set_choose_tries", v),
         Step::SetChooseleafTries(v) => num("set_chooseleaf_tries", v),
-        Step::SetChooseLocalTries(v) => num("set_choose_local_tries", v),
-        Step::SetChooseLocalFallbackTries(v) => num("set_choose_local_fallback_tries", v),
-        Step::SetChooseleafVaryR(v) => num("set_chooseleaf_vary_r", v),
-        Step::SetChooseleafStable(v) => num("set_chooseleaf_stable", v),
-        Step::Unknown { op, arg1, arg2 } => Json::Obj(vec![
-            ("opcode", int(op)),
-            ("arg1", int(arg1)),
-            ("arg2", int(arg2)),
-        ]),
+        // Ceph's dump names only the steps above; the rest appear as raw operations.
+        Step::SetChooseLocalTries(_)
+        | Step::SetChooseLocalFallbackTries(_)
+        | Step::SetChooseleafVaryR(_)
+        | Step::SetChooseleafStable(_)
+        | Step::Unknown { .. } => {
+            let (op, arg1, arg2) = step.to_raw();
+            Json::Obj(vec![("opcode", int(op)), ("arg1", int(arg1)), ("arg2", int(arg2))])
+        }
     }
 }
 

@@ -56,7 +56,7 @@ impl CrushMap {
     /// Names a device (without placing it in the hierarchy).
     pub fn add_device(&mut self, id: i32, name: &str, class: Option<&str>) -> Result<(), CrushError> {
         check_name(name)?;
-        if !(0..1 << 24).contains(&id) {
+        if !(0..super::map::MAX_DEVICES).contains(&id) {
             return Err(CrushError::Invalid(format!("device id {id} out of range")));
         }
         if self.item_id(name).is_some_and(|other| other != id) {
@@ -229,11 +229,14 @@ impl CrushMap {
         weight_sets: bool,
     ) -> Result<(), CrushError> {
         let scv = self.tunables.straw_calc_version;
-        let b = self.bucket(bucket_id).ok_or(CrushError::NotFound { kind: "bucket", name: bucket_id.to_string() })?;
+        let b = self
+            .bucket_mut(bucket_id)
+            .ok_or(CrushError::NotFound { kind: "bucket", name: bucket_id.to_string() })?;
         let positions: Vec<usize> = (0..b.size()).filter(|&i| b.items[i] == item).collect();
-        let new_bucket = reweighted(b, &positions, weight, scv)?;
-        let total = new_bucket.weight;
-        *self.bucket_mut(bucket_id).expect("exists") = new_bucket;
+        for &p in &positions {
+            b.adjust_item_weight(p, weight, scv);
+        }
+        let total = b.weight;
         if weight_sets {
             for args in self.choose_args.values_mut() {
                 if let Some(arg) = args.args.get_mut((-1 - bucket_id) as usize) {
@@ -446,12 +449,3 @@ fn rebuilt_with(b: &Bucket, items: Vec<i32>, weights: Vec<u32>, scv: u8) -> Resu
     Ok(copy)
 }
 
-/// A copy of `b` with the items at `positions` set to `weight`.
-fn reweighted(b: &Bucket, positions: &[usize], weight: u32, scv: u8) -> Result<Bucket, CrushError> {
-    let mut weights = b.item_weights();
-    positions.iter().for_each(|&p| weights[p] = weight);
-    if matches!(b.data, BucketData::Uniform { .. }) {
-        weights.iter_mut().for_each(|w| *w = weight);
-    }
-    rebuilt_with(b, b.items.clone(), weights, scv)
-}

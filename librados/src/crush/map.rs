@@ -14,6 +14,13 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const CRUSH_ITEM_NONE: i32 = 0x7fff_ffff;
 /// Most rules a map can hold (rule ids are one byte on the wire).
 pub const MAX_RULES: usize = 256;
+/// Most bucket slots a map can have (bucket ids -1 to -65536).
+pub const MAX_BUCKETS: usize = 1 << 16;
+/// Most devices a map can have (device ids 0 to 2^20 - 1).
+pub const MAX_DEVICES: i32 = 1 << 20;
+/// Most retries any tunable or rule step may ask for: real maps use 19 to a few hundred, and an
+/// absurd count would turn one mapping into minutes of work.
+pub const MAX_TRIES: u32 = 1000;
 /// The choose_args set used when none exists for the requested index.
 pub const DEFAULT_CHOOSE_ARGS: i64 = -1;
 
@@ -265,8 +272,8 @@ impl CrushMap {
     pub(crate) fn insert_bucket(&mut self, bucket: Bucket) -> Result<i32, CrushError> {
         let id = bucket.id;
         let pos = slot_of(id)
-            .filter(|&p| p < (1 << 24))
-            .ok_or_else(|| CrushError::Invalid(format!("bad bucket id {id}")))?;
+            .filter(|&p| p < MAX_BUCKETS)
+            .ok_or_else(|| CrushError::Invalid(format!("bucket id {id} is outside -1..-{MAX_BUCKETS}")))?;
         while pos >= self.buckets.len() {
             let grown = if self.buckets.is_empty() { 8 } else { self.buckets.len() * 2 };
             self.buckets.resize(grown, None);
@@ -323,6 +330,13 @@ impl CrushMap {
     /// Checks every invariant the mapper and the encoders rely on: bucket shapes, references to
     /// existing items, an acyclic hierarchy, choose_args sized to their buckets.
     pub fn validate(&self) -> Result<(), CrushError> {
+        if !(0..=MAX_DEVICES).contains(&self.max_devices) || self.buckets.len() > MAX_BUCKETS {
+            return Err(CrushError::Invalid(format!(
+                "{} devices and {} bucket slots exceed the limits ({MAX_DEVICES}, {MAX_BUCKETS})",
+                self.max_devices,
+                self.buckets.len()
+            )));
+        }
         for (pos, slot) in self.buckets.iter().enumerate() {
             let Some(b) = slot else { continue };
             if slot_of(b.id) != Some(pos) {
@@ -342,6 +356,7 @@ impl CrushMap {
             }
         }
         self.check_acyclic()?;
+        self.check_tries()?;
         for (index, args) in &self.choose_args {
             for (pos, arg) in args.args.iter().enumerate() {
                 if arg.is_empty() {
@@ -365,6 +380,30 @@ impl CrushMap {
                         ws.len(),
                         b.size()
                     )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_tries(&self) -> Result<(), CrushError> {
+        let t = &self.tunables;
+        let tunables =
+            [("choose_total_tries", t.choose_total_tries), ("choose_local_tries", t.choose_local_tries), ("choose_local_fallback_tries", t.choose_local_fallback_tries)];
+        if let Some((name, v)) = tunables.iter().find(|(_, v)| *v > MAX_TRIES) {
+            return Err(CrushError::Invalid(format!("tunable {name} {v} is above the limit {MAX_TRIES}")));
+        }
+        for (id, rule) in self.rules() {
+            for step in &rule.steps {
+                let v = match *step {
+                    Step::SetChooseTries(v)
+                    | Step::SetChooseleafTries(v)
+                    | Step::SetChooseLocalTries(v)
+                    | Step::SetChooseLocalFallbackTries(v) => v,
+                    _ => continue,
+                };
+                if v > MAX_TRIES as i32 {
+                    return Err(CrushError::Invalid(format!("rule {id} asks for {v} tries (limit {MAX_TRIES})")));
                 }
             }
         }
@@ -402,6 +441,22 @@ impl CrushMap {
             }
         }
         Ok(())
+    }
+
+    /// The rule a pool with this rule id, type and size uses (Ceph's `find_rule`): the rule with
+    /// that id if its type matches and `size` is within its min/max, else any rule whose ruleset,
+    /// type and size range match; `None` means the pool maps nowhere.
+    pub fn find_rule(&self, ruleset: i32, rule_type: u8, size: usize) -> Option<usize> {
+        let fits = |r: &Rule| r.rule_type == rule_type && usize::from(r.min_size) <= size && usize::from(r.max_size) >= size;
+        let uniform = self.rules().all(|(id, r)| usize::from(r.ruleset) == id);
+        if uniform {
+            if let Some(r) = usize::try_from(ruleset).ok().and_then(|id| self.rule(id)) {
+                if fits(r) {
+                    return usize::try_from(ruleset).ok();
+                }
+            }
+        }
+        self.rules().find(|(_, r)| i32::from(r.ruleset) == ruleset && fits(r)).map(|(id, _)| id)
     }
 
     /// Whether some rule step takes this item.

@@ -558,8 +558,10 @@ fn tree_choose(b: &Bucket, node_weights: &[u32], x: u32, r: u32) -> i32 {
         let l = n - half;
         n = if t < u64::from(node_weights[l]) { l } else { n + half };
     }
-    // An all-zero tree walks to its rightmost leaf, which may be past the last item.
-    b.items.get(n >> 1).copied().unwrap_or(CRUSH_ITEM_NONE)
+    // A walk can end on a leaf past the last item: in an all-zero tree (always right), or where
+    // Ceph's compiler left interior weights uninitialised. Ceph then reads past its item array,
+    // into the zeroed padding of the allocation — item 0 — and so do we, to map identically.
+    b.items.get(n >> 1).copied().unwrap_or(0)
 }
 
 fn straw_choose(b: &Bucket, straws: &[u32], x: u32, r: u32) -> i32 {

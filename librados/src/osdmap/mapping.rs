@@ -97,9 +97,10 @@ impl OsdMap {
     pub(crate) fn pg_to_raw_osds(&self, pool: &Pool, pg: PgId, ws: &mut Workspace) -> (Vec<i32>, u32) {
         let pps = pool.raw_pg_to_pps(pg);
         let mut osds = Vec::with_capacity(usize::from(pool.size));
-        if let Ok(rule) = usize::try_from(pool.crush_rule) {
+        let size = usize::from(pool.size);
+        if let Some(rule) = self.crush.find_rule(pool.crush_rule, pool.pool_type.rule_type(), size) {
             let args = self.crush.choose_args_for(pg.pool);
-            self.crush.do_rule(rule, pps, usize::from(pool.size), &self.crush_weights, args, ws, &mut osds);
+            self.crush.do_rule(rule, pps, size, &self.crush_weights, args, ws, &mut osds);
         }
         if pool.can_shift_osds() {
             osds.retain(|&o| self.exists(o));

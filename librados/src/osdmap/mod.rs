@@ -308,6 +308,50 @@ impl OsdMap {
         }
     }
 
+    /// The oldest Ceph client release that can use this map (what `min_compat_client` prints):
+    /// from the CRUSH tunables and bucket algorithms, the steps of rules pools use, choose_args
+    /// beyond a single default weight set, upmaps and primary affinity.
+    pub fn min_compat_client(&self) -> &'static str {
+        use crate::crush::{BucketAlg, Step, Tunables, DEFAULT_CHOOSE_ARGS};
+        let crush = &self.crush;
+        let t = crush.tunables();
+        let legacy = Tunables::default();
+        let pool_rule_uses = |f: &dyn Fn(&Step) -> bool| {
+            self.pools.values().any(|p| {
+                let rule = usize::try_from(p.crush_rule).ok().and_then(|r| crush.rule(r));
+                rule.is_some_and(|r| r.steps.iter().any(f))
+            })
+        };
+        let incompat_args = match crush.choose_args().iter().collect::<Vec<_>>().as_slice() {
+            [] => false,
+            [(index, args)] => {
+                **index != DEFAULT_CHOOSE_ARGS || args.iter().any(|(_, a)| a.weight_set.len() != 1 || !a.ids.is_empty())
+            }
+            _ => true,
+        };
+        if incompat_args || !self.pg_upmap.is_empty() || !self.pg_upmap_items.is_empty() {
+            return "luminous";
+        }
+        if t.chooseleaf_stable != 0 || pool_rule_uses(&|s| matches!(s, Step::SetChooseleafStable(_))) {
+            return "jewel";
+        }
+        if crush.buckets().any(|b| b.alg() == BucketAlg::Straw2) {
+            return "hammer";
+        }
+        let affinity = self.osds.iter().any(|o| o.exists && o.primary_affinity != DEFAULT_PRIMARY_AFFINITY);
+        if affinity || t.chooseleaf_vary_r != 0 || pool_rule_uses(&|s| matches!(s, Step::SetChooseleafVaryR(_))) {
+            return "firefly";
+        }
+        let hashpspool = self.pools.values().any(|p| p.flags & pool_flags::HASHPSPOOL != 0);
+        let tunables = t.choose_local_tries != legacy.choose_local_tries
+            || t.choose_local_fallback_tries != legacy.choose_local_fallback_tries
+            || t.choose_total_tries != legacy.choose_total_tries;
+        if t.chooseleaf_descend_once != 0 || hashpspool || tunables {
+            return "bobtail";
+        }
+        "argonaut"
+    }
+
     pub(crate) fn refresh_weights(&mut self) {
         self.crush_weights.clear();
         self.crush_weights.extend(self.osds.iter().map(|o| o.weight));
@@ -342,7 +386,7 @@ fn validate_pool(pool: &Pool) -> Result<(), OsdMapError> {
     if pool.size == 0 || pool.min_size == 0 || pool.min_size > pool.size {
         return bad(format!("size {} / min_size {}", pool.size, pool.min_size));
     }
-    if pool.pg_num == 0 || pool.pgp_num == 0 || pool.pgp_num > pool.pg_num {
+    if pool.pg_num == 0 || pool.pgp_num == 0 {
         return bad(format!("pg_num {} / pgp_num {}", pool.pg_num, pool.pgp_num));
     }
     Ok(())

@@ -17,6 +17,14 @@ pub enum PoolType {
 }
 
 impl PoolType {
+    /// The rule type a pool of this type needs (Ceph's pool type codes are the rule types).
+    pub fn rule_type(self) -> u8 {
+        match self {
+            PoolType::Replicated => crate::crush::RULE_TYPE_REPLICATED,
+            PoolType::Erasure => crate::crush::RULE_TYPE_ERASURE,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             PoolType::Replicated => "replicated",

@@ -53,7 +53,7 @@ pub fn create_simple(opts: &CreateSimple) -> Result<OsdMap, OsdMapError> {
                 .ok_or_else(|| OsdMapError::Invalid(format!("{} << {bits} PGs overflows", opts.num_osd)))
         };
         let mut pool = Pool::replicated(1, "rbd", opts.pool_size, shifted(opts.pg_bits)?, 0);
-        pool.pgp_num = shifted(opts.pgp_bits)?;
+        pool.pgp_num = shifted(opts.pgp_bits)?.min(pool.pg_num);
         pool.applications.insert("rbd".into(), Default::default());
         map.set_pool(pool)?;
     }
@@ -76,14 +76,16 @@ pub fn import_crush(map: &mut OsdMap, crush: CrushMap) -> Result<(), OsdMapError
     map.apply_incremental(&inc)
 }
 
-/// `--mark-up-in`: every OSD slot exists, is up and fully in, and has CRUSH weight 1.0.
+/// `--mark-up-in`: every OSD slot exists, is up and fully in; a device whose CRUSH weight is 0
+/// gets weight 1.0 (as osdmaptool does, so it can be chosen).
 pub fn mark_up_in(map: &mut OsdMap, out: &mut Report) -> Result<(), OsdMapError> {
     out.stdout.push_str("marking all OSDs up and in\n");
     for id in 0..map.max_osd() {
         map.set_osd_state(id, true, true)?;
         map.set_osd_weight(id, WEIGHT_IN)?;
-        // Devices not in the hierarchy have no weight to adjust.
-        let _ = map.crush_mut().adjust_item_weight(id, WEIGHT_IN);
+        if crush_item_weight(map.crush(), id) == Some(0) {
+            map.crush_mut().adjust_item_weight(id, WEIGHT_IN)?;
+        }
     }
     Ok(())
 }
@@ -261,12 +263,9 @@ fn c_div(a: f64, b: f64) -> f64 {
     }
 }
 
-/// A device's CRUSH weight: its weight in the first non-shadow bucket holding it.
+/// A device's CRUSH weight: its weight in the first bucket (by slot) holding it.
 fn crush_item_weight(crush: &CrushMap, item: i32) -> Option<u32> {
-    crush
-        .buckets()
-        .filter(|b| !crush.is_shadow(b.id()))
-        .find_map(|b| b.position_of(item).map(|p| b.item_weight(p)))
+    crush.buckets().find_map(|b| b.position_of(item).map(|p| b.item_weight(p)))
 }
 
 /// `--print`: the map summary osdmaptool prints.
@@ -278,7 +277,8 @@ pub fn print(map: &OsdMap) -> String {
     let _ = writeln!(s, "modified {}", map.modified());
     let _ = writeln!(s, "flags ");
     let _ = writeln!(s, "crush_version {}", map.crush_version());
-    s.push_str("full_ratio 0\nbackfillfull_ratio 0\nnearfull_ratio 0\nmin_compat_client jewel\n");
+    s.push_str("full_ratio 0\nbackfillfull_ratio 0\nnearfull_ratio 0\n");
+    let _ = writeln!(s, "min_compat_client {}", map.min_compat_client());
     s.push_str("stretch_mode_enabled false\n\n");
     for p in map.pools().values() {
         let _ = write!(

@@ -18,7 +18,7 @@ const MAX_DEVICE_WEIGHT: u32 = 100 * 0x10000;
 /// Bucket weights are limited so sums cannot overflow.
 const MAX_BUCKET_WEIGHT: u32 = 65535 * 0x10000;
 /// Highest device id accepted (far above any real cluster; bounds the weight vectors).
-const MAX_DEVICE_ID: u32 = (1 << 24) - 1;
+const MAX_DEVICE_ID: u32 = (1 << 20) - 1;
 
 /// Compiles a text map.
 pub fn compile(text: &str) -> Result<CrushMap, CrushError> {
@@ -382,7 +382,14 @@ impl Compiler {
                 }
             }
         }
-        let size = (lines.len() as u64).max(used.last().map_or(0, |&p| u64::from(p))) as usize;
+        // Every explicit position must fall inside the bucket (crushtool reports the size as the
+        // larger of the item count and the highest position).
+        let size = lines.len();
+        if let Some(l) = lines.iter().find(|l| l.pos.is_some_and(|p| p as usize >= size)) {
+            let p = l.pos.unwrap_or_default();
+            let shown = size.max(used.last().map_or(0, |&m| m as usize));
+            return at(l, format!("item '{}' in bucket '{name}' has pos {p} >= size {shown}", l.name));
+        }
         let mut items = vec![0i32; size];
         let mut weights = vec![0u32; size];
         let mut next_free = 0u32;
@@ -399,9 +406,6 @@ impl Compiler {
                 return at(l, format!("item '{}': bucket weight limited to 65535", l.name));
             }
             let pos = match l.pos {
-                Some(p) if p as usize >= size => {
-                    return at(l, format!("item '{}' in bucket '{name}' has pos {p} >= size {size}", l.name));
-                }
                 Some(p) => p,
                 None => {
                     while used.contains(&next_free) {
@@ -485,7 +489,9 @@ impl Compiler {
         if !self.classes_populated {
             self.classes_populated = true;
             let explicit = std::mem::take(&mut self.class_bucket);
-            self.map.populate_classes(&explicit).or_else(|e| self.err_back(e.to_string()))?;
+            // crushtool ignores a failure here (a uniform bucket cannot have shadows) and keeps
+            // the shadows built before it; a rule taking a missing shadow is refused below.
+            let _ = self.map.populate_classes(&explicit);
         }
         let mut steps = Vec::new();
         while self.accept("step") {
