@@ -18,7 +18,11 @@ pub enum EncodingError {
     #[error("expected an encoded {expected}, found {found}")]
     WrongKind { expected: String, found: String },
     #[error("{kind} format version {version} is newer than this build supports ({max})")]
-    UnsupportedVersion { kind: String, version: u16, max: u16 },
+    UnsupportedVersion {
+        kind: String,
+        version: u16,
+        max: u16,
+    },
     #[error("malformed {kind}: {message}")]
     Malformed { kind: String, message: String },
 }
@@ -45,19 +49,40 @@ struct EnvelopeIn<T> {
 
 /// Encodes `body` as `kind` at format `version`.
 pub fn encode<T: Serialize>(kind: &str, version: u16, body: &T) -> Result<Vec<u8>, EncodingError> {
-    rmp_serde::to_vec_named(&EnvelopeOut { kind, version, body })
-        .map_err(|e| EncodingError::Malformed { kind: kind.to_string(), message: e.to_string() })
+    rmp_serde::to_vec_named(&EnvelopeOut {
+        kind,
+        version,
+        body,
+    })
+    .map_err(|e| EncodingError::Malformed {
+        kind: kind.to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// Decodes a `kind` of at most format `max_version`; returns the version found and the value.
-pub fn decode<T: DeserializeOwned>(kind: &str, max_version: u16, bytes: &[u8]) -> Result<(u16, T), EncodingError> {
-    let malformed = |e: rmp_serde::decode::Error| EncodingError::Malformed { kind: kind.to_string(), message: e.to_string() };
+pub fn decode<T: DeserializeOwned>(
+    kind: &str,
+    max_version: u16,
+    bytes: &[u8],
+) -> Result<(u16, T), EncodingError> {
+    let malformed = |e: rmp_serde::decode::Error| EncodingError::Malformed {
+        kind: kind.to_string(),
+        message: e.to_string(),
+    };
     let header: EnvelopeHeader = rmp_serde::from_slice(bytes).map_err(malformed)?;
     if header.kind != kind {
-        return Err(EncodingError::WrongKind { expected: kind.to_string(), found: header.kind });
+        return Err(EncodingError::WrongKind {
+            expected: kind.to_string(),
+            found: header.kind,
+        });
     }
     if header.version > max_version {
-        return Err(EncodingError::UnsupportedVersion { kind: kind.to_string(), version: header.version, max: max_version });
+        return Err(EncodingError::UnsupportedVersion {
+            kind: kind.to_string(),
+            version: header.version,
+            max: max_version,
+        });
     }
     let env: EnvelopeIn<T> = rmp_serde::from_slice(bytes).map_err(malformed)?;
     Ok((header.version, env.body))

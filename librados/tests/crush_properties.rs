@@ -16,7 +16,12 @@ struct Spec {
 const ALGS: [&str; 5] = ["uniform", "list", "tree", "straw", "straw2"];
 
 fn weight() -> impl Strategy<Value = u32> {
-    prop_oneof![Just(0u32), Just(0x10000u32), Just(0x8000u32), 1u32..0x40000u32]
+    prop_oneof![
+        Just(0u32),
+        Just(0x10000u32),
+        Just(0x8000u32),
+        1u32..0x40000u32
+    ]
 }
 
 fn spec(host_algs: &'static [&'static str]) -> impl Strategy<Value = Spec> {
@@ -26,7 +31,12 @@ fn spec(host_algs: &'static [&'static str]) -> impl Strategy<Value = Spec> {
         prop::sample::select(&["straw2", "straw", "list", "tree"][..]),
         0usize..5,
     )
-        .prop_map(|(hosts, host_alg, root_alg, profile)| Spec { hosts, host_alg, root_alg, profile })
+        .prop_map(|(hosts, host_alg, root_alg, profile)| Spec {
+            hosts,
+            host_alg,
+            root_alg,
+            profile,
+        })
 }
 
 fn fixed(w: u32) -> String {
@@ -51,7 +61,11 @@ fn text(spec: &Spec) -> String {
         let mut total = 0u64;
         for (i, &w) in weights.iter().enumerate() {
             // Uniform buckets need equal weights: use the host's first.
-            let w = if spec.host_alg == "uniform" { weights[0] } else { w };
+            let w = if spec.host_alg == "uniform" {
+                weights[0]
+            } else {
+                w
+            };
             let _ = i;
             t.push_str(&format!("device {} osd.{}\n", dev + i, dev + i));
             buckets.push_str(&format!("\titem osd.{} weight {}\n", dev + i, fixed(w)));
@@ -59,11 +73,17 @@ fn text(spec: &Spec) -> String {
         }
         dev += weights.len();
         buckets.push_str("}\n");
-        root_items.push_str(&format!("\titem h{h} weight {}\n", fixed(total.min(u64::from(u32::MAX)) as u32)));
+        root_items.push_str(&format!(
+            "\titem h{h} weight {}\n",
+            fixed(total.min(u64::from(u32::MAX)) as u32)
+        ));
     }
     t.push_str("type 0 osd\ntype 1 host\ntype 2 root\n");
     t.push_str(&buckets);
-    t.push_str(&format!("root default {{\n\talg {}\n{root_items}}}\n", spec.root_alg));
+    t.push_str(&format!(
+        "root default {{\n\talg {}\n{root_items}}}\n",
+        spec.root_alg
+    ));
     for (id, (mode, step)) in [
         ("firstn", "chooseleaf firstn 0 type host"),
         ("firstn", "choose firstn 0 type osd"),
@@ -73,7 +93,11 @@ fn text(spec: &Spec) -> String {
     .iter()
     .enumerate()
     {
-        let kind = if *mode == "firstn" { "replicated" } else { "erasure" };
+        let kind = if *mode == "firstn" {
+            "replicated"
+        } else {
+            "erasure"
+        };
         t.push_str(&format!(
             "rule r{id} {{\n\tid {id}\n\ttype {kind}\n\tmin_size 1\n\tmax_size 10\n\tstep take default\n\tstep {step}\n\tstep emit\n}}\n"
         ));
@@ -81,7 +105,13 @@ fn text(spec: &Spec) -> String {
     t
 }
 
-fn map_all(map: &CrushMap, rule: usize, n: usize, weights: &[u32], xs: std::ops::Range<u32>) -> Vec<Vec<i32>> {
+fn map_all(
+    map: &CrushMap,
+    rule: usize,
+    n: usize,
+    weights: &[u32],
+    xs: std::ops::Range<u32>,
+) -> Vec<Vec<i32>> {
     let mut ws = Workspace::new();
     let mut out = Vec::new();
     xs.map(|x| {

@@ -20,7 +20,15 @@ fn exercise(map: &CrushMap) {
     let mut out = Vec::new();
     for (rule, _) in map.rules() {
         for x in 0..8 {
-            map.do_rule(rule, x, 5, &weights, map.choose_args_for(0), &mut ws, &mut out);
+            map.do_rule(
+                rule,
+                x,
+                5,
+                &weights,
+                map.choose_args_for(0),
+                &mut ws,
+                &mut out,
+            );
         }
     }
 }
@@ -32,7 +40,9 @@ fn quick_to_map(map: &CrushMap) -> bool {
     let huge = |v: i64| v > 100;
     let rules_huge = map.rules().any(|(_, r)| {
         r.steps.iter().any(|s| match *s {
-            Step::SetChooseTries(v) | Step::SetChooseleafTries(v) | Step::SetChooseLocalTries(v) => huge(i64::from(v)),
+            Step::SetChooseTries(v)
+            | Step::SetChooseleafTries(v)
+            | Step::SetChooseLocalTries(v) => huge(i64::from(v)),
             Step::SetChooseLocalFallbackTries(v) => huge(i64::from(v)),
             _ => false,
         })
@@ -44,7 +54,9 @@ fn quick_to_map(map: &CrushMap) -> bool {
 }
 
 fn tokens(text: &str) -> Vec<String> {
-    text.split_inclusive(|c: char| c.is_whitespace()).map(str::to_string).collect()
+    text.split_inclusive(|c: char| c.is_whitespace())
+        .map(str::to_string)
+        .collect()
 }
 
 #[derive(Clone, Debug)]

@@ -27,7 +27,11 @@ impl Args {
 
     /// The value of `flag` (its next argument).
     pub fn value(&mut self, flag: &str) -> Result<String> {
-        let v = self.items.get(self.pos).cloned().ok_or_else(|| anyhow!("{flag} needs a value"))?;
+        let v = self
+            .items
+            .get(self.pos)
+            .cloned()
+            .ok_or_else(|| anyhow!("{flag} needs a value"))?;
         self.pos += 1;
         Ok(v)
     }
@@ -38,7 +42,8 @@ impl Args {
         T::Err: std::error::Error + Send + Sync + 'static,
     {
         let v = self.value(flag)?;
-        v.parse().with_context(|| format!("{flag}: invalid value '{v}'"))
+        v.parse()
+            .with_context(|| format!("{flag}: invalid value '{v}'"))
     }
 }
 
@@ -79,7 +84,8 @@ pub fn expand_equals(items: Vec<String>) -> Vec<String> {
 pub fn read_input(path: &str) -> Result<Vec<u8>> {
     if path == "-" {
         let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("reading standard input")?;
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .context("reading standard input")?;
         return Ok(buf);
     }
     std::fs::read(path).with_context(|| format!("cannot read '{path}'"))

@@ -9,8 +9,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use librados::crush::simple::{build_layered, Layer};
 use librados::crush::tester::{reweight_from_f32, run_test, TestOptions};
 use librados::crush::{
-    binary, compile, decompile, dump, tree, BucketAlg, ChooseMode, CrushError, CrushMap, Profile, Tunables,
-    RULE_TYPE_ERASURE, RULE_TYPE_REPLICATED,
+    binary, compile, decompile, dump, tree, BucketAlg, ChooseMode, CrushError, CrushMap, Profile,
+    Tunables, RULE_TYPE_ERASURE, RULE_TYPE_REPLICATED,
 };
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -55,13 +55,31 @@ enum Input {
 enum Edit {
     Tunable(String, u32),
     Profile(Profile),
-    AddItem { id: i32, weight: f32, name: String, loc: BTreeMap<String, String> },
-    AddBucket { name: String, type_name: String, loc: BTreeMap<String, String> },
-    Move { name: String, loc: BTreeMap<String, String> },
+    AddItem {
+        id: i32,
+        weight: f32,
+        name: String,
+        loc: BTreeMap<String, String>,
+    },
+    AddBucket {
+        name: String,
+        type_name: String,
+        loc: BTreeMap<String, String>,
+    },
+    Move {
+        name: String,
+        loc: BTreeMap<String, String>,
+    },
     Remove(String),
     Reweight(String, f32),
     DeviceClass(String, String),
-    Rule { name: String, root: String, domain: String, class: Option<String>, mode: ChooseMode },
+    Rule {
+        name: String,
+        root: String,
+        domain: String,
+        class: Option<String>,
+        mode: ChooseMode,
+    },
     RemoveRule(String),
 }
 
@@ -77,9 +95,12 @@ struct Plan {
 
 pub fn run(raw: Vec<String>) -> Result<()> {
     let plan = parse(raw)?;
-    let Some(input) = &plan.input else { bail!("no input: give -i, -c, -d or --build (see --help)") };
+    let Some(input) = &plan.input else {
+        bail!("no input: give -i, -c, -d or --build (see --help)")
+    };
     let (mut map, source) = load(input, plan.chooseleaf_type)?;
-    let modified = !plan.edits.is_empty() || matches!(input, Input::Compile(_) | Input::Build { .. });
+    let modified =
+        !plan.edits.is_empty() || matches!(input, Input::Compile(_) | Input::Build { .. });
     for edit in &plan.edits {
         apply_edit(&mut map, edit)?;
     }
@@ -116,7 +137,9 @@ pub fn run(raw: Vec<String>) -> Result<()> {
 
 /// Turns the subcommand spellings into crushtool flags.
 fn desugar(mut raw: Vec<String>) -> Vec<String> {
-    let Some(first) = raw.first().cloned() else { return raw };
+    let Some(first) = raw.first().cloned() else {
+        return raw;
+    };
     let replacement: &[&str] = match first.as_str() {
         "compile" => &["-c"],
         "decompile" => &["-d"],
@@ -132,8 +155,15 @@ fn desugar(mut raw: Vec<String>) -> Vec<String> {
 
 fn parse(raw: Vec<String>) -> Result<Plan> {
     let mut a = Args::new(desugar(raw));
-    let mut plan =
-        Plan { input: None, output: None, edits: Vec::new(), test: None, show_tree: false, show_dump: false, chooseleaf_type: 1 };
+    let mut plan = Plan {
+        input: None,
+        output: None,
+        edits: Vec::new(),
+        test: None,
+        show_tree: false,
+        show_dump: false,
+        chooseleaf_type: 1,
+    };
     let mut test = TestOptions::default();
     let mut want_test = false;
     let (mut min_x, mut max_x): (Option<i32>, Option<i32>) = (None, None);
@@ -186,32 +216,49 @@ fn parse(raw: Vec<String>) -> Result<Plan> {
             "--osd-crush-chooseleaf-type" => plan.chooseleaf_type = a.parse(&arg)?,
             "--tunables" => {
                 let name = a.value(&arg)?;
-                let p = Profile::from_name(&name).ok_or_else(|| anyhow!("unknown tunables profile '{name}'"))?;
+                let p = Profile::from_name(&name)
+                    .ok_or_else(|| anyhow!("unknown tunables profile '{name}'"))?;
                 plan.edits.push(Edit::Profile(p));
             }
             "--add-item" => {
                 let id = a.parse("--add-item ID")?;
                 let weight = a.parse("--add-item WEIGHT")?;
                 let name = a.value("--add-item NAME")?;
-                plan.edits.push(Edit::AddItem { id, weight, name, loc: parse_loc(&mut a)? });
+                plan.edits.push(Edit::AddItem {
+                    id,
+                    weight,
+                    name,
+                    loc: parse_loc(&mut a)?,
+                });
             }
             "--add-bucket" => {
                 let name = a.value("--add-bucket NAME")?;
                 let type_name = a.value("--add-bucket TYPE")?;
-                plan.edits.push(Edit::AddBucket { name, type_name, loc: parse_loc(&mut a)? });
+                plan.edits.push(Edit::AddBucket {
+                    name,
+                    type_name,
+                    loc: parse_loc(&mut a)?,
+                });
             }
             "--move" => {
                 let name = a.value(&arg)?;
-                plan.edits.push(Edit::Move { name, loc: parse_loc(&mut a)? });
+                plan.edits.push(Edit::Move {
+                    name,
+                    loc: parse_loc(&mut a)?,
+                });
             }
             "--remove-item" => plan.edits.push(Edit::Remove(a.value(&arg)?)),
             "--reweight-item" => {
                 let name = a.value(&arg)?;
-                plan.edits.push(Edit::Reweight(name, a.parse("--reweight-item WEIGHT")?));
+                plan.edits
+                    .push(Edit::Reweight(name, a.parse("--reweight-item WEIGHT")?));
             }
             "--set-device-class" => {
                 let name = a.value(&arg)?;
-                plan.edits.push(Edit::DeviceClass(name, a.value("--set-device-class CLASS")?));
+                plan.edits.push(Edit::DeviceClass(
+                    name,
+                    a.value("--set-device-class CLASS")?,
+                ));
             }
             "--create-replicated-rule" | "--create-simple-rule" => {
                 let name = a.value(&arg)?;
@@ -231,7 +278,13 @@ fn parse(raw: Vec<String>) -> Result<Plan> {
                     }
                     (class, ChooseMode::FirstN)
                 };
-                plan.edits.push(Edit::Rule { name, root, domain, class, mode });
+                plan.edits.push(Edit::Rule {
+                    name,
+                    root,
+                    domain,
+                    class,
+                    mode,
+                });
             }
             "--remove-rule" => plan.edits.push(Edit::RemoveRule(a.value(&arg)?)),
             flag if flag.starts_with("--set-") => {
@@ -245,7 +298,10 @@ fn parse(raw: Vec<String>) -> Result<Plan> {
     if build {
         ensure_unset(&plan.input, "an input map")?;
         let num_osds = build_osds.ok_or_else(|| anyhow!("--build needs --num-osds N"))?;
-        plan.input = Some(Input::Build { num_osds, layers: parse_layers(&layer_words)? });
+        plan.input = Some(Input::Build {
+            num_osds,
+            layers: parse_layers(&layer_words)?,
+        });
     }
     if want_test {
         // crushtool uses its default range unless both ends are given.
@@ -275,9 +331,16 @@ fn parse_layers(words: &[String]) -> Result<Vec<Layer>> {
     words
         .chunks(3)
         .map(|w| {
-            let alg = BucketAlg::from_name(&w[1]).ok_or_else(|| anyhow!("unknown bucket type '{}'", w[1]))?;
-            let size = w[2].parse().with_context(|| format!("layer {}: bad size '{}'", w[0], w[2]))?;
-            Ok(Layer { type_name: w[0].clone(), alg, size })
+            let alg = BucketAlg::from_name(&w[1])
+                .ok_or_else(|| anyhow!("unknown bucket type '{}'", w[1]))?;
+            let size = w[2]
+                .parse()
+                .with_context(|| format!("layer {}: bad size '{}'", w[0], w[2]))?;
+            Ok(Layer {
+                type_name: w[0].clone(),
+                alg,
+                size,
+            })
         })
         .collect()
 }
@@ -288,7 +351,8 @@ pub fn read_map(path: &str) -> Result<CrushMap> {
     if binary::is_binary(&bytes) {
         return binary::decode(&bytes).with_context(|| format!("'{path}'"));
     }
-    let text = String::from_utf8(bytes).map_err(|_| anyhow!("'{path}' is neither a binary CRUSH map nor text"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow!("'{path}' is neither a binary CRUSH map nor text"))?;
     compile(&text).map_err(|e| located(path, e))
 }
 
@@ -303,15 +367,20 @@ fn load(input: &Input, chooseleaf_type: i32) -> Result<(CrushMap, String)> {
     Ok(match input {
         Input::Binary(p) | Input::Decompile(p) => (read_map(p)?, p.clone()),
         Input::Compile(p) => {
-            let text = String::from_utf8(read_input(p)?).map_err(|_| anyhow!("'{p}' is not UTF-8 text"))?;
+            let text = String::from_utf8(read_input(p)?)
+                .map_err(|_| anyhow!("'{p}' is not UTF-8 text"))?;
             (compile(&text).map_err(|e| located(p, e))?, p.clone())
         }
-        Input::Build { num_osds, layers } => (build_layered(*num_osds, layers, chooseleaf_type)?, "map".into()),
+        Input::Build { num_osds, layers } => (
+            build_layered(*num_osds, layers, chooseleaf_type)?,
+            "map".into(),
+        ),
     })
 }
 
 fn item(map: &CrushMap, name: &str) -> Result<i32> {
-    map.item_id(name).ok_or_else(|| anyhow!("item '{name}' does not exist"))
+    map.item_id(name)
+        .ok_or_else(|| anyhow!("item '{name}' does not exist"))
 }
 
 fn apply_edit(map: &mut CrushMap, edit: &Edit) -> Result<()> {
@@ -321,12 +390,26 @@ fn apply_edit(map: &mut CrushMap, edit: &Edit) -> Result<()> {
                 bail!("unknown tunable '{name}'");
             }
         }
-        Edit::Profile(p) => map.set_tunables(Tunables { straw_calc_version: map.tunables().straw_calc_version, ..Tunables::profile(*p) }),
-        Edit::AddItem { id, weight, name, loc } => {
+        Edit::Profile(p) => map.set_tunables(Tunables {
+            straw_calc_version: map.tunables().straw_calc_version,
+            ..Tunables::profile(*p)
+        }),
+        Edit::AddItem {
+            id,
+            weight,
+            name,
+            loc,
+        } => {
             map.insert_item(*id, librados::crush::weight_to_fixed(*weight)?, name, loc)?;
         }
-        Edit::AddBucket { name, type_name, loc } => {
-            let t = map.type_id(type_name).ok_or_else(|| anyhow!("type '{type_name}' does not exist"))?;
+        Edit::AddBucket {
+            name,
+            type_name,
+            loc,
+        } => {
+            let t = map
+                .type_id(type_name)
+                .ok_or_else(|| anyhow!("type '{type_name}' does not exist"))?;
             let alg = map.default_bucket_alg();
             let id = map.add_bucket(None, alg, t, name, &[])?;
             if !loc.is_empty() {
@@ -339,12 +422,24 @@ fn apply_edit(map: &mut CrushMap, edit: &Edit) -> Result<()> {
             map.adjust_item_weight(item(map, name)?, librados::crush::weight_to_fixed(*w)?)?;
         }
         Edit::DeviceClass(name, class) => map.set_device_class(item(map, name)?, class)?,
-        Edit::Rule { name, root, domain, class, mode } => {
-            let rule_type = if *mode == ChooseMode::Indep { RULE_TYPE_ERASURE } else { RULE_TYPE_REPLICATED };
+        Edit::Rule {
+            name,
+            root,
+            domain,
+            class,
+            mode,
+        } => {
+            let rule_type = if *mode == ChooseMode::Indep {
+                RULE_TYPE_ERASURE
+            } else {
+                RULE_TYPE_REPLICATED
+            };
             map.add_simple_rule(name, root, domain, class.as_deref(), *mode, rule_type, None)?;
         }
         Edit::RemoveRule(name) => {
-            let id = map.rule_id(name).ok_or_else(|| anyhow!("rule '{name}' does not exist"))?;
+            let id = map
+                .rule_id(name)
+                .ok_or_else(|| anyhow!("rule '{name}' does not exist"))?;
             map.remove_rule(id)?;
         }
     }

@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "rados", version, about = "An embeddable RADOS: objects, pools, snapshots, placement tools")]
+#[command(
+    name = "rados",
+    version,
+    about = "An embeddable RADOS: objects, pools, snapshots, placement tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,19 +50,31 @@ fn report(prog: &str, result: anyhow::Result<()>) -> ExitCode {
 
 fn main() -> ExitCode {
     let mut argv: Vec<String> = std::env::args().collect();
-    let invoked = argv.first().map(|a| a.rsplit('/').next().unwrap_or(a).to_string()).unwrap_or_default();
+    let invoked = argv
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
+        .unwrap_or_default();
     match invoked.as_str() {
-        "crushtool" => return report("crushtool", crush_cmd::run(args::expand_equals(argv.split_off(1)))),
+        "crushtool" => {
+            return report(
+                "crushtool",
+                crush_cmd::run(args::expand_equals(argv.split_off(1))),
+            )
+        }
         "osdmaptool" => {
-            return report("osdmaptool", osdmap_cmd::run(args::expand_equals(argv.split_off(1)), "osdmaptool"))
+            return report(
+                "osdmaptool",
+                osdmap_cmd::run(args::expand_equals(argv.split_off(1)), "osdmaptool"),
+            )
         }
         _ => {}
     }
     let cli = Cli::parse();
     match cli.command {
         Command::Crush { args } => report("rados crush", crush_cmd::run(args::expand_equals(args))),
-        Command::Osdmap { args } => {
-            report("rados osdmap", osdmap_cmd::run(args::expand_equals(args), "rados osdmap"))
-        }
+        Command::Osdmap { args } => report(
+            "rados osdmap",
+            osdmap_cmd::run(args::expand_equals(args), "rados osdmap"),
+        ),
     }
 }

@@ -44,7 +44,9 @@ struct Plan {
 }
 
 fn desugar(mut raw: Vec<String>) -> Vec<String> {
-    let Some(first) = raw.first().cloned() else { return raw };
+    let Some(first) = raw.first().cloned() else {
+        return raw;
+    };
     let flag = match first.as_str() {
         "create-simple" => "--createsimple",
         "print" => "--print",
@@ -114,7 +116,10 @@ fn parse(raw: Vec<String>) -> Result<Plan> {
 
 pub fn run(raw: Vec<String>, prog: &str) -> Result<()> {
     let p = parse(raw)?;
-    let file = p.file.clone().ok_or_else(|| anyhow!("no osdmap file given (see --help)"))?;
+    let file = p
+        .file
+        .clone()
+        .ok_or_else(|| anyhow!("no osdmap file given (see --help)"))?;
     let mut out = Report::default();
     let result = execute(&p, &file, prog, &mut out);
     std::io::stdout().write_all(out.stdout.as_bytes())?;
@@ -134,7 +139,8 @@ fn execute(p: &Plan, file: &str, prog: &str, out: &mut Report) -> Result<()> {
         }
         None => {
             let bytes = read_input(file)?;
-            OsdMap::decode(&bytes).with_context(|| format!("'{file}' is not an OSD map written by rados"))?
+            OsdMap::decode(&bytes)
+                .with_context(|| format!("'{file}' is not an OSD map written by rados"))?
         }
     };
     if let Some(path) = &p.import_crush {
@@ -143,16 +149,22 @@ fn execute(p: &Plan, file: &str, prog: &str, out: &mut Report) -> Result<()> {
         // The written map is one epoch past the import, as osdmaptool writes it.
         map.set_epoch(map.epoch() + 1);
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        out.stdout.push_str(&format!("{prog}: imported {size} byte crush map from {path}\n"));
+        out.stdout.push_str(&format!(
+            "{prog}: imported {size} byte crush map from {path}\n"
+        ));
         modified = true;
     }
     if let Some(path) = &p.export_crush {
         write_output(path, &librados::crush::binary::encode(map.crush()))?;
-        out.stdout.push_str(&format!("{prog}: exported crush map to {path}\n"));
+        out.stdout
+            .push_str(&format!("{prog}: exported crush map to {path}\n"));
     }
     if modified {
         write_output(file, &map.encode())?;
-        out.stdout.push_str(&format!("{prog}: writing epoch {} to {file}\n", map.epoch()));
+        out.stdout.push_str(&format!(
+            "{prog}: writing epoch {} to {file}\n",
+            map.epoch()
+        ));
     }
     // What follows only looks at the map (marks are not saved).
     if p.mark_up_in {

@@ -39,7 +39,10 @@ fn manifest(dir: &Path) -> Vec<Row> {
         .skip(1)
         .filter(|l| !l.trim().is_empty())
         .filter_map(|l| l.split_once('\t'))
-        .map(|(o, c)| Row { output: o.to_string(), command: c.to_string() })
+        .map(|(o, c)| Row {
+            output: o.to_string(),
+            command: c.to_string(),
+        })
         .collect()
 }
 
@@ -53,7 +56,10 @@ fn written_files(command: &str) -> (Vec<String>, Vec<String>) {
             "-o" | "--export-crush" => maps.extend(next),
             "--createsimple" => {
                 // osdmaptool --createsimple N ... FILE: the file is the first bare word after N.
-                if let Some(f) = words[i + 2..].iter().find(|w| !w.starts_with('-') && w.parse::<i64>().is_err()) {
+                if let Some(f) = words[i + 2..]
+                    .iter()
+                    .find(|w| !w.starts_with('-') && w.parse::<i64>().is_err())
+                {
                     osdmaps.push(f.to_string());
                 }
             }
@@ -81,12 +87,26 @@ fn produced_files(rows: &[Row]) -> BTreeSet<String> {
 /// later commands (mappings) then run on Ceph's exact bytes, which matters where Ceph's compiler
 /// left interior tree nodes uninitialised (those bytes are excluded from the comparison).
 fn check_written_map(file: &str, work: &Path, dir: &Path, failures: &mut Vec<String>) -> bool {
-    let Ok(theirs) = fs::read(dir.join(file)) else { return false };
+    let Ok(theirs) = fs::read(dir.join(file)) else {
+        return false;
+    };
     let ours = fs::read(work.join(file)).unwrap_or_default();
-    let canonical = |b: &[u8]| librados::crush::binary::decode(b).map(|m| librados::crush::binary::canonical_encoding(&m)).ok();
+    let canonical = |b: &[u8]| {
+        librados::crush::binary::decode(b)
+            .map(|m| librados::crush::binary::canonical_encoding(&m))
+            .ok()
+    };
     if ours != theirs && (canonical(&ours).is_none() || canonical(&ours) != canonical(&theirs)) {
-        let at = ours.iter().zip(&theirs).position(|(a, b)| a != b).unwrap_or(ours.len().min(theirs.len()));
-        failures.push(format!("FAIL {file}: encoding differs from byte {at} ({} vs {} bytes)", ours.len(), theirs.len()));
+        let at = ours
+            .iter()
+            .zip(&theirs)
+            .position(|(a, b)| a != b)
+            .unwrap_or(ours.len().min(theirs.len()));
+        failures.push(format!(
+            "FAIL {file}: encoding differs from byte {at} ({} vs {} bytes)",
+            ours.len(),
+            theirs.len()
+        ));
     }
     fs::write(work.join(file), &theirs).expect("restore map");
     true
@@ -110,7 +130,12 @@ fn first_difference(got: &str, want: &str) -> String {
     let (g, w): (Vec<&str>, Vec<&str>) = (got.lines().collect(), want.lines().collect());
     for i in 0..g.len().max(w.len()) {
         if g.get(i) != w.get(i) {
-            return format!("line {}: expected {:?}, got {:?}", i + 1, w.get(i).unwrap_or(&"<end>"), g.get(i).unwrap_or(&"<end>"));
+            return format!(
+                "line {}: expected {:?}, got {:?}",
+                i + 1,
+                w.get(i).unwrap_or(&"<end>"),
+                g.get(i).unwrap_or(&"<end>")
+            );
         }
     }
     "trailing newline differs".into()
@@ -123,11 +148,16 @@ fn is_timestamp_line(l: &str) -> bool {
 
 fn check_hash_file(path: &Path, failures: &mut Vec<String>, name: &str) {
     let text = fs::read_to_string(path).unwrap_or_default();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with('#') && !l.is_empty())
+    {
         let f: Vec<&str> = line.split('\t').collect();
         let ok = if name.ends_with("str_hash_rjenkins.tsv") {
-            let bytes: Vec<u8> =
-                (0..f[0].len() / 2).map(|i| u8::from_str_radix(&f[0][2 * i..2 * i + 2], 16).expect("hex")).collect();
+            let bytes: Vec<u8> = (0..f[0].len() / 2)
+                .map(|i| u8::from_str_radix(&f[0][2 * i..2 * i + 2], 16).expect("hex"))
+                .collect();
             librados::hash::str_hash_rjenkins(&bytes).to_string() == f[2]
         } else {
             let k: usize = f[0].parse().expect("k");
@@ -169,7 +199,11 @@ fn ceph_vectors_match_exactly() {
     for tool in ["crushtool", "osdmaptool"] {
         std::os::unix::fs::symlink(rados, bin.join(tool)).expect("tool link");
     }
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
 
     let mut failures = Vec::new();
     let mut checked = 0;
@@ -179,7 +213,12 @@ fn ceph_vectors_match_exactly() {
             checked += 1;
             continue;
         }
-        let run = Command::new("sh").arg("-c").arg(&row.command).current_dir(&work).env("PATH", &path).output();
+        let run = Command::new("sh")
+            .arg("-c")
+            .arg(&row.command)
+            .current_dir(&work)
+            .env("PATH", &path)
+            .output();
         let run = run.expect("spawn sh");
         let stdout = String::from_utf8_lossy(&run.stdout).to_string();
         for file in written_files(&row.command).0 {
@@ -188,26 +227,43 @@ fn ceph_vectors_match_exactly() {
         if row.output == "-" {
             if !run.status.success() {
                 let err = String::from_utf8_lossy(&run.stderr);
-                failures.push(format!("FAIL {}: command failed: {}", row.command, err.trim()));
+                failures.push(format!(
+                    "FAIL {}: command failed: {}",
+                    row.command,
+                    err.trim()
+                ));
             }
             continue;
         }
         checked += 1;
         let want = fs::read_to_string(dir.join(&row.output)).unwrap_or_default();
         let (got, want) = if row.output.ends_with(".print.txt") {
-            let keep = |s: &str| s.lines().filter(|l| !is_timestamp_line(l)).collect::<Vec<_>>().join("\n");
+            let keep = |s: &str| {
+                s.lines()
+                    .filter(|l| !is_timestamp_line(l))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
             (keep(&stdout), keep(&want))
         } else {
             (stdout, want)
         };
         if got != want {
-            failures.push(format!("FAIL {}: {}", row.output, first_difference(&got, &want)));
+            failures.push(format!(
+                "FAIL {}: {}",
+                row.output,
+                first_difference(&got, &want)
+            ));
         }
     }
     for f in &failures {
         println!("{f}");
     }
     let _ = fs::remove_dir_all(&scratch);
-    assert!(failures.is_empty(), "{} of {checked} vector checks failed (listed above)", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} vector checks failed (listed above)",
+        failures.len()
+    );
     println!("{checked} vector checks passed");
 }

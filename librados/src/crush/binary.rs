@@ -45,12 +45,18 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn err(&self, message: impl Into<String>) -> CrushError {
-        CrushError::Decode { offset: self.pos, message: message.into() }
+        CrushError::Decode {
+            offset: self.pos,
+            message: message.into(),
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], CrushError> {
         if self.buf.len() - self.pos < n {
-            return Err(self.err(format!("need {n} more bytes, {} left", self.buf.len() - self.pos)));
+            return Err(self.err(format!(
+                "need {n} more bytes, {} left",
+                self.buf.len() - self.pos
+            )));
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -110,8 +116,10 @@ impl<'a> Reader<'a> {
         let n = self.count(1)?;
         let at = self.pos;
         let bytes = self.take(n)?;
-        String::from_utf8(bytes.to_vec())
-            .map_err(|_| CrushError::Decode { offset: at, message: "name is not UTF-8".into() })
+        String::from_utf8(bytes.to_vec()).map_err(|_| CrushError::Decode {
+            offset: at,
+            message: "name is not UTF-8".into(),
+        })
     }
 
     fn string_map(&mut self) -> Result<BTreeMap<i32, String>, CrushError> {
@@ -130,7 +138,10 @@ pub fn decode(bytes: &[u8]) -> Result<CrushMap, CrushError> {
     let mut r = Reader { buf: bytes, pos: 0 };
     let magic = r.u32()?;
     if magic != CRUSH_MAGIC {
-        return Err(CrushError::Decode { offset: 0, message: format!("bad magic {magic:#x}") });
+        return Err(CrushError::Decode {
+            offset: 0,
+            message: format!("bad magic {magic:#x}"),
+        });
     }
     let max_buckets = r.i32()?;
     let max_rules = r.u32()? as usize;
@@ -140,13 +151,22 @@ pub fn decode(bytes: &[u8]) -> Result<CrushMap, CrushError> {
         return Err(r.err(format!("max_devices {max_devices} out of range")));
     }
     if max_buckets > MAX_BUCKETS {
-        return Err(r.err(format!("max_buckets {max_buckets} above the limit {MAX_BUCKETS}")));
+        return Err(r.err(format!(
+            "max_buckets {max_buckets} above the limit {MAX_BUCKETS}"
+        )));
     }
     r.check_room(max_buckets, 4)?;
-    let mut map = CrushMap { max_devices, ..CrushMap::default() };
-    map.buckets = (0..max_buckets).map(|_| decode_bucket(&mut r)).collect::<Result<_, _>>()?;
+    let mut map = CrushMap {
+        max_devices,
+        ..CrushMap::default()
+    };
+    map.buckets = (0..max_buckets)
+        .map(|_| decode_bucket(&mut r))
+        .collect::<Result<_, _>>()?;
     r.check_room(max_rules, 4)?;
-    map.rules = (0..max_rules).map(|_| decode_rule(&mut r)).collect::<Result<_, _>>()?;
+    map.rules = (0..max_rules)
+        .map(|_| decode_rule(&mut r))
+        .collect::<Result<_, _>>()?;
     map.type_names = r.string_map()?;
     map.names = r.string_map()?;
     map.rule_names = r.string_map()?;
@@ -182,10 +202,19 @@ fn strip_unusable_choose_args(map: &mut CrushMap) {
     let straw2: Vec<Option<usize>> = map
         .buckets
         .iter()
-        .map(|b| b.as_ref().filter(|b| b.alg() == BucketAlg::Straw2).map(Bucket::size))
+        .map(|b| {
+            b.as_ref()
+                .filter(|b| b.alg() == BucketAlg::Straw2)
+                .map(Bucket::size)
+        })
         .collect();
     for args in map.choose_args.values_mut() {
-        let positions = args.args.iter().map(|a| a.weight_set.len()).find(|&n| n > 0).unwrap_or(1);
+        let positions = args
+            .args
+            .iter()
+            .map(|a| a.weight_set.len())
+            .find(|&n| n > 0)
+            .unwrap_or(1);
         for (slot, arg) in args.args.iter_mut().enumerate() {
             let Some(size) = straw2.get(slot).copied().flatten() else {
                 *arg = ChooseArg::default();
@@ -211,7 +240,9 @@ fn decode_bucket(r: &mut Reader) -> Result<Option<Bucket>, CrushError> {
     let type_id = r.u16()?;
     let inner_alg = r.u8()?;
     if u32::from(inner_alg) != slot_alg {
-        return Err(r.err(format!("bucket {id}: algorithm {inner_alg} differs from slot tag {slot_alg}")));
+        return Err(r.err(format!(
+            "bucket {id}: algorithm {inner_alg} differs from slot tag {slot_alg}"
+        )));
     }
     let hash = r.u8()?;
     let weight = r.u32()?;
@@ -228,10 +259,15 @@ fn decode_bucket(r: &mut Reader) -> Result<Option<Bucket>, CrushError> {
         Ok((a, b))
     };
     let data = match alg {
-        BucketAlg::Uniform => BucketData::Uniform { item_weight: r.u32()? },
+        BucketAlg::Uniform => BucketData::Uniform {
+            item_weight: r.u32()?,
+        },
         BucketAlg::List => {
             let (item_weights, sum_weights) = pairs(r)?;
-            BucketData::List { item_weights, sum_weights }
+            BucketData::List {
+                item_weights,
+                sum_weights,
+            }
         }
         BucketAlg::Tree => {
             let n = usize::from(r.u8()?);
@@ -244,14 +280,21 @@ fn decode_bucket(r: &mut Reader) -> Result<Option<Bucket>, CrushError> {
         }
         BucketAlg::Straw => {
             let (item_weights, straws) = pairs(r)?;
-            BucketData::Straw { item_weights, straws }
+            BucketData::Straw {
+                item_weights,
+                straws,
+            }
         }
-        BucketAlg::Straw2 => BucketData::Straw2 { item_weights: r.u32s(size)? },
+        BucketAlg::Straw2 => BucketData::Straw2 {
+            item_weights: r.u32s(size)?,
+        },
     };
     if id >= 0 {
         return Err(r.err(format!("bucket id {id} is not negative")));
     }
-    Ok(Some(Bucket { id, type_id, hash, weight, items, data }))
+    Ok(Some(Bucket::from_parts(
+        id, type_id, hash, weight, items, data,
+    )))
 }
 
 fn decode_rule(r: &mut Reader) -> Result<Option<Rule>, CrushError> {
@@ -265,7 +308,13 @@ fn decode_rule(r: &mut Reader) -> Result<Option<Rule>, CrushError> {
     let steps = (0..len)
         .map(|_| Ok(Step::from_raw(r.u32()?, r.i32()?, r.i32()?)))
         .collect::<Result<_, CrushError>>()?;
-    Ok(Some(Rule { ruleset, rule_type, min_size, max_size, steps }))
+    Ok(Some(Rule {
+        ruleset,
+        rule_type,
+        min_size,
+        max_size,
+        steps,
+    }))
 }
 
 fn decode_tunables(r: &mut Reader, map: &mut CrushMap) -> Result<(), CrushError> {
@@ -285,7 +334,11 @@ fn decode_tunables(r: &mut Reader, map: &mut CrushMap) -> Result<(), CrushError>
     if !r.at_end() {
         t.straw_calc_version = r.u8()?;
     }
-    t.allowed_bucket_algs = if r.at_end() { LEGACY_ALLOWED_BUCKET_ALGS } else { r.u32()? };
+    t.allowed_bucket_algs = if r.at_end() {
+        LEGACY_ALLOWED_BUCKET_ALGS
+    } else {
+        r.u32()?
+    };
     if !r.at_end() {
         t.chooseleaf_stable = r.u8()?;
     }
@@ -293,7 +346,9 @@ fn decode_tunables(r: &mut Reader, map: &mut CrushMap) -> Result<(), CrushError>
 }
 
 fn decode_choose_arg_map(r: &mut Reader, map: &CrushMap) -> Result<ChooseArgMap, CrushError> {
-    let mut args = ChooseArgMap { args: vec![ChooseArg::default(); map.buckets.len()] };
+    let mut args = ChooseArgMap {
+        args: vec![ChooseArg::default(); map.buckets.len()],
+    };
     let n = r.count(12)?;
     for _ in 0..n {
         let pos = r.u32()? as usize;
@@ -345,7 +400,12 @@ pub fn encode(map: &CrushMap) -> Vec<u8> {
     put_string_map(&mut w, &map.names);
     put_string_map(&mut w, &map.rule_names);
     let t = &map.tunables;
-    for v in [t.choose_local_tries, t.choose_local_fallback_tries, t.choose_total_tries, t.chooseleaf_descend_once] {
+    for v in [
+        t.choose_local_tries,
+        t.choose_local_fallback_tries,
+        t.choose_total_tries,
+        t.chooseleaf_descend_once,
+    ] {
         put_u32(&mut w, v);
     }
     w.push(t.chooseleaf_vary_r);
@@ -362,8 +422,12 @@ pub fn encode(map: &CrushMap) -> Vec<u8> {
     put_u32(&mut w, map.choose_args.len() as u32);
     for (index, args) in &map.choose_args {
         w.extend_from_slice(&index.to_le_bytes());
-        let used: Vec<(usize, &ChooseArg)> =
-            args.args.iter().enumerate().filter(|(_, a)| !a.is_empty()).collect();
+        let used: Vec<(usize, &ChooseArg)> = args
+            .args
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| !a.is_empty())
+            .collect();
         put_u32(&mut w, used.len() as u32);
         for (pos, arg) in used {
             put_u32(&mut w, pos as u32);
@@ -386,8 +450,12 @@ pub fn canonical_encoding(map: &CrushMap) -> Vec<u8> {
     let mut m = map.clone();
     for b in m.buckets.iter_mut().flatten() {
         if let BucketData::Tree { node_weights } = &mut b.data {
-            let leaves: Vec<u32> = (0..b.items.len()).map(|i| node_weights[super::bucket::tree_leaf_node(i)]).collect();
-            if let Ok(fresh) = Bucket::new(b.id, BucketAlg::Tree, b.type_id, b.items.clone(), leaves, 0) {
+            let leaves: Vec<u32> = (0..b.items.len())
+                .map(|i| node_weights[super::bucket::tree_leaf_node(i)])
+                .collect();
+            if let Ok(fresh) =
+                Bucket::new(b.id, BucketAlg::Tree, b.type_id, b.items.clone(), leaves, 0)
+            {
                 *node_weights = match fresh.data {
                     BucketData::Tree { node_weights } => node_weights,
                     _ => unreachable!("a tree bucket was built"),
@@ -410,7 +478,14 @@ fn encode_bucket(w: &mut Vec<u8>, b: &Bucket) {
     b.items.iter().for_each(|&i| put_u32(w, i as u32));
     match &b.data {
         BucketData::Uniform { item_weight } => put_u32(w, *item_weight),
-        BucketData::List { item_weights: a, sum_weights: s } | BucketData::Straw { item_weights: a, straws: s } => {
+        BucketData::List {
+            item_weights: a,
+            sum_weights: s,
+        }
+        | BucketData::Straw {
+            item_weights: a,
+            straws: s,
+        } => {
             for (x, y) in a.iter().zip(s) {
                 put_u32(w, *x);
                 put_u32(w, *y);
@@ -468,7 +543,10 @@ impl<'de> serde::Deserialize<'de> for CrushMap {
                 decode(v).map_err(E::custom)
             }
 
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<CrushMap, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CrushMap, A::Error> {
                 let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
                 while let Some(b) = seq.next_element::<u8>()? {
                     bytes.push(b);

@@ -5,6 +5,7 @@
 //! keeps it, so a map decoded from Ceph's binary form maps identically even when its precomputed
 //! values were produced by an older Ceph.
 
+use super::divide::Divisor;
 use super::error::CrushError;
 use std::fmt;
 
@@ -24,8 +25,13 @@ pub enum BucketAlg {
 }
 
 impl BucketAlg {
-    pub const ALL: [BucketAlg; 5] =
-        [BucketAlg::Uniform, BucketAlg::List, BucketAlg::Tree, BucketAlg::Straw, BucketAlg::Straw2];
+    pub const ALL: [BucketAlg; 5] = [
+        BucketAlg::Uniform,
+        BucketAlg::List,
+        BucketAlg::Tree,
+        BucketAlg::Straw,
+        BucketAlg::Straw2,
+    ];
 
     /// The name used in text maps (`alg straw2`).
     pub fn name(self) -> &'static str {
@@ -56,12 +62,24 @@ impl fmt::Display for BucketAlg {
 /// Per-algorithm data, as Ceph stores it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BucketData {
-    Uniform { item_weight: u32 },
-    List { item_weights: Vec<u32>, sum_weights: Vec<u32> },
+    Uniform {
+        item_weight: u32,
+    },
+    List {
+        item_weights: Vec<u32>,
+        sum_weights: Vec<u32>,
+    },
     /// `node_weights.len()` is the node count (a power of two); item `i` sits at node `2i+1`.
-    Tree { node_weights: Vec<u32> },
-    Straw { item_weights: Vec<u32>, straws: Vec<u32> },
-    Straw2 { item_weights: Vec<u32> },
+    Tree {
+        node_weights: Vec<u32>,
+    },
+    Straw {
+        item_weights: Vec<u32>,
+        straws: Vec<u32>,
+    },
+    Straw2 {
+        item_weights: Vec<u32>,
+    },
 }
 
 /// One bucket of a CRUSH map.
@@ -73,6 +91,8 @@ pub struct Bucket {
     pub(crate) weight: u32,
     pub(crate) items: Vec<i32>,
     pub(crate) data: BucketData,
+    /// For straw2: a divisor per item weight (derived; see `refresh_derived`).
+    pub(crate) divisors: Vec<Divisor>,
 }
 
 /// Tree buckets store their node count in one byte: 64 leaves need 128 nodes, 65 would need 256.
@@ -143,7 +163,10 @@ impl Bucket {
             hash: crate::hash::CRUSH_HASH_RJENKINS1,
             weight: 0,
             items: Vec::new(),
-            data: BucketData::Straw2 { item_weights: Vec::new() },
+            data: BucketData::Straw2 {
+                item_weights: Vec::new(),
+            },
+            divisors: Vec::new(),
         };
         bucket.rebuild(alg, items, weights, straw_calc_version)?;
         Ok(bucket)
@@ -178,7 +201,13 @@ impl Bucket {
                         sum
                     })
                     .collect();
-                (total, BucketData::List { item_weights: weights, sum_weights })
+                (
+                    total,
+                    BucketData::List {
+                        item_weights: weights,
+                        sum_weights,
+                    },
+                )
             }
             BucketAlg::Tree => {
                 if weights.len() > MAX_TREE_ITEMS {
@@ -204,14 +233,59 @@ impl Bucket {
             }
             BucketAlg::Straw => {
                 let straws = straw_lengths(&weights, straw_calc_version);
-                (total, BucketData::Straw { item_weights: weights, straws })
+                (
+                    total,
+                    BucketData::Straw {
+                        item_weights: weights,
+                        straws,
+                    },
+                )
             }
-            BucketAlg::Straw2 => (total, BucketData::Straw2 { item_weights: weights }),
+            BucketAlg::Straw2 => (
+                total,
+                BucketData::Straw2 {
+                    item_weights: weights,
+                },
+            ),
         };
         self.items = items;
         self.weight = weight;
         self.data = data;
+        self.refresh_derived();
         Ok(())
+    }
+
+    /// A bucket from stored parts (decoded from Ceph's encoding, or a shadow under construction).
+    pub(crate) fn from_parts(
+        id: i32,
+        type_id: u16,
+        hash: u8,
+        weight: u32,
+        items: Vec<i32>,
+        data: BucketData,
+    ) -> Bucket {
+        let mut b = Bucket {
+            id,
+            type_id,
+            hash,
+            weight,
+            items,
+            data,
+            divisors: Vec::new(),
+        };
+        b.refresh_derived();
+        b
+    }
+
+    /// Recomputes what only speeds up the mapper: straw2's reciprocal item weights.
+    pub(crate) fn refresh_derived(&mut self) {
+        self.divisors = match &self.data {
+            BucketData::Straw2 { item_weights } => item_weights
+                .iter()
+                .map(|&w| Divisor::new(w.max(1)))
+                .collect(),
+            _ => Vec::new(),
+        };
     }
 
     pub fn id(&self) -> i32 {
@@ -294,10 +368,15 @@ impl Bucket {
                 self.weight = weight.wrapping_mul(size);
                 self.weight.wrapping_sub(old_total)
             }
-            BucketData::List { item_weights, sum_weights } => {
+            BucketData::List {
+                item_weights,
+                sum_weights,
+            } => {
                 let diff = weight.wrapping_sub(item_weights[pos]);
                 item_weights[pos] = weight;
-                sum_weights[pos..].iter_mut().for_each(|s| *s = s.wrapping_add(diff));
+                sum_weights[pos..]
+                    .iter_mut()
+                    .for_each(|s| *s = s.wrapping_add(diff));
                 diff
             }
             BucketData::Tree { node_weights } => {
@@ -310,7 +389,10 @@ impl Bucket {
                 }
                 diff
             }
-            BucketData::Straw { item_weights, straws } => {
+            BucketData::Straw {
+                item_weights,
+                straws,
+            } => {
                 let diff = weight.wrapping_sub(item_weights[pos]);
                 item_weights[pos] = weight;
                 *straws = straw_lengths(item_weights, straw_calc_version);
@@ -325,23 +407,33 @@ impl Bucket {
         if !matches!(self.data, BucketData::Uniform { .. }) {
             self.weight = self.weight.wrapping_add(diff);
         }
+        self.refresh_derived();
     }
 
     /// Checks the shape invariants the mapper relies on.
     pub(crate) fn check_shape(&self) -> Result<(), CrushError> {
         let n = self.items.len();
         let bad = |what: &str| {
-            Err(CrushError::Invalid(format!("bucket {}: {what} does not match its {n} items", self.id)))
+            Err(CrushError::Invalid(format!(
+                "bucket {}: {what} does not match its {n} items",
+                self.id
+            )))
         };
         match &self.data {
             BucketData::Uniform { .. } => Ok(()),
-            BucketData::List { item_weights, sum_weights } => {
+            BucketData::List {
+                item_weights,
+                sum_weights,
+            } => {
                 if item_weights.len() != n || sum_weights.len() != n {
                     return bad("list weights");
                 }
                 Ok(())
             }
-            BucketData::Straw { item_weights, straws } => {
+            BucketData::Straw {
+                item_weights,
+                straws,
+            } => {
                 if item_weights.len() != n || straws.len() != n {
                     return bad("straw lengths");
                 }
@@ -433,9 +525,18 @@ mod tests {
 
     #[test]
     fn tree_nodes_sum_their_subtrees() {
-        let b = Bucket::new(-1, BucketAlg::Tree, 1, vec![0, 1, 2], vec![0x10000, 0x20000, 0x8000], 1)
-            .unwrap();
-        let BucketData::Tree { node_weights } = &b.data else { panic!("not a tree") };
+        let b = Bucket::new(
+            -1,
+            BucketAlg::Tree,
+            1,
+            vec![0, 1, 2],
+            vec![0x10000, 0x20000, 0x8000],
+            1,
+        )
+        .unwrap();
+        let BucketData::Tree { node_weights } = &b.data else {
+            panic!("not a tree")
+        };
         assert_eq!(node_weights.len(), 8);
         assert_eq!(node_weights[1], 0x10000);
         assert_eq!(node_weights[3], 0x20000);

@@ -21,7 +21,10 @@ impl CrushMap {
         &mut self,
         explicit: &BTreeMap<i32, BTreeMap<i32, i32>>,
     ) -> Result<(), CrushError> {
-        let reserved: BTreeSet<i32> = explicit.values().flat_map(|m| m.values().copied()).collect();
+        let reserved: BTreeSet<i32> = explicit
+            .values()
+            .flat_map(|m| m.values().copied())
+            .collect();
         let classes: Vec<i32> = self.class_names.keys().copied().collect();
         for root in self.nonshadow_roots() {
             for &class in &classes {
@@ -35,7 +38,11 @@ impl CrushMap {
     /// had (as the monitor does after an edit).
     pub fn rebuild_shadow_trees(&mut self) -> Result<(), CrushError> {
         let old = std::mem::take(&mut self.class_bucket);
-        let shadows: Vec<i32> = self.buckets().map(|b| b.id).filter(|&id| self.is_shadow(id)).collect();
+        let shadows: Vec<i32> = self
+            .buckets()
+            .map(|b| b.id)
+            .filter(|&id| self.is_shadow(id))
+            .collect();
         for id in shadows {
             if let Some(slot) = super::map::slot_of(id).and_then(|p| self.buckets.get_mut(p)) {
                 *slot = None;
@@ -109,16 +116,36 @@ impl CrushMap {
         let mut copy = if uniform {
             // Ceph grows shadow buckets item by item, which never sets a uniform bucket's
             // per-item weight: it stays 0 while the total adds up.
-            let total = weights.iter().try_fold(0u32, |a, &w| a.checked_add(w)).ok_or(CrushError::WeightOverflow)?;
-            Bucket { id, type_id: orig.type_id, hash: 0, weight: total, items, data: BucketData::Uniform { item_weight: 0 } }
+            let total = weights
+                .iter()
+                .try_fold(0u32, |a, &w| a.checked_add(w))
+                .ok_or(CrushError::WeightOverflow)?;
+            Bucket::from_parts(
+                id,
+                orig.type_id,
+                0,
+                total,
+                items,
+                BucketData::Uniform { item_weight: 0 },
+            )
         } else {
-            Bucket::new(id, orig.alg(), orig.type_id, items, weights, self.tunables.straw_calc_version)?
+            Bucket::new(
+                id,
+                orig.alg(),
+                orig.type_id,
+                items,
+                weights,
+                self.tunables.straw_calc_version,
+            )?
         };
         copy.hash = orig.hash;
         self.insert_bucket(copy)?;
         self.names.insert(id, copy_name);
         self.class_map.insert(id, class);
-        self.class_bucket.entry(original).or_default().insert(class, id);
+        self.class_bucket
+            .entry(original)
+            .or_default()
+            .insert(class, id);
         self.copy_choose_args(original, id, &orig_pos);
         Ok(id)
     }
@@ -126,9 +153,16 @@ impl CrushMap {
     /// Gives a new shadow bucket the weight sets of its original: devices keep their weights,
     /// child shadows get the sum of their own weight set at each position.
     fn copy_choose_args(&mut self, original: i32, shadow: i32, orig_pos: &[usize]) {
-        let items: Vec<i32> = self.bucket(shadow).map(|b| b.items.clone()).unwrap_or_default();
+        let items: Vec<i32> = self
+            .bucket(shadow)
+            .map(|b| b.items.clone())
+            .unwrap_or_default();
         for args in self.choose_args.values_mut() {
-            let Some(src) = args.get(original).filter(|a| !a.weight_set.is_empty()).cloned() else {
+            let Some(src) = args
+                .get(original)
+                .filter(|a| !a.weight_set.is_empty())
+                .cloned()
+            else {
                 continue;
             };
             let weight_set = src
@@ -145,13 +179,21 @@ impl CrushMap {
                             } else {
                                 args.get(item)
                                     .and_then(|a| a.weight_set.get(position))
-                                    .map_or(0, |child| child.iter().fold(0u32, |s, &w| s.wrapping_add(w)))
+                                    .map_or(0, |child| {
+                                        child.iter().fold(0u32, |s, &w| s.wrapping_add(w))
+                                    })
                             }
                         })
                         .collect()
                 })
                 .collect();
-            args.set(shadow, ChooseArg { ids: Vec::new(), weight_set });
+            args.set(
+                shadow,
+                ChooseArg {
+                    ids: Vec::new(),
+                    weight_set,
+                },
+            );
         }
     }
 }

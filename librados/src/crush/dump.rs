@@ -47,13 +47,28 @@ impl Json {
                 pad(out, indent);
                 out.push(']');
             }
-            Json::Obj(fields) => write_fields(fields.iter().map(|(k, v)| (*k, v)), fields.len(), out, indent),
-            Json::Map(fields) => write_fields(fields.iter().map(|(k, v)| (k.as_str(), v)), fields.len(), out, indent),
+            Json::Obj(fields) => write_fields(
+                fields.iter().map(|(k, v)| (*k, v)),
+                fields.len(),
+                out,
+                indent,
+            ),
+            Json::Map(fields) => write_fields(
+                fields.iter().map(|(k, v)| (k.as_str(), v)),
+                fields.len(),
+                out,
+                indent,
+            ),
         }
     }
 }
 
-fn write_fields<'a>(fields: impl Iterator<Item = (&'a str, &'a Json)>, n: usize, out: &mut String, indent: usize) {
+fn write_fields<'a>(
+    fields: impl Iterator<Item = (&'a str, &'a Json)>,
+    n: usize,
+    out: &mut String,
+    indent: usize,
+) {
     if n == 0 {
         out.push_str("{}");
         return;
@@ -87,7 +102,14 @@ fn weight_float(w: u32) -> Json {
 pub fn dump(map: &CrushMap) -> String {
     let doc = Json::Obj(vec![
         ("devices", devices(map)),
-        ("types", Json::Arr(map.types().map(|(id, n)| Json::Obj(vec![("type_id", int(id)), ("name", string(n))])).collect())),
+        (
+            "types",
+            Json::Arr(
+                map.types()
+                    .map(|(id, n)| Json::Obj(vec![("type_id", int(id)), ("name", string(n))]))
+                    .collect(),
+            ),
+        ),
         ("buckets", buckets(map)),
         ("rules", rules(map)),
         ("tunables", tunables(map)),
@@ -103,7 +125,9 @@ fn devices(map: &CrushMap) -> Json {
     Json::Arr(
         (0..map.max_devices())
             .map(|id| {
-                let name = map.item_name(id).map_or_else(|| format!("device{id}"), str::to_string);
+                let name = map
+                    .item_name(id)
+                    .map_or_else(|| format!("device{id}"), str::to_string);
                 let mut f = vec![("id", int(id)), ("name", Json::Str(name))];
                 if let Some(c) = map.item_class(id) {
                     f.push(("class", string(c)));
@@ -119,10 +143,18 @@ fn buckets(map: &CrushMap) -> Json {
         map.buckets()
             .map(|b| {
                 let t = i32::from(b.type_id());
-                let hash = if b.hash() == 0 { string("rjenkins1") } else { int(b.hash()) };
+                let hash = if b.hash() == 0 {
+                    string("rjenkins1")
+                } else {
+                    int(b.hash())
+                };
                 let items = (0..b.size())
                     .map(|p| {
-                        Json::Obj(vec![("id", int(b.items()[p])), ("weight", int(b.item_weight(p))), ("pos", int(p as i64))])
+                        Json::Obj(vec![
+                            ("id", int(b.items()[p])),
+                            ("weight", int(b.item_weight(p))),
+                            ("pos", int(p as i64)),
+                        ])
                     })
                     .collect();
                 Json::Obj(vec![
@@ -150,14 +182,23 @@ fn step_json(map: &CrushMap, step: &Step) -> Json {
             ("item", int(item)),
             ("item_name", string(map.item_name(item).unwrap_or(""))),
         ]),
-        Step::Choose { mode, leaf, count, type_id } => {
+        Step::Choose {
+            mode,
+            leaf,
+            count,
+            type_id,
+        } => {
             let op = match (leaf, mode) {
                 (false, ChooseMode::FirstN) => "choose_firstn",
                 (false, ChooseMode::Indep) => "choose_indep",
                 (true, ChooseMode::FirstN) => "chooseleaf_firstn",
                 (true, ChooseMode::Indep) => "chooseleaf_indep",
             };
-            Json::Obj(vec![("op", string(op)), ("num", int(count)), ("type", type_name(type_id))])
+            Json::Obj(vec![
+                ("op", string(op)),
+                ("num", int(count)),
+                ("type", type_name(type_id)),
+            ])
         }
         Step::Emit => Json::Obj(vec![("op", string("emit"))]),
         Step::SetChooseTries(v) => num("set_choose_tries", v),
@@ -169,7 +210,11 @@ fn step_json(map: &CrushMap, step: &Step) -> Json {
         | Step::SetChooseleafStable(_)
         | Step::Unknown { .. } => {
             let (op, arg1, arg2) = step.to_raw();
-            Json::Obj(vec![("opcode", int(op)), ("arg1", int(arg1)), ("arg2", int(arg2))])
+            Json::Obj(vec![
+                ("opcode", int(op)),
+                ("arg1", int(arg1)),
+                ("arg2", int(arg2)),
+            ])
         }
     }
 }
@@ -185,7 +230,10 @@ fn rules(map: &CrushMap) -> Json {
                     ("type", int(r.rule_type)),
                     ("min_size", int(r.min_size)),
                     ("max_size", int(r.max_size)),
-                    ("steps", Json::Arr(r.steps.iter().map(|s| step_json(map, s)).collect())),
+                    (
+                        "steps",
+                        Json::Arr(r.steps.iter().map(|s| step_json(map, s)).collect()),
+                    ),
                 ])
             })
             .collect(),
@@ -218,7 +266,11 @@ fn features(map: &CrushMap) -> Features {
         v2_rules: any_step(&|s| {
             matches!(
                 s,
-                Step::Choose { mode: ChooseMode::Indep, .. } | Step::SetChooseTries(_) | Step::SetChooseleafTries(_)
+                Step::Choose {
+                    mode: ChooseMode::Indep,
+                    ..
+                } | Step::SetChooseTries(_)
+                    | Step::SetChooseleafTries(_)
             )
         }),
         v3_rules: any_step(&|s| matches!(s, Step::SetChooseleafVaryR(_))),
@@ -243,8 +295,11 @@ fn tunables(map: &CrushMap) -> Json {
         "argonaut"
     };
     let flag = |b: bool| int(i64::from(b));
-    let mut fields: Vec<(&'static str, Json)> =
-        t.named_values().into_iter().map(|(name, v)| (name, int(v))).collect();
+    let mut fields: Vec<(&'static str, Json)> = t
+        .named_values()
+        .into_iter()
+        .map(|(name, v)| (name, int(v)))
+        .collect();
     fields.extend([
         ("profile", string(profile.map_or("unknown", Profile::name))),
         ("optimal_tunables", flag(profile == Some(Profile::Jewel))),

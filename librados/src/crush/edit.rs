@@ -14,14 +14,19 @@ use std::collections::BTreeMap;
 
 /// Whether `name` is usable for a device, bucket, type, class or rule.
 pub fn is_valid_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn check_name(name: &str) -> Result<(), CrushError> {
     if is_valid_name(name) {
         Ok(())
     } else {
-        Err(CrushError::Invalid(format!("invalid name '{name}': use letters, digits, '-', '_' and '.'")))
+        Err(CrushError::Invalid(format!(
+            "invalid name '{name}': use letters, digits, '-', '_' and '.'"
+        )))
     }
 }
 
@@ -29,7 +34,9 @@ fn check_name(name: &str) -> Result<(), CrushError> {
 pub fn weight_to_fixed(weight: f32) -> Result<u32, CrushError> {
     let fixed = weight * 65536.0f32;
     if !(0.0..=u32::MAX as f32).contains(&fixed) || fixed.is_nan() {
-        return Err(CrushError::Invalid(format!("weight {weight} is out of range")));
+        return Err(CrushError::Invalid(format!(
+            "weight {weight} is out of range"
+        )));
     }
     Ok(fixed as u32)
 }
@@ -38,29 +45,45 @@ impl CrushMap {
     /// The algorithm for new buckets: the best one the map's clients allow.
     pub fn default_bucket_alg(&self) -> BucketAlg {
         let allowed = self.tunables.allowed_bucket_algs;
-        [BucketAlg::Straw2, BucketAlg::Straw, BucketAlg::Tree, BucketAlg::List, BucketAlg::Uniform]
-            .into_iter()
-            .find(|a| allowed & (1 << *a as u32) != 0)
-            .unwrap_or(BucketAlg::Straw2)
+        [
+            BucketAlg::Straw2,
+            BucketAlg::Straw,
+            BucketAlg::Tree,
+            BucketAlg::List,
+            BucketAlg::Uniform,
+        ]
+        .into_iter()
+        .find(|a| allowed & (1 << *a as u32) != 0)
+        .unwrap_or(BucketAlg::Straw2)
     }
 
     pub fn set_type_name(&mut self, type_id: i32, name: &str) -> Result<(), CrushError> {
         check_name(name)?;
         if !(0..=i32::from(u16::MAX)).contains(&type_id) {
-            return Err(CrushError::Invalid(format!("type id {type_id} out of range")));
+            return Err(CrushError::Invalid(format!(
+                "type id {type_id} out of range"
+            )));
         }
         self.type_names.insert(type_id, name.to_string());
         Ok(())
     }
 
     /// Names a device (without placing it in the hierarchy).
-    pub fn add_device(&mut self, id: i32, name: &str, class: Option<&str>) -> Result<(), CrushError> {
+    pub fn add_device(
+        &mut self,
+        id: i32,
+        name: &str,
+        class: Option<&str>,
+    ) -> Result<(), CrushError> {
         check_name(name)?;
         if !(0..super::map::MAX_DEVICES).contains(&id) {
             return Err(CrushError::Invalid(format!("device id {id} out of range")));
         }
         if self.item_id(name).is_some_and(|other| other != id) {
-            return Err(CrushError::Exists { kind: "item", name: name.to_string() });
+            return Err(CrushError::Exists {
+                kind: "item",
+                name: name.to_string(),
+            });
         }
         self.names.insert(id, name.to_string());
         self.max_devices = self.max_devices.max(id + 1);
@@ -74,7 +97,10 @@ impl CrushMap {
     pub fn set_device_class(&mut self, device: i32, class: &str) -> Result<(), CrushError> {
         check_name(class)?;
         if device < 0 || !self.names.contains_key(&device) {
-            return Err(CrushError::NotFound { kind: "device", name: device.to_string() });
+            return Err(CrushError::NotFound {
+                kind: "device",
+                name: device.to_string(),
+            });
         }
         let cid = self.class_id_or_create(class);
         self.class_map.insert(device, cid);
@@ -92,7 +118,10 @@ impl CrushMap {
     ) -> Result<i32, CrushError> {
         check_name(name)?;
         if self.item_id(name).is_some() {
-            return Err(CrushError::Exists { kind: "item", name: name.to_string() });
+            return Err(CrushError::Exists {
+                kind: "item",
+                name: name.to_string(),
+            });
         }
         let type_id = u16::try_from(type_id)
             .ok()
@@ -100,14 +129,32 @@ impl CrushMap {
             .ok_or_else(|| CrushError::Invalid(format!("bucket type {type_id} out of range")))?;
         let id = id.unwrap_or_else(|| self.next_bucket_id());
         let (ids, weights): (Vec<i32>, Vec<u32>) = items.iter().copied().unzip();
-        let bucket = Bucket::new(id, alg, type_id, ids, weights.clone(), self.tunables.straw_calc_version)?;
+        let bucket = Bucket::new(
+            id,
+            alg,
+            type_id,
+            ids,
+            weights.clone(),
+            self.tunables.straw_calc_version,
+        )?;
         self.insert_bucket(bucket)?;
         self.names.insert(id, name.to_string());
         // Existing weight sets get an entry for the new bucket, seeded with its weights.
         for args in self.choose_args.values_mut() {
-            let positions = args.args.iter().map(|a| a.weight_set.len()).max().unwrap_or(0);
+            let positions = args
+                .args
+                .iter()
+                .map(|a| a.weight_set.len())
+                .max()
+                .unwrap_or(0);
             if !items.is_empty() && positions > 0 {
-                args.set(id, ChooseArg { ids: Vec::new(), weight_set: vec![weights.clone(); positions] });
+                args.set(
+                    id,
+                    ChooseArg {
+                        ids: Vec::new(),
+                        weight_set: vec![weights.clone(); positions],
+                    },
+                );
             }
         }
         Ok(id)
@@ -118,8 +165,11 @@ impl CrushMap {
         if ancestor == item {
             return true;
         }
-        self.bucket(ancestor)
-            .is_some_and(|b| b.items.iter().any(|&c| c == item || (c < 0 && self.subtree_contains(c, item))))
+        self.bucket(ancestor).is_some_and(|b| {
+            b.items
+                .iter()
+                .any(|&c| c == item || (c < 0 && self.subtree_contains(c, item)))
+        })
     }
 
     /// Places `item` (a device, or an existing unlinked bucket) at `loc` with `weight`, creating
@@ -138,7 +188,10 @@ impl CrushMap {
         self.check_loc(loc)?;
         match self.item_id(name) {
             Some(existing) if existing != item => {
-                return Err(CrushError::Exists { kind: "item", name: name.to_string() });
+                return Err(CrushError::Exists {
+                    kind: "item",
+                    name: name.to_string(),
+                });
             }
             Some(_) => {}
             None => {
@@ -149,17 +202,25 @@ impl CrushMap {
             self.max_devices = self.max_devices.max(item + 1);
         }
         let mut cur = item;
-        let levels: Vec<(i32, String)> =
-            self.type_names.iter().filter(|(&t, _)| t != 0).map(|(&t, n)| (t, n.clone())).collect();
+        let levels: Vec<(i32, String)> = self
+            .type_names
+            .iter()
+            .filter(|(&t, _)| t != 0)
+            .map(|(&t, n)| (t, n.clone()))
+            .collect();
         for (type_id, type_name) in levels {
-            let Some(bucket_name) = loc.get(&type_name) else { continue };
+            let Some(bucket_name) = loc.get(&type_name) else {
+                continue;
+            };
             let Some(id) = self.item_id(bucket_name) else {
                 let alg = self.default_bucket_alg();
                 cur = self.add_bucket(None, alg, type_id, bucket_name, &[(cur, 0)])?;
                 continue;
             };
             let Some(b) = self.bucket(id) else {
-                return Err(CrushError::Invalid(format!("'{bucket_name}' is a device, not a bucket")));
+                return Err(CrushError::Invalid(format!(
+                    "'{bucket_name}' is a device, not a bucket"
+                )));
             };
             if i32::from(b.type_id) != type_id {
                 return Err(CrushError::Invalid(format!(
@@ -168,7 +229,9 @@ impl CrushMap {
                 )));
             }
             if self.subtree_contains(id, cur) || self.subtree_contains(cur, id) {
-                return Err(CrushError::Invalid(format!("{name} is already under or above '{bucket_name}'")));
+                return Err(CrushError::Invalid(format!(
+                    "{name} is already under or above '{bucket_name}'"
+                )));
             }
             self.bucket_add_item(id, cur, 0)?;
             break;
@@ -180,7 +243,10 @@ impl CrushMap {
     fn check_loc(&self, loc: &BTreeMap<String, String>) -> Result<(), CrushError> {
         for (t, n) in loc {
             if self.type_id(t).is_none() {
-                return Err(CrushError::NotFound { kind: "type", name: t.clone() });
+                return Err(CrushError::NotFound {
+                    kind: "type",
+                    name: t.clone(),
+                });
             }
             check_name(n)?;
         }
@@ -194,15 +260,24 @@ impl CrushMap {
         weight: u32,
         loc: &BTreeMap<String, String>,
     ) -> Result<(), CrushError> {
-        let levels: Vec<String> = self.type_names.iter().filter(|(&t, _)| t != 0).map(|(_, n)| n.clone()).collect();
+        let levels: Vec<String> = self
+            .type_names
+            .iter()
+            .filter(|(&t, _)| t != 0)
+            .map(|(_, n)| n.clone())
+            .collect();
         for type_name in levels {
-            let Some(bucket) = loc.get(&type_name).and_then(|n| self.item_id(n)) else { continue };
+            let Some(bucket) = loc.get(&type_name).and_then(|n| self.item_id(n)) else {
+                continue;
+            };
             if self.bucket(bucket).is_some_and(|b| b.items.contains(&item)) {
                 self.adjust_item_weight_in_bucket(item, weight, bucket, item >= 0)?;
                 return Ok(());
             }
         }
-        Err(CrushError::Invalid(format!("item {item} is not in location {loc:?}")))
+        Err(CrushError::Invalid(format!(
+            "item {item} is not in location {loc:?}"
+        )))
     }
 
     /// Sets the weight of `item` everywhere it appears; returns how many buckets changed.
@@ -210,10 +285,18 @@ impl CrushMap {
         self.adjust_item_weight_impl(item, weight, true)
     }
 
-    fn adjust_item_weight_impl(&mut self, item: i32, weight: u32, weight_sets: bool) -> Result<usize, CrushError> {
+    fn adjust_item_weight_impl(
+        &mut self,
+        item: i32,
+        weight: u32,
+        weight_sets: bool,
+    ) -> Result<usize, CrushError> {
         let parents = self.parents_of(item);
         if parents.is_empty() {
-            return Err(CrushError::NotFound { kind: "item", name: item.to_string() });
+            return Err(CrushError::NotFound {
+                kind: "item",
+                name: item.to_string(),
+            });
         }
         for &p in &parents {
             self.adjust_item_weight_in_bucket(item, weight, p, weight_sets)?;
@@ -229,9 +312,10 @@ impl CrushMap {
         weight_sets: bool,
     ) -> Result<(), CrushError> {
         let scv = self.tunables.straw_calc_version;
-        let b = self
-            .bucket_mut(bucket_id)
-            .ok_or(CrushError::NotFound { kind: "bucket", name: bucket_id.to_string() })?;
+        let b = self.bucket_mut(bucket_id).ok_or(CrushError::NotFound {
+            kind: "bucket",
+            name: bucket_id.to_string(),
+        })?;
         let positions: Vec<usize> = (0..b.size()).filter(|&i| b.items[i] == item).collect();
         for &p in &positions {
             b.adjust_item_weight(p, weight, scv);
@@ -259,15 +343,26 @@ impl CrushMap {
     fn resum_weight_sets(&mut self, bucket_id: i32) {
         let indexes: Vec<i64> = self.choose_args.keys().copied().collect();
         for index in indexes {
-            let Some(sums) = self.choose_args[&index].get(bucket_id).filter(|a| !a.weight_set.is_empty()).map(|a| {
-                a.weight_set.iter().map(|ws| ws.iter().fold(0u32, |s, &w| s.wrapping_add(w))).collect::<Vec<u32>>()
-            }) else {
+            let Some(sums) = self.choose_args[&index]
+                .get(bucket_id)
+                .filter(|a| !a.weight_set.is_empty())
+                .map(|a| {
+                    a.weight_set
+                        .iter()
+                        .map(|ws| ws.iter().fold(0u32, |s, &w| s.wrapping_add(w)))
+                        .collect::<Vec<u32>>()
+                })
+            else {
                 continue;
             };
             for parent in self.parents_of(bucket_id) {
-                let Some(pos) = self.bucket(parent).and_then(|b| b.position_of(bucket_id)) else { continue };
+                let Some(pos) = self.bucket(parent).and_then(|b| b.position_of(bucket_id)) else {
+                    continue;
+                };
                 let args = self.choose_args.get_mut(&index).expect("key listed");
-                let Some(arg) = args.args.get_mut((-1 - parent) as usize) else { continue };
+                let Some(arg) = args.args.get_mut((-1 - parent) as usize) else {
+                    continue;
+                };
                 for (ws, &sum) in arg.weight_set.iter_mut().zip(&sums) {
                     ws[pos] = sum;
                 }
@@ -277,9 +372,17 @@ impl CrushMap {
     }
 
     /// Appends `item` to a bucket (weight sets and ids follow).
-    fn bucket_add_item(&mut self, bucket_id: i32, item: i32, weight: u32) -> Result<(), CrushError> {
+    fn bucket_add_item(
+        &mut self,
+        bucket_id: i32,
+        item: i32,
+        weight: u32,
+    ) -> Result<(), CrushError> {
         let scv = self.tunables.straw_calc_version;
-        let b = self.bucket(bucket_id).ok_or(CrushError::NotFound { kind: "bucket", name: bucket_id.to_string() })?;
+        let b = self.bucket(bucket_id).ok_or(CrushError::NotFound {
+            kind: "bucket",
+            name: bucket_id.to_string(),
+        })?;
         let mut items = b.items.clone();
         let mut weights = b.item_weights();
         items.push(item);
@@ -300,7 +403,10 @@ impl CrushMap {
     /// Removes `item` from one bucket, propagating the weight change up.
     fn bucket_remove_item(&mut self, bucket_id: i32, item: i32) -> Result<(), CrushError> {
         let scv = self.tunables.straw_calc_version;
-        let b = self.bucket(bucket_id).ok_or(CrushError::NotFound { kind: "bucket", name: bucket_id.to_string() })?;
+        let b = self.bucket(bucket_id).ok_or(CrushError::NotFound {
+            kind: "bucket",
+            name: bucket_id.to_string(),
+        })?;
         let keep: Vec<usize> = (0..b.size()).filter(|&i| b.items[i] != item).collect();
         let items = keep.iter().map(|&i| b.items[i]).collect();
         let weights = keep.iter().map(|&i| b.item_weight(i)).collect();
@@ -328,12 +434,18 @@ impl CrushMap {
     /// A bucket must be empty and not taken by a rule to be deleted.
     pub fn remove_item(&mut self, item: i32, unlink_only: bool) -> Result<(), CrushError> {
         if !self.item_exists(item) || self.is_shadow(item) {
-            return Err(CrushError::NotFound { kind: "item", name: item.to_string() });
+            return Err(CrushError::NotFound {
+                kind: "item",
+                name: item.to_string(),
+            });
         }
         if item < 0 && !unlink_only {
             let b = self.bucket(item).expect("exists");
             if b.size() > 0 {
-                return Err(CrushError::Refused(format!("bucket {} is not empty", self.item_name(item).unwrap_or("?"))));
+                return Err(CrushError::Refused(format!(
+                    "bucket {} is not empty",
+                    self.item_name(item).unwrap_or("?")
+                )));
             }
             let shadows: Vec<i32> = self.shadows_of(item).map(|(_, s)| s).collect();
             if self.is_taken_by_rule(item) || shadows.iter().any(|&s| self.is_taken_by_rule(s)) {
@@ -350,7 +462,8 @@ impl CrushMap {
         }
         if !unlink_only {
             if item < 0 {
-                if let Some(slot) = super::map::slot_of(item).and_then(|p| self.buckets.get_mut(p)) {
+                if let Some(slot) = super::map::slot_of(item).and_then(|p| self.buckets.get_mut(p))
+                {
                     *slot = None;
                 }
                 for args in self.choose_args.values_mut() {
@@ -365,10 +478,19 @@ impl CrushMap {
     }
 
     /// Moves a bucket to a new location, keeping its weight.
-    pub fn move_bucket(&mut self, id: i32, loc: &BTreeMap<String, String>) -> Result<(), CrushError> {
-        let b = self.bucket(id).ok_or(CrushError::NotFound { kind: "bucket", name: id.to_string() })?;
+    pub fn move_bucket(
+        &mut self,
+        id: i32,
+        loc: &BTreeMap<String, String>,
+    ) -> Result<(), CrushError> {
+        let b = self.bucket(id).ok_or(CrushError::NotFound {
+            kind: "bucket",
+            name: id.to_string(),
+        })?;
         if self.is_shadow(id) {
-            return Err(CrushError::Refused("shadow buckets follow their originals".into()));
+            return Err(CrushError::Refused(
+                "shadow buckets follow their originals".into(),
+            ));
         }
         let weight = b.weight;
         let name = self.item_name(id).unwrap_or_default().to_string();
@@ -391,14 +513,24 @@ impl CrushMap {
     ) -> Result<usize, CrushError> {
         check_name(name)?;
         if self.rule_id(name).is_some() {
-            return Err(CrushError::Exists { kind: "rule", name: name.to_string() });
+            return Err(CrushError::Exists {
+                kind: "rule",
+                name: name.to_string(),
+            });
         }
-        let mut take = self.item_id(root).ok_or(CrushError::NotFound { kind: "bucket", name: root.to_string() })?;
+        let mut take = self.item_id(root).ok_or(CrushError::NotFound {
+            kind: "bucket",
+            name: root.to_string(),
+        })?;
         if let Some(class) = device_class {
-            let cid = self.class_id(class).ok_or(CrushError::NotFound { kind: "class", name: class.to_string() })?;
-            take = self
-                .shadow_bucket(take, cid)
-                .ok_or(CrushError::NotFound { kind: "shadow bucket", name: format!("{root}~{class}") })?;
+            let cid = self.class_id(class).ok_or(CrushError::NotFound {
+                kind: "class",
+                name: class.to_string(),
+            })?;
+            take = self.shadow_bucket(take, cid).ok_or(CrushError::NotFound {
+                kind: "shadow bucket",
+                name: format!("{root}~{class}"),
+            })?;
         }
         let fd = self.type_id(failure_domain).ok_or(CrushError::NotFound {
             kind: "type",
@@ -410,10 +542,25 @@ impl CrushMap {
             steps.push(Step::SetChooseTries(100));
         }
         steps.push(Step::Take(take));
-        steps.push(Step::Choose { mode, leaf: fd != 0, count: 0, type_id: fd });
+        steps.push(Step::Choose {
+            mode,
+            leaf: fd != 0,
+            count: 0,
+            type_id: fd,
+        });
         steps.push(Step::Emit);
-        let (min_size, max_size) = if rule_type == RULE_TYPE_ERASURE { (3, 20) } else { (1, 10) };
-        let placeholder = Rule { ruleset: 0, rule_type, min_size, max_size, steps };
+        let (min_size, max_size) = if rule_type == RULE_TYPE_ERASURE {
+            (3, 20)
+        } else {
+            (1, 10)
+        };
+        let placeholder = Rule {
+            ruleset: 0,
+            rule_type,
+            min_size,
+            max_size,
+            steps,
+        };
         let id = self.insert_rule(id, placeholder)?;
         if let Some(r) = self.rules[id].as_mut() {
             r.ruleset = id as u8;
@@ -424,7 +571,10 @@ impl CrushMap {
 
     /// Removes a rule.
     pub fn remove_rule(&mut self, id: usize) -> Result<Rule, CrushError> {
-        let rule = self.take_rule(id).ok_or(CrushError::NotFound { kind: "rule", name: id.to_string() })?;
+        let rule = self.take_rule(id).ok_or(CrushError::NotFound {
+            kind: "rule",
+            name: id.to_string(),
+        })?;
         self.rule_names.remove(&(id as i32));
         Ok(rule)
     }
@@ -436,7 +586,12 @@ impl CrushMap {
 }
 
 /// A copy of `b` with new items and weights (same id, type, hash and algorithm).
-fn rebuilt_with(b: &Bucket, items: Vec<i32>, weights: Vec<u32>, scv: u8) -> Result<Bucket, CrushError> {
+fn rebuilt_with(
+    b: &Bucket,
+    items: Vec<i32>,
+    weights: Vec<u32>,
+    scv: u8,
+) -> Result<Bucket, CrushError> {
     let mut copy = b.clone();
     if let BucketData::Uniform { .. } = b.data {
         // A uniform bucket has one weight for all items; a different new weight replaces it.
@@ -448,4 +603,3 @@ fn rebuilt_with(b: &Bucket, items: Vec<i32>, weights: Vec<u32>, scv: u8) -> Resu
     }
     Ok(copy)
 }
-

@@ -38,7 +38,10 @@ pub enum CrushError {
 
 impl CrushError {
     pub(crate) fn parse(line: usize, message: impl Into<String>) -> CrushError {
-        CrushError::Parse { line, message: message.into() }
+        CrushError::Parse {
+            line,
+            message: message.into(),
+        }
     }
 
     /// The errno a Ceph client would report for this error.
@@ -51,4 +54,3 @@ impl CrushError {
         }
     }
 }
-

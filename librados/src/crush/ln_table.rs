@@ -158,7 +158,11 @@ mod tests {
             let lh = RH_LH[2 * k as usize + 1] as f64;
             assert!((rh - 2f64.powi(48) / ratio).abs() <= 1.0, "RH[{k}]");
             // The final LH entry is published as 2^48 - 2^32 rather than 2^48.
-            let want_lh = if k == 128 { 2f64.powi(48) - 2f64.powi(32) } else { 2f64.powi(48) * ratio.log2() };
+            let want_lh = if k == 128 {
+                2f64.powi(48) - 2f64.powi(32)
+            } else {
+                2f64.powi(48) * ratio.log2()
+            };
             assert!((lh - want_lh).abs() <= 1.0, "LH[{k}]");
         }
     }

@@ -53,7 +53,11 @@ impl ChooseArgMap {
 
     /// Non-empty entries as `(bucket id, arg)`, by slot order.
     pub fn iter(&self) -> impl Iterator<Item = (i32, &ChooseArg)> {
-        self.args.iter().enumerate().filter(|(_, a)| !a.is_empty()).map(|(i, a)| (-1 - i as i32, a))
+        self.args
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| !a.is_empty())
+            .map(|(i, a)| (-1 - i as i32, a))
     }
 
     pub(crate) fn slot(&self, pos: usize) -> Option<&ChooseArg> {
@@ -144,15 +148,23 @@ impl CrushMap {
 
     /// `(id, rule)` in id order.
     pub fn rules(&self) -> impl Iterator<Item = (usize, &Rule)> {
-        self.rules.iter().enumerate().filter_map(|(i, r)| r.as_ref().map(|r| (i, r)))
+        self.rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().map(|r| (i, r)))
     }
 
     pub fn rule_name(&self, id: usize) -> Option<&str> {
-        self.rule_names.get(&i32::try_from(id).ok()?).map(String::as_str)
+        self.rule_names
+            .get(&i32::try_from(id).ok()?)
+            .map(String::as_str)
     }
 
     pub fn rule_id(&self, name: &str) -> Option<usize> {
-        self.rule_names.iter().find(|(_, n)| *n == name).map(|(&id, _)| id as usize)
+        self.rule_names
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(&id, _)| id as usize)
     }
 
     /// Name of a device or bucket.
@@ -162,7 +174,10 @@ impl CrushMap {
 
     /// Id of the device or bucket with this name.
     pub fn item_id(&self, name: &str) -> Option<i32> {
-        self.names.iter().find(|(_, n)| *n == name).map(|(&id, _)| id)
+        self.names
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(&id, _)| id)
     }
 
     pub fn type_name(&self, type_id: i32) -> Option<&str> {
@@ -170,7 +185,10 @@ impl CrushMap {
     }
 
     pub fn type_id(&self, name: &str) -> Option<i32> {
-        self.type_names.iter().find(|(_, n)| *n == name).map(|(&id, _)| id)
+        self.type_names
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(&id, _)| id)
     }
 
     /// `(type id, name)` in id order.
@@ -185,11 +203,16 @@ impl CrushMap {
 
     /// The device class of a device or shadow bucket.
     pub fn item_class(&self, item: i32) -> Option<&str> {
-        self.class_names.get(self.class_map.get(&item)?).map(String::as_str)
+        self.class_names
+            .get(self.class_map.get(&item)?)
+            .map(String::as_str)
     }
 
     pub fn class_id(&self, name: &str) -> Option<i32> {
-        self.class_names.iter().find(|(_, n)| *n == name).map(|(&id, _)| id)
+        self.class_names
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(&id, _)| id)
     }
 
     pub fn class_name(&self, class_id: i32) -> Option<&str> {
@@ -208,7 +231,11 @@ impl CrushMap {
 
     /// `class id → shadow id` for one original bucket.
     pub fn shadows_of(&self, bucket: i32) -> impl Iterator<Item = (i32, i32)> + '_ {
-        self.class_bucket.get(&bucket).into_iter().flatten().map(|(&c, &s)| (c, s))
+        self.class_bucket
+            .get(&bucket)
+            .into_iter()
+            .flatten()
+            .map(|(&c, &s)| (c, s))
     }
 
     /// Shadow buckets are the per-class copies the map maintains (`host1~ssd`).
@@ -218,9 +245,11 @@ impl CrushMap {
 
     /// The original bucket a shadow bucket copies, with its class.
     pub fn shadow_origin(&self, shadow: i32) -> Option<(i32, i32)> {
-        self.class_bucket
-            .iter()
-            .find_map(|(&orig, m)| m.iter().find(|(_, &s)| s == shadow).map(|(&c, _)| (orig, c)))
+        self.class_bucket.iter().find_map(|(&orig, m)| {
+            m.iter()
+                .find(|(_, &s)| s == shadow)
+                .map(|(&c, _)| (orig, c))
+        })
     }
 
     /// choose_args sets by index (a pool id, or [`DEFAULT_CHOOSE_ARGS`]).
@@ -230,7 +259,9 @@ impl CrushMap {
 
     /// The choose_args a placement for `index` uses: its own set, else the default set, else none.
     pub fn choose_args_for(&self, index: i64) -> Option<&ChooseArgMap> {
-        self.choose_args.get(&index).or_else(|| self.choose_args.get(&DEFAULT_CHOOSE_ARGS))
+        self.choose_args
+            .get(&index)
+            .or_else(|| self.choose_args.get(&DEFAULT_CHOOSE_ARGS))
     }
 
     pub fn item_exists(&self, id: i32) -> bool {
@@ -248,57 +279,94 @@ impl CrushMap {
 
     /// Buckets that contain `item`.
     pub fn parents_of(&self, item: i32) -> Vec<i32> {
-        self.buckets().filter(|b| b.items.contains(&item)).map(|b| b.id).collect()
+        self.buckets()
+            .filter(|b| b.items.contains(&item))
+            .map(|b| b.id)
+            .collect()
     }
 
     /// Buckets no other bucket contains, in id order (most negative first).
     pub fn roots(&self) -> BTreeSet<i32> {
-        let contained: BTreeSet<i32> = self.buckets().flat_map(|b| b.items.iter().copied()).collect();
-        self.buckets().map(|b| b.id).filter(|id| !contained.contains(id)).collect()
+        let contained: BTreeSet<i32> = self
+            .buckets()
+            .flat_map(|b| b.items.iter().copied())
+            .collect();
+        self.buckets()
+            .map(|b| b.id)
+            .filter(|id| !contained.contains(id))
+            .collect()
     }
 
     /// Roots that are not shadow buckets.
     pub fn nonshadow_roots(&self) -> BTreeSet<i32> {
-        self.roots().into_iter().filter(|&id| !self.is_shadow(id)).collect()
+        self.roots()
+            .into_iter()
+            .filter(|&id| !self.is_shadow(id))
+            .collect()
     }
 
     /// The first free bucket id, counting down from -1.
     pub fn next_bucket_id(&self) -> i32 {
-        let free = self.buckets.iter().position(Option::is_none).unwrap_or(self.buckets.len());
+        let free = self
+            .buckets
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(self.buckets.len());
         -1 - free as i32
     }
 
     /// Stores a bucket at its id's slot, growing the slot array as Ceph does (8, then doubling).
     pub(crate) fn insert_bucket(&mut self, bucket: Bucket) -> Result<i32, CrushError> {
         let id = bucket.id;
-        let pos = slot_of(id)
-            .filter(|&p| p < MAX_BUCKETS)
-            .ok_or_else(|| CrushError::Invalid(format!("bucket id {id} is outside -1..-{MAX_BUCKETS}")))?;
+        let pos = slot_of(id).filter(|&p| p < MAX_BUCKETS).ok_or_else(|| {
+            CrushError::Invalid(format!("bucket id {id} is outside -1..-{MAX_BUCKETS}"))
+        })?;
         while pos >= self.buckets.len() {
-            let grown = if self.buckets.is_empty() { 8 } else { self.buckets.len() * 2 };
+            let grown = if self.buckets.is_empty() {
+                8
+            } else {
+                self.buckets.len() * 2
+            };
             self.buckets.resize(grown, None);
         }
         if self.buckets[pos].is_some() {
-            return Err(CrushError::Exists { kind: "bucket id", name: id.to_string() });
+            return Err(CrushError::Exists {
+                kind: "bucket id",
+                name: id.to_string(),
+            });
         }
         self.buckets[pos] = Some(bucket);
         Ok(id)
     }
 
     /// Stores a rule at `id` (or the first free slot), growing the slot array to fit exactly.
-    pub(crate) fn insert_rule(&mut self, id: Option<usize>, rule: Rule) -> Result<usize, CrushError> {
+    pub(crate) fn insert_rule(
+        &mut self,
+        id: Option<usize>,
+        rule: Rule,
+    ) -> Result<usize, CrushError> {
         let id = match id {
             Some(id) => id,
-            None => self.rules.iter().position(Option::is_none).unwrap_or(self.rules.len()),
+            None => self
+                .rules
+                .iter()
+                .position(Option::is_none)
+                .unwrap_or(self.rules.len()),
         };
         if id >= MAX_RULES {
-            return Err(CrushError::Invalid(format!("rule id {id} is above the maximum {}", MAX_RULES - 1)));
+            return Err(CrushError::Invalid(format!(
+                "rule id {id} is above the maximum {}",
+                MAX_RULES - 1
+            )));
         }
         if self.rules.len() <= id {
             self.rules.resize(id + 1, None);
         }
         if self.rules[id].is_some() {
-            return Err(CrushError::Exists { kind: "rule id", name: id.to_string() });
+            return Err(CrushError::Exists {
+                kind: "rule id",
+                name: id.to_string(),
+            });
         }
         self.rules[id] = Some(rule);
         Ok(id)
@@ -314,7 +382,11 @@ impl CrushMap {
         if let Some(id) = self.class_id(name) {
             return id;
         }
-        let id = self.class_names.keys().next_back().map_or(0, |&last| last + 1);
+        let id = self
+            .class_names
+            .keys()
+            .next_back()
+            .map_or(0, |&last| last + 1);
         self.class_names.insert(id, name.to_string());
         id
     }
@@ -322,7 +394,11 @@ impl CrushMap {
     /// Recomputes `max_devices` as Ceph does after compiling or decoding: one more than the
     /// highest device that a bucket holds or that has a name.
     pub(crate) fn finalize(&mut self) {
-        let in_buckets = self.buckets().flat_map(|b| b.items.iter().copied()).filter(|&i| i >= 0).max();
+        let in_buckets = self
+            .buckets()
+            .flat_map(|b| b.items.iter().copied())
+            .filter(|&i| i >= 0)
+            .max();
         let named = self.names.range(0..).next_back().map(|(&id, _)| id);
         self.max_devices = in_buckets.max(named).map_or(0, |h| h + 1);
     }
@@ -340,7 +416,10 @@ impl CrushMap {
         for (pos, slot) in self.buckets.iter().enumerate() {
             let Some(b) = slot else { continue };
             if slot_of(b.id) != Some(pos) {
-                return Err(CrushError::Invalid(format!("bucket {} stored in slot {pos}", b.id)));
+                return Err(CrushError::Invalid(format!(
+                    "bucket {} stored in slot {pos}",
+                    b.id
+                )));
             }
             b.check_shape()?;
             for &item in &b.items {
@@ -351,7 +430,10 @@ impl CrushMap {
                     )));
                 }
                 if item < 0 && self.bucket(item).is_none() {
-                    return Err(CrushError::Invalid(format!("bucket {} holds missing bucket {item}", b.id)));
+                    return Err(CrushError::Invalid(format!(
+                        "bucket {} holds missing bucket {item}",
+                        b.id
+                    )));
                 }
             }
         }
@@ -364,7 +446,9 @@ impl CrushMap {
                 }
                 let id = -1 - pos as i32;
                 let Some(b) = self.bucket(id) else {
-                    return Err(CrushError::Invalid(format!("choose_args {index} names missing bucket {id}")));
+                    return Err(CrushError::Invalid(format!(
+                        "choose_args {index} names missing bucket {id}"
+                    )));
                 };
                 let sized = |n: usize| n == b.size();
                 if !arg.ids.is_empty() && !sized(arg.ids.len()) {
@@ -388,10 +472,15 @@ impl CrushMap {
 
     fn check_tries(&self) -> Result<(), CrushError> {
         let t = &self.tunables;
-        let tunables =
-            [("choose_total_tries", t.choose_total_tries), ("choose_local_tries", t.choose_local_tries), ("choose_local_fallback_tries", t.choose_local_fallback_tries)];
+        let tunables = [
+            ("choose_total_tries", t.choose_total_tries),
+            ("choose_local_tries", t.choose_local_tries),
+            ("choose_local_fallback_tries", t.choose_local_fallback_tries),
+        ];
         if let Some((name, v)) = tunables.iter().find(|(_, v)| *v > MAX_TRIES) {
-            return Err(CrushError::Invalid(format!("tunable {name} {v} is above the limit {MAX_TRIES}")));
+            return Err(CrushError::Invalid(format!(
+                "tunable {name} {v} is above the limit {MAX_TRIES}"
+            )));
         }
         for (id, rule) in self.rules() {
             for step in &rule.steps {
@@ -403,7 +492,9 @@ impl CrushMap {
                     _ => continue,
                 };
                 if v > MAX_TRIES as i32 {
-                    return Err(CrushError::Invalid(format!("rule {id} asks for {v} tries (limit {MAX_TRIES})")));
+                    return Err(CrushError::Invalid(format!(
+                        "rule {id} asks for {v} tries (limit {MAX_TRIES})"
+                    )));
                 }
             }
         }
@@ -424,7 +515,10 @@ impl CrushMap {
                     state[pos] = 1;
                 }
                 let items = self.bucket(id).map_or(&[][..], |b| &b.items[..]);
-                let child = items[next..].iter().position(|&c| c < 0).map(|k| (next + k, items[next + k]));
+                let child = items[next..]
+                    .iter()
+                    .position(|&c| c < 0)
+                    .map(|k| (next + k, items[next + k]));
                 match child {
                     Some((at, c)) => {
                         stack.push((id, at + 1));
@@ -447,7 +541,11 @@ impl CrushMap {
     /// that id if its type matches and `size` is within its min/max, else any rule whose ruleset,
     /// type and size range match; `None` means the pool maps nowhere.
     pub fn find_rule(&self, ruleset: i32, rule_type: u8, size: usize) -> Option<usize> {
-        let fits = |r: &Rule| r.rule_type == rule_type && usize::from(r.min_size) <= size && usize::from(r.max_size) >= size;
+        let fits = |r: &Rule| {
+            r.rule_type == rule_type
+                && usize::from(r.min_size) <= size
+                && usize::from(r.max_size) >= size
+        };
         let uniform = self.rules().all(|(id, r)| usize::from(r.ruleset) == id);
         if uniform {
             if let Some(r) = usize::try_from(ruleset).ok().and_then(|id| self.rule(id)) {
@@ -456,11 +554,14 @@ impl CrushMap {
                 }
             }
         }
-        self.rules().find(|(_, r)| i32::from(r.ruleset) == ruleset && fits(r)).map(|(id, _)| id)
+        self.rules()
+            .find(|(_, r)| i32::from(r.ruleset) == ruleset && fits(r))
+            .map(|(id, _)| id)
     }
 
     /// Whether some rule step takes this item.
     pub fn is_taken_by_rule(&self, item: i32) -> bool {
-        self.rules().any(|(_, r)| r.steps.iter().any(|s| *s == Step::Take(item)))
+        self.rules()
+            .any(|(_, r)| r.steps.iter().any(|s| *s == Step::Take(item)))
     }
 }

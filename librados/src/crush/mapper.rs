@@ -8,7 +8,7 @@ use super::bucket::{tree_height, Bucket, BucketData};
 use super::ln_table::{LL, RH_LH};
 use super::map::{ChooseArg, ChooseArgMap, CrushMap, CRUSH_ITEM_NONE};
 use super::rule::{ChooseMode, Step};
-use crate::hash::{crush_hash32_2, crush_hash32_3, crush_hash32_4};
+use crate::hash::{crush_hash32_2, crush_hash32_3, crush_hash32_4, hash_lanes, HASH_LANES};
 
 /// Marks a result position not yet decided during `indep` selection.
 const ITEM_UNDEF: i32 = 0x7fff_fffe;
@@ -88,7 +88,12 @@ impl CrushMap {
         let (mut w, mut o) = (w_buf, o_buf);
         let mut wsize = 0usize;
 
-        let ctx = Ctx { map: self, weights, x, choose_args };
+        let ctx = Ctx {
+            map: self,
+            weights,
+            x,
+            choose_args,
+        };
         let t = &self.tunables;
         // Ceph's total tries counted retries; the mapper adds one. Local tries stay as counted.
         let mut choose_tries = t.choose_total_tries.wrapping_add(1);
@@ -101,7 +106,11 @@ impl CrushMap {
         for step in &rule.steps {
             match *step {
                 Step::Take(item) => {
-                    let valid = if item >= 0 { item < self.max_devices } else { self.bucket(item).is_some() };
+                    let valid = if item >= 0 {
+                        item < self.max_devices
+                    } else {
+                        self.bucket(item).is_some()
+                    };
                     if valid && result_max > 0 {
                         w[0] = item;
                         wsize = 1;
@@ -113,7 +122,12 @@ impl CrushMap {
                 Step::SetChooseLocalFallbackTries(v) if v >= 0 => local_fallback_retries = v as u32,
                 Step::SetChooseleafVaryR(v) if v >= 0 => vary_r = v as u32,
                 Step::SetChooseleafStable(v) if v >= 0 => stable = v as u32,
-                Step::Choose { mode, leaf, count, type_id } => {
+                Step::Choose {
+                    mode,
+                    leaf,
+                    count,
+                    type_id,
+                } => {
                     if wsize == 0 {
                         continue;
                     }
@@ -144,7 +158,8 @@ impl CrushMap {
                             }
                         }
                         // A hole (or a device) from an earlier step: nothing to descend into.
-                        let Some(bucket) = (if start < 0 { self.bucket(start) } else { None }) else {
+                        let Some(bucket) = (if start < 0 { self.bucket(start) } else { None })
+                        else {
                             continue;
                         };
                         match mode {
@@ -202,7 +217,15 @@ impl CrushMap {
     /// Convenience form of [`CrushMap::do_rule`] that allocates; prefer `do_rule` in loops.
     pub fn map_input(&self, rule: usize, x: u32, result_max: usize, weights: &[u32]) -> Vec<i32> {
         let mut out = Vec::with_capacity(result_max);
-        self.do_rule(rule, x, result_max, weights, None, &mut Workspace::new(), &mut out);
+        self.do_rule(
+            rule,
+            x,
+            result_max,
+            weights,
+            None,
+            &mut Workspace::new(),
+            &mut out,
+        );
         out
     }
 
@@ -284,13 +307,30 @@ impl Ctx<'_> {
                         reject = false;
                         if !collide && recurse_to_leaf {
                             if item < 0 {
-                                let sub_r = if p.vary_r != 0 { r.wrapping_shr(p.vary_r - 1) } else { 0 };
+                                let sub_r = if p.vary_r != 0 {
+                                    r.wrapping_shr(p.vary_r - 1)
+                                } else {
+                                    0
+                                };
                                 let leaf_bucket = self.map.bucket(item).expect("checked above");
                                 let numrep = if p.stable != 0 { 1 } else { outpos as i32 + 1 };
-                                let sub = ChooseParams { tries: p.recurse_tries, recurse_tries: 0, ..p };
+                                let sub = ChooseParams {
+                                    tries: p.recurse_tries,
+                                    recurse_tries: 0,
+                                    ..p
+                                };
                                 let got = match out2.as_deref_mut() {
                                     Some(o2) => self.choose_firstn(
-                                        perms, leaf_bucket, numrep, 0, o2, outpos, count, sub, false, None,
+                                        perms,
+                                        leaf_bucket,
+                                        numrep,
+                                        0,
+                                        o2,
+                                        outpos,
+                                        count,
+                                        sub,
+                                        false,
+                                        None,
                                         sub_r,
                                     ),
                                     None => outpos,
@@ -373,15 +413,19 @@ impl Ctx<'_> {
                 let mut in_bucket = bucket;
                 loop {
                     let mut r = (rep as i32).wrapping_add(parent_r);
-                    let uniform_cycle =
-                        matches!(in_bucket.data, BucketData::Uniform { .. }) && in_bucket.size() as i32 % numrep == 0;
+                    let uniform_cycle = matches!(in_bucket.data, BucketData::Uniform { .. })
+                        && in_bucket.size() as i32 % numrep == 0;
                     let stride = if uniform_cycle { numrep + 1 } else { numrep };
                     r = r.wrapping_add(stride.wrapping_mul(ftotal as i32));
                     if in_bucket.size() == 0 {
                         break;
                     }
                     let item = self.bucket_choose(perms, in_bucket, r as u32, outpos);
-                    let item_type = if item >= self.map.max_devices { None } else { self.item_type(item) };
+                    let item_type = if item >= self.map.max_devices {
+                        None
+                    } else {
+                        self.item_type(item)
+                    };
                     let Some(item_type) = item_type else {
                         set_none(out, out2.as_deref_mut(), rep);
                         left -= 1;
@@ -406,9 +450,25 @@ impl Ctx<'_> {
                     if recurse_to_leaf {
                         if item < 0 {
                             let leaf_bucket = self.map.bucket(item).expect("checked above");
-                            let sub = ChooseParams { tries: p.recurse_tries, recurse_tries: 0, ..p };
+                            let sub = ChooseParams {
+                                tries: p.recurse_tries,
+                                recurse_tries: 0,
+                                ..p
+                            };
                             if let Some(o2) = out2.as_deref_mut() {
-                                self.choose_indep(perms, leaf_bucket, 1, numrep, 0, o2, rep, sub, false, None, r);
+                                self.choose_indep(
+                                    perms,
+                                    leaf_bucket,
+                                    1,
+                                    numrep,
+                                    0,
+                                    o2,
+                                    rep,
+                                    sub,
+                                    false,
+                                    None,
+                                    r,
+                                );
                                 if o2[rep] == CRUSH_ITEM_NONE {
                                     break;
                                 }
@@ -467,7 +527,10 @@ impl Ctx<'_> {
         let x = self.x;
         match &b.data {
             BucketData::Uniform { .. } => perm_choose(b, &mut perms[slot(b)], x, r),
-            BucketData::List { item_weights, sum_weights } => list_choose(b, item_weights, sum_weights, x, r),
+            BucketData::List {
+                item_weights,
+                sum_weights,
+            } => list_choose(b, item_weights, sum_weights, x, r),
             BucketData::Tree { node_weights } => tree_choose(b, node_weights, x, r),
             BucketData::Straw { straws, .. } => straw_choose(b, straws, x, r),
             BucketData::Straw2 { item_weights } => {
@@ -495,7 +558,8 @@ fn perm_choose(b: &Bucket, perm: &mut Perm, x: u32, r: u32) -> i32 {
     let size = b.size() as u32;
     let pr = r % size;
     let id = b.id as u32;
-    let fresh = perm.x != x || (perm.fixed == 0 && !perm.first_only) || perm.order.len() != size as usize;
+    let fresh =
+        perm.x != x || (perm.fixed == 0 && !perm.first_only) || perm.order.len() != size as usize;
     if fresh {
         perm.x = x;
         perm.order.resize(size as usize, 0);
@@ -556,7 +620,11 @@ fn tree_choose(b: &Bucket, node_weights: &[u32], x: u32, r: u32) -> i32 {
         let t = (u64::from(crush_hash32_4(x, n as u32, r, b.id as u32)) * w) >> 32;
         let half = 1usize << (tree_height(n) - 1);
         let l = n - half;
-        n = if t < u64::from(node_weights[l]) { l } else { n + half };
+        n = if t < u64::from(node_weights[l]) {
+            l
+        } else {
+            n + half
+        };
     }
     // A walk can end on a leaf past the last item: in an all-zero tree (always right), or where
     // Ceph's compiler left interior weights uninitialised. Ceph then reads past its item array,
@@ -577,6 +645,7 @@ fn straw_choose(b: &Bucket, straws: &[u32], x: u32, r: u32) -> i32 {
     b.items[high]
 }
 
+/// straw2: every item draws `ln(hash)/weight`; the longest straw wins.
 fn straw2_choose(
     b: &Bucket,
     item_weights: &[u32],
@@ -585,35 +654,95 @@ fn straw2_choose(
     r: u32,
     position: usize,
 ) -> i32 {
-    let weights = match arg {
-        Some(a) if !a.weight_set.is_empty() => &a.weight_set[position.min(a.weight_set.len() - 1)][..],
-        _ => item_weights,
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, the only requirement of this function.
+            return unsafe { straw2_choose_avx2(b, item_weights, arg, x, r, position) };
+        }
+    }
+    straw2_choose_impl(b, item_weights, arg, x, r, position)
+}
+
+/// straw2 compiled for AVX2: the lane-parallel hash inlined into the loop.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn straw2_choose_avx2(
+    b: &Bucket,
+    item_weights: &[u32],
+    arg: Option<&ChooseArg>,
+    x: u32,
+    r: u32,
+    position: usize,
+) -> i32 {
+    straw2_choose_impl(b, item_weights, arg, x, r, position)
+}
+
+#[inline(always)]
+fn straw2_choose_impl(
+    b: &Bucket,
+    item_weights: &[u32],
+    arg: Option<&ChooseArg>,
+    x: u32,
+    r: u32,
+    position: usize,
+) -> i32 {
+    let weight_set = match arg {
+        Some(a) if !a.weight_set.is_empty() => {
+            Some(&a.weight_set[position.min(a.weight_set.len() - 1)][..])
+        }
+        _ => None,
     };
+    let weights = weight_set.unwrap_or(item_weights);
     let ids = match arg {
         Some(a) if !a.ids.is_empty() => &a.ids[..],
         _ => &b.items[..],
     };
+    let n = b.items.len();
     let mut high = 0;
     let mut high_draw = 0i64;
-    for i in 0..b.items.len() {
-        let draw = match weights[i] {
-            0 => i64::MIN,
-            w => exponential_draw(x, ids[i] as u32, r, w),
-        };
-        if i == 0 || draw > high_draw {
-            high = i;
-            high_draw = draw;
+    let mut start = 0;
+    while start < n {
+        let lanes = (n - start).min(HASH_LANES);
+        let mut lane_ids = [0u32; HASH_LANES];
+        for (k, id) in lane_ids.iter_mut().take(lanes).enumerate() {
+            *id = ids[start + k] as u32;
         }
+        let hashes = hash_lanes(x, &lane_ids, r);
+        for (k, &hash) in hashes.iter().take(lanes).enumerate() {
+            let i = start + k;
+            let draw = match weights[i] {
+                0 => i64::MIN,
+                w => {
+                    // ln(u/65536) in fixed point: -2^48 ..= 0. Divided by the weight, truncating
+                    // toward zero like C: a larger weight gives a larger (less negative) draw.
+                    let neg_ln = neg_ln_table()[(hash & 0xffff) as usize];
+                    let q = match weight_set {
+                        None => b.divisors[i].div(neg_ln),
+                        Some(_) => neg_ln / u64::from(w),
+                    };
+                    -(q as i64)
+                }
+            };
+            if i == 0 || draw > high_draw {
+                high = i;
+                high_draw = draw;
+            }
+        }
+        start += lanes;
     }
     b.items[high]
 }
 
-/// ln(u/65536) / weight in fixed point: a larger weight gives a larger (less negative) draw.
-#[inline]
-fn exponential_draw(x: u32, id: u32, r: u32, weight: u32) -> i64 {
-    let u = crush_hash32_3(x, id, r) & 0xffff;
-    let ln = crush_ln(u) as i64 - 0x1_0000_0000_0000;
-    ln / i64::from(weight)
+/// `2^48 - crush_ln(u)` for every 16-bit `u`: straw2's draws look it up instead of computing it
+/// (512 KiB, built on first use; a lookup is cheaper than the dependent chain of the computation).
+fn neg_ln_table() -> &'static [u64] {
+    static TABLE: std::sync::OnceLock<Box<[u64]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..0x10000u32)
+            .map(|u| 0x1_0000_0000_0000 - crush_ln(u))
+            .collect()
+    })
 }
 
 /// 2^44 · log2(x + 1) in fixed point, from Ceph's tables.
@@ -640,7 +769,10 @@ mod tests {
     #[test]
     fn ln_endpoints() {
         // ln of the top input is (almost) 2^48: the draw for u = 0xffff is (almost) zero.
-        assert_eq!(crush_ln(0xffff), (15u64 << 44) + ((0xffff_0000_0000u64 + LL[0]) >> 4));
+        assert_eq!(
+            crush_ln(0xffff),
+            (15u64 << 44) + ((0xffff_0000_0000u64 + LL[0]) >> 4)
+        );
         assert_eq!(crush_ln(0), 0);
         assert!(crush_ln(1) < crush_ln(2));
     }
@@ -652,7 +784,10 @@ mod tests {
         for u in 0..0x10000u32 {
             let exact = 2f64.powi(44) * f64::from(u + 1).log2();
             let got = crush_ln(u) as f64;
-            assert!((got - exact).abs() <= 2f64.powi(44) * 1e-3, "crush_ln({u}) = {got}, want {exact}");
+            assert!(
+                (got - exact).abs() <= 2f64.powi(44) * 1e-3,
+                "crush_ln({u}) = {got}, want {exact}"
+            );
         }
     }
 }

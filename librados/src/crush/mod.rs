@@ -12,6 +12,7 @@
 pub mod binary;
 mod bucket;
 mod classes;
+mod divide;
 mod dump;
 mod edit;
 mod error;
@@ -30,8 +31,8 @@ pub use dump::dump;
 pub use edit::{is_valid_name, weight_to_fixed};
 pub use error::CrushError;
 pub use map::{
-    ChooseArg, ChooseArgMap, CrushMap, CRUSH_ITEM_NONE, DEFAULT_CHOOSE_ARGS, MAX_BUCKETS, MAX_DEVICES, MAX_RULES,
-    MAX_TRIES,
+    ChooseArg, ChooseArgMap, CrushMap, CRUSH_ITEM_NONE, DEFAULT_CHOOSE_ARGS, MAX_BUCKETS,
+    MAX_DEVICES, MAX_RULES, MAX_TRIES,
 };
 pub use mapper::{Workspace, WEIGHT_IN};
 pub use rule::{rule_type_name, ChooseMode, Rule, Step, RULE_TYPE_ERASURE, RULE_TYPE_REPLICATED};

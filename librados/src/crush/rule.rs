@@ -56,7 +56,12 @@ pub enum Step {
     Take(i32),
     /// `choose`/`chooseleaf` `firstn`/`indep` `count` `type`. A count ≤ 0 means "the replica count
     /// plus count".
-    Choose { mode: ChooseMode, leaf: bool, count: i32, type_id: i32 },
+    Choose {
+        mode: ChooseMode,
+        leaf: bool,
+        count: i32,
+        type_id: i32,
+    },
     Emit,
     SetChooseTries(i32),
     SetChooseleafTries(i32),
@@ -66,7 +71,11 @@ pub enum Step {
     SetChooseleafStable(i32),
     /// An operation this version does not know; kept so a decoded map re-encodes unchanged, and
     /// ignored by the mapper (as Ceph ignores unknown ops).
-    Unknown { op: u32, arg1: i32, arg2: i32 },
+    Unknown {
+        op: u32,
+        arg1: i32,
+        arg2: i32,
+    },
 }
 
 impl Step {
@@ -75,7 +84,12 @@ impl Step {
         match self {
             Step::Noop => (op::NOOP, 0, 0),
             Step::Take(item) => (op::TAKE, item, 0),
-            Step::Choose { mode, leaf, count, type_id } => {
+            Step::Choose {
+                mode,
+                leaf,
+                count,
+                type_id,
+            } => {
                 let code = match (mode, leaf) {
                     (ChooseMode::FirstN, false) => op::CHOOSE_FIRSTN,
                     (ChooseMode::Indep, false) => op::CHOOSE_INDEP,
@@ -96,7 +110,12 @@ impl Step {
     }
 
     pub fn from_raw(code: u32, arg1: i32, arg2: i32) -> Step {
-        let choose = |mode, leaf| Step::Choose { mode, leaf, count: arg1, type_id: arg2 };
+        let choose = |mode, leaf| Step::Choose {
+            mode,
+            leaf,
+            count: arg1,
+            type_id: arg2,
+        };
         match code {
             op::NOOP => Step::Noop,
             op::TAKE => Step::Take(arg1),
@@ -111,7 +130,11 @@ impl Step {
             op::SET_CHOOSE_LOCAL_FALLBACK_TRIES => Step::SetChooseLocalFallbackTries(arg1),
             op::SET_CHOOSELEAF_VARY_R => Step::SetChooseleafVaryR(arg1),
             op::SET_CHOOSELEAF_STABLE => Step::SetChooseleafStable(arg1),
-            _ => Step::Unknown { op: code, arg1, arg2 },
+            _ => Step::Unknown {
+                op: code,
+                arg1,
+                arg2,
+            },
         }
     }
 }
@@ -131,6 +154,14 @@ pub struct Rule {
 impl Rule {
     /// Whether results keep positions (erasure-style): true when any choose step is `indep`.
     pub fn is_indep(&self) -> bool {
-        self.steps.iter().any(|s| matches!(s, Step::Choose { mode: ChooseMode::Indep, .. }))
+        self.steps.iter().any(|s| {
+            matches!(
+                s,
+                Step::Choose {
+                    mode: ChooseMode::Indep,
+                    ..
+                }
+            )
+        })
     }
 }

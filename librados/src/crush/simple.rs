@@ -19,14 +19,30 @@ pub struct Layer {
 }
 
 /// The Ceph type hierarchy every new cluster map has.
-pub const DEFAULT_TYPES: [&str; 12] =
-    ["osd", "host", "chassis", "rack", "row", "pdu", "pod", "room", "datacenter", "zone", "region", "root"];
+pub const DEFAULT_TYPES: [&str; 12] = [
+    "osd",
+    "host",
+    "chassis",
+    "rack",
+    "row",
+    "pdu",
+    "pod",
+    "room",
+    "datacenter",
+    "zone",
+    "region",
+    "root",
+];
 
 /// Builds a map like `crushtool --build --num_osds N TYPE ALG SIZE ...`: devices `osd.0..N-1` of
 /// weight 1, layer buckets named `TYPE0, TYPE1, ...` (or `TYPE` for a size-0 layer), optimal
 /// tunables, and `replicated_rule` over the first bucket of the top layer, separating replicas
 /// across buckets of type 1 (`chooseleaf_type`, 0 to choose OSDs directly).
-pub fn build_layered(num_osds: u32, layers: &[Layer], chooseleaf_type: i32) -> Result<CrushMap, CrushError> {
+pub fn build_layered(
+    num_osds: u32,
+    layers: &[Layer],
+    chooseleaf_type: i32,
+) -> Result<CrushMap, CrushError> {
     let mut map = CrushMap::new();
     map.tunables = Tunables::optimal();
     map.set_type_name(0, "osd")?;
@@ -39,13 +55,24 @@ pub fn build_layered(num_osds: u32, layers: &[Layer], chooseleaf_type: i32) -> R
     for (level, layer) in layers.iter().enumerate() {
         let type_id = level as i32 + 1;
         if !is_valid_name(&layer.type_name) || layer.type_name.len() > 16 {
-            return Err(CrushError::Invalid(format!("bad layer name '{}'", layer.type_name)));
+            return Err(CrushError::Invalid(format!(
+                "bad layer name '{}'",
+                layer.type_name
+            )));
         }
         map.set_type_name(type_id, &layer.type_name)?;
         let mut current = Vec::new();
-        let chunk = if layer.size == 0 { lower.len().max(1) } else { layer.size };
+        let chunk = if layer.size == 0 {
+            lower.len().max(1)
+        } else {
+            layer.size
+        };
         for (index, members) in lower.chunks(chunk).enumerate() {
-            let name = if layer.size == 0 { layer.type_name.clone() } else { format!("{}{index}", layer.type_name) };
+            let name = if layer.size == 0 {
+                layer.type_name.clone()
+            } else {
+                format!("{}{index}", layer.type_name)
+            };
             let (items, mut weights): (Vec<i32>, Vec<u32>) = members.iter().copied().unzip();
             if layer.alg == BucketAlg::Uniform {
                 // A uniform bucket takes the first item's weight for all of them.
@@ -53,8 +80,14 @@ pub fn build_layered(num_osds: u32, layers: &[Layer], chooseleaf_type: i32) -> R
                 weights.iter_mut().for_each(|x| *x = w);
             }
             let id = map.next_bucket_id();
-            let bucket =
-                Bucket::new(id, layer.alg, type_id as u16, items, weights, map.tunables.straw_calc_version)?;
+            let bucket = Bucket::new(
+                id,
+                layer.alg,
+                type_id as u16,
+                items,
+                weights,
+                map.tunables.straw_calc_version,
+            )?;
             let weight = bucket.weight();
             map.insert_bucket(bucket)?;
             map.names.insert(id, name);
@@ -65,13 +98,28 @@ pub fn build_layered(num_osds: u32, layers: &[Layer], chooseleaf_type: i32) -> R
     let root = match layers.last() {
         Some(l) if l.size == 0 => l.type_name.clone(),
         Some(l) => format!("{}0", l.type_name),
-        None => return Err(CrushError::Invalid("a build needs at least one layer".into())),
+        None => {
+            return Err(CrushError::Invalid(
+                "a build needs at least one layer".into(),
+            ))
+        }
     };
     let failure_domain = map
         .type_name(chooseleaf_type)
-        .ok_or(CrushError::NotFound { kind: "type", name: chooseleaf_type.to_string() })?
+        .ok_or(CrushError::NotFound {
+            kind: "type",
+            name: chooseleaf_type.to_string(),
+        })?
         .to_string();
-    map.add_simple_rule("replicated_rule", &root, &failure_domain, None, ChooseMode::FirstN, RULE_TYPE_REPLICATED, Some(0))?;
+    map.add_simple_rule(
+        "replicated_rule",
+        &root,
+        &failure_domain,
+        None,
+        ChooseMode::FirstN,
+        RULE_TYPE_REPLICATED,
+        Some(0),
+    )?;
     map.finalize();
     Ok(map)
 }
@@ -86,7 +134,10 @@ pub fn build_single_host(num_osds: u32, chooseleaf_type: i32) -> Result<CrushMap
 
 /// A new cluster's map: root `default` > rack `localrack` > the given hosts > their OSDs (weight
 /// 1 each), default types, optimal tunables, `replicated_rule` over `chooseleaf_type`.
-pub fn build_hosts(hosts: &[(String, Vec<u32>)], chooseleaf_type: i32) -> Result<CrushMap, CrushError> {
+pub fn build_hosts(
+    hosts: &[(String, Vec<u32>)],
+    chooseleaf_type: i32,
+) -> Result<CrushMap, CrushError> {
     let mut map = CrushMap::new();
     map.tunables = Tunables::optimal();
     for (id, name) in DEFAULT_TYPES.iter().enumerate() {
@@ -96,20 +147,36 @@ pub fn build_hosts(hosts: &[(String, Vec<u32>)], chooseleaf_type: i32) -> Result
     let alg = map.default_bucket_alg();
     map.add_bucket(None, alg, root_type, "default", &[])?;
     for (host, osds) in hosts {
-        let loc: BTreeMap<String, String> = [("host", host.as_str()), ("rack", "localrack"), ("root", "default")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let loc: BTreeMap<String, String> = [
+            ("host", host.as_str()),
+            ("rack", "localrack"),
+            ("root", "default"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         for &osd in osds {
-            let id = i32::try_from(osd).map_err(|_| CrushError::Invalid(format!("osd id {osd} too large")))?;
+            let id = i32::try_from(osd)
+                .map_err(|_| CrushError::Invalid(format!("osd id {osd} too large")))?;
             map.insert_item(id, 0x10000, &format!("osd.{osd}"), &loc)?;
         }
     }
     let failure_domain = map
         .type_name(chooseleaf_type)
-        .ok_or(CrushError::NotFound { kind: "type", name: chooseleaf_type.to_string() })?
+        .ok_or(CrushError::NotFound {
+            kind: "type",
+            name: chooseleaf_type.to_string(),
+        })?
         .to_string();
-    map.add_simple_rule("replicated_rule", "default", &failure_domain, None, ChooseMode::FirstN, RULE_TYPE_REPLICATED, Some(0))?;
+    map.add_simple_rule(
+        "replicated_rule",
+        "default",
+        &failure_domain,
+        None,
+        ChooseMode::FirstN,
+        RULE_TYPE_REPLICATED,
+        Some(0),
+    )?;
     map.finalize();
     Ok(map)
 }

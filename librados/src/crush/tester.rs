@@ -47,7 +47,12 @@ pub fn test_weights(map: &CrushMap, given: &BTreeMap<i32, u32>) -> Vec<u32> {
 }
 
 /// Runs the test, writing what crushtool prints on stdout to `out` and on stderr to `err`.
-pub fn run_test(map: &CrushMap, opts: &TestOptions, out_s: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
+pub fn run_test(
+    map: &CrushMap,
+    opts: &TestOptions,
+    out_s: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<()> {
     let weights = test_weights(map, &opts.device_weights);
     let show_stats = opts.show_statistics || opts.show_utilization || opts.show_utilization_all;
     if opts.show_utilization_all {
@@ -76,7 +81,10 @@ pub fn run_test(map: &CrushMap, opts: &TestOptions, out_s: &mut dyn Write, err: 
             None => (usize::from(rule.min_size), usize::from(rule.max_size)),
         };
         if show_stats {
-            writeln!(out_s, "rule {r} ({name}), x = {min_x}..{max_x}, numrep = {min_rep}..{max_rep}")?;
+            writeln!(
+                out_s,
+                "rule {r} ({name}), x = {min_x}..{max_x}, numrep = {min_rep}..{max_rep}"
+            )?;
         }
         for nr in min_rep..=max_rep {
             if total_weight == 0 {
@@ -94,7 +102,11 @@ pub fn run_test(map: &CrushMap, opts: &TestOptions, out_s: &mut dyn Write, err: 
                     writeln!(out_s, "CRUSH rule {r} x {x} {}", list(&out))?;
                 }
                 if opts.show_bad_mappings && (out.len() != nr || out.contains(&CRUSH_ITEM_NONE)) {
-                    writeln!(out_s, "bad mapping rule {r} x {x} num_rep {nr} result {}", list(&out))?;
+                    writeln!(
+                        out_s,
+                        "bad mapping rule {r} x {x} num_rep {nr} result {}",
+                        list(&out)
+                    )?;
                 }
                 for &d in &out {
                     if let Some(c) = usize::try_from(d).ok().and_then(|d| per.get_mut(d)) {
@@ -111,7 +123,10 @@ pub fn run_test(map: &CrushMap, opts: &TestOptions, out_s: &mut dyn Write, err: 
             if show_stats {
                 let count = i64::from(max_x) - i64::from(min_x) + 1;
                 for (size, n) in &sizes {
-                    writeln!(out_s, "rule {r} ({name}) num_rep {nr} result size == {size}:\t{n}/{count}")?;
+                    writeln!(
+                        out_s,
+                        "rule {r} ({name}) num_rep {nr} result size == {size}:\t{n}/{count}"
+                    )?;
                 }
             }
             if opts.show_utilization || opts.show_utilization_all {
@@ -121,7 +136,10 @@ pub fn run_test(map: &CrushMap, opts: &TestOptions, out_s: &mut dyn Write, err: 
                     let expected = weights[i] as f32 / total_weight as f32 * objects;
                     if opts.show_utilization_all || (expected > 0.0 && stored > 0) {
                         let e = general(f64::from(expected));
-                        writeln!(out_s, "  device {i}:\t\t stored : {stored}\t expected : {e}")?;
+                        writeln!(
+                            out_s,
+                            "  device {i}:\t\t stored : {stored}\t expected : {e}"
+                        )?;
                     }
                 }
             }
@@ -145,7 +163,10 @@ fn max_affected_by_rule(map: &CrushMap, rule: usize) -> usize {
     }
     let mut count_of_type: BTreeMap<i32, i64> = BTreeMap::new();
     for &t in &affected {
-        let n = map.buckets().filter(|b| i32::from(b.type_id()) == t && map.item_name(b.id()).is_some()).count();
+        let n = map
+            .buckets()
+            .filter(|b| i32::from(b.type_id()) == t && map.item_name(b.id()).is_some())
+            .count();
         *count_of_type.entry(t).or_default() += n as i64;
     }
     for &t in &affected {

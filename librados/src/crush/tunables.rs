@@ -40,8 +40,13 @@ pub enum Profile {
 }
 
 impl Profile {
-    pub const ALL: [Profile; 5] =
-        [Profile::Argonaut, Profile::Bobtail, Profile::Firefly, Profile::Hammer, Profile::Jewel];
+    pub const ALL: [Profile; 5] = [
+        Profile::Argonaut,
+        Profile::Bobtail,
+        Profile::Firefly,
+        Profile::Hammer,
+        Profile::Jewel,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -98,7 +103,10 @@ impl Tunables {
                 ..modern
             },
             Profile::Bobtail => modern,
-            Profile::Firefly => Tunables { chooseleaf_vary_r: 1, ..modern },
+            Profile::Firefly => Tunables {
+                chooseleaf_vary_r: 1,
+                ..modern
+            },
             Profile::Hammer => Tunables {
                 chooseleaf_vary_r: 1,
                 straw_calc_version: 1,
@@ -123,7 +131,10 @@ impl Tunables {
     /// The profile these tunables match, ignoring `straw_calc_version` (as Ceph's detection does).
     pub fn detect_profile(&self) -> Option<Profile> {
         Profile::ALL.into_iter().rev().find(|&p| {
-            let want = Tunables { straw_calc_version: self.straw_calc_version, ..Tunables::profile(p) };
+            let want = Tunables {
+                straw_calc_version: self.straw_calc_version,
+                ..Tunables::profile(p)
+            };
             want == *self
         })
     }
@@ -149,7 +160,10 @@ impl Tunables {
     pub fn named_values(&self) -> [(&'static str, u32); 8] {
         [
             ("choose_local_tries", self.choose_local_tries),
-            ("choose_local_fallback_tries", self.choose_local_fallback_tries),
+            (
+                "choose_local_fallback_tries",
+                self.choose_local_fallback_tries,
+            ),
             ("choose_total_tries", self.choose_total_tries),
             ("chooseleaf_descend_once", self.chooseleaf_descend_once),
             ("chooseleaf_vary_r", u32::from(self.chooseleaf_vary_r)),

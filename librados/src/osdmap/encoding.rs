@@ -31,7 +31,8 @@ impl Incremental {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Incremental, OsdMapError> {
-        let (_, inc) = decode(INCREMENTAL_KIND, VERSION, bytes).map_err(|e| OsdMapError::Decode(e.to_string()))?;
+        let (_, inc) = decode(INCREMENTAL_KIND, VERSION, bytes)
+            .map_err(|e| OsdMapError::Decode(e.to_string()))?;
         Ok(inc)
     }
 }

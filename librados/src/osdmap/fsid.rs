@@ -5,7 +5,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A cluster's fsid: 16 bytes, printed as a UUID.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Fsid(pub [u8; 16]);
 
 impl Fsid {
@@ -49,7 +51,8 @@ impl FromStr for Fsid {
         }
         let mut out = [0u8; 16];
         for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| FsidParseError(s.to_string()))?;
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+                .map_err(|_| FsidParseError(s.to_string()))?;
         }
         Ok(Fsid(out))
     }
@@ -63,9 +66,16 @@ mod tests {
     fn round_trip() {
         let f = Fsid::generate().unwrap();
         assert_eq!(f.to_string().parse::<Fsid>().unwrap(), f);
-        assert_eq!(Fsid::NIL.to_string(), "00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            Fsid::NIL.to_string(),
+            "00000000-0000-0000-0000-000000000000"
+        );
         assert!("not-a-uuid".parse::<Fsid>().is_err());
-        assert!("ééééééé-0000-0000-0000-000000000000".parse::<Fsid>().is_err());
-        assert!("0000000000000000000000000000000000-0".parse::<Fsid>().is_err());
+        assert!("ééééééé-0000-0000-0000-000000000000"
+            .parse::<Fsid>()
+            .is_err());
+        assert!("0000000000000000000000000000000000-0"
+            .parse::<Fsid>()
+            .is_err());
     }
 }

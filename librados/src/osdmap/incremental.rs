@@ -52,7 +52,12 @@ pub struct Incremental {
 impl Incremental {
     /// An empty incremental on top of `map` (producing `map.epoch() + 1`).
     pub fn next(map: &OsdMap) -> Incremental {
-        Incremental { epoch: map.epoch + 1, fsid: map.fsid, modified: UTime::now(), ..Incremental::default() }
+        Incremental {
+            epoch: map.epoch + 1,
+            fsid: map.fsid,
+            modified: UTime::now(),
+            ..Incremental::default()
+        }
     }
 
     pub fn osd(&mut self, id: i32) -> &mut OsdStateChange {
@@ -64,10 +69,16 @@ impl OsdMap {
     /// Applies `inc` (which must be for `epoch + 1`). On error the map is unchanged.
     pub fn apply_incremental(&mut self, inc: &Incremental) -> Result<(), OsdMapError> {
         if inc.epoch != self.epoch.wrapping_add(1) {
-            return Err(OsdMapError::EpochMismatch { map_epoch: self.epoch, inc_epoch: inc.epoch });
+            return Err(OsdMapError::EpochMismatch {
+                map_epoch: self.epoch,
+                inc_epoch: inc.epoch,
+            });
         }
         if inc.fsid != self.fsid && self.fsid != Fsid::NIL {
-            return Err(OsdMapError::FsidMismatch { map: self.fsid.to_string(), inc: inc.fsid.to_string() });
+            return Err(OsdMapError::FsidMismatch {
+                map: self.fsid.to_string(),
+                inc: inc.fsid.to_string(),
+            });
         }
         let mut next = self.clone();
         next.apply_unchecked(inc)?;
@@ -88,7 +99,9 @@ impl OsdMap {
         }
         if let Some(n) = inc.new_max_osd {
             if !(0..=MAX_OSD_LIMIT).contains(&n) {
-                return Err(OsdMapError::Invalid(format!("new max_osd {n} out of range")));
+                return Err(OsdMapError::Invalid(format!(
+                    "new max_osd {n} out of range"
+                )));
             }
             self.osds.resize(n as usize, OsdInfo::default());
         }
@@ -172,7 +185,13 @@ mod tests {
 
         // The same incremental again is for the wrong epoch.
         let err = map.apply_incremental(&inc).unwrap_err();
-        assert!(matches!(err, OsdMapError::EpochMismatch { map_epoch: 1, inc_epoch: 1 }));
+        assert!(matches!(
+            err,
+            OsdMapError::EpochMismatch {
+                map_epoch: 1,
+                inc_epoch: 1
+            }
+        ));
 
         let mut skip = Incremental::next(&map);
         skip.epoch += 1;
@@ -186,7 +205,10 @@ mod tests {
         inc.new_max_osd = Some(2);
         inc.osd(5).up = Some(true);
         let before = map.clone();
-        assert!(matches!(map.apply_incremental(&inc), Err(OsdMapError::OsdNotFound { osd: 5 })));
+        assert!(matches!(
+            map.apply_incremental(&inc),
+            Err(OsdMapError::OsdNotFound { osd: 5 })
+        ));
         assert_eq!(map, before);
     }
 
@@ -194,7 +216,8 @@ mod tests {
     fn pools_come_and_go() {
         let mut map = OsdMap::new(Fsid::NIL);
         let mut inc = Incremental::next(&map);
-        inc.new_pools.insert(1, Pool::replicated(1, "rbd", 3, 32, 0));
+        inc.new_pools
+            .insert(1, Pool::replicated(1, "rbd", 3, 32, 0));
         map.apply_incremental(&inc).unwrap();
         assert_eq!(map.pool(1).unwrap().last_change, 1);
         let mut inc = Incremental::next(&map);

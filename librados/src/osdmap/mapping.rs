@@ -23,7 +23,10 @@ pub struct ObjectLocator {
 
 impl ObjectLocator {
     pub fn new(pool: i64) -> ObjectLocator {
-        ObjectLocator { pool, ..ObjectLocator::default() }
+        ObjectLocator {
+            pool,
+            ..ObjectLocator::default()
+        }
     }
 }
 
@@ -43,7 +46,9 @@ pub struct PgMapping {
 
 impl OsdMap {
     fn pool_or_err(&self, pool: i64) -> Result<&Pool, OsdMapError> {
-        self.pool(pool).ok_or(OsdMapError::PoolNotFound { pool: pool.to_string() })
+        self.pool(pool).ok_or(OsdMapError::PoolNotFound {
+            pool: pool.to_string(),
+        })
     }
 
     /// The raw PG of an object (seed = the full hash, before `pg_num` is applied).
@@ -71,8 +76,15 @@ impl OsdMap {
 
     /// [`OsdMap::pg_mapping`] reusing a CRUSH workspace (no allocation in steady state).
     pub fn pg_mapping_with(&self, pg: PgId, ws: &mut Workspace) -> PgMapping {
-        let none = PgMapping { raw_primary: -1, up_primary: -1, acting_primary: -1, ..PgMapping::default() };
-        let Some(pool) = self.pool(pg.pool) else { return none };
+        let none = PgMapping {
+            raw_primary: -1,
+            up_primary: -1,
+            acting_primary: -1,
+            ..PgMapping::default()
+        };
+        let Some(pool) = self.pool(pg.pool) else {
+            return none;
+        };
         if pg.seed >= pool.pg_num {
             return none;
         }
@@ -90,17 +102,33 @@ impl OsdMap {
                 acting_primary = up_primary;
             }
         }
-        PgMapping { raw, raw_primary, up, up_primary, acting, acting_primary }
+        PgMapping {
+            raw,
+            raw_primary,
+            up,
+            up_primary,
+            acting,
+            acting_primary,
+        }
     }
 
     /// CRUSH's OSDs for a PG (nonexistent OSDs dropped or holed) and the placement seed.
-    pub(crate) fn pg_to_raw_osds(&self, pool: &Pool, pg: PgId, ws: &mut Workspace) -> (Vec<i32>, u32) {
+    pub(crate) fn pg_to_raw_osds(
+        &self,
+        pool: &Pool,
+        pg: PgId,
+        ws: &mut Workspace,
+    ) -> (Vec<i32>, u32) {
         let pps = pool.raw_pg_to_pps(pg);
         let mut osds = Vec::with_capacity(usize::from(pool.size));
         let size = usize::from(pool.size);
-        if let Some(rule) = self.crush.find_rule(pool.crush_rule, pool.pool_type.rule_type(), size) {
+        if let Some(rule) = self
+            .crush
+            .find_rule(pool.crush_rule, pool.pool_type.rule_type(), size)
+        {
             let args = self.crush.choose_args_for(pg.pool);
-            self.crush.do_rule(rule, pps, size, &self.crush_weights, args, ws, &mut osds);
+            self.crush
+                .do_rule(rule, pps, size, &self.crush_weights, args, ws, &mut osds);
         }
         if pool.can_shift_osds() {
             osds.retain(|&o| self.exists(o));
@@ -118,7 +146,9 @@ impl OsdMap {
         if pool.can_shift_osds() {
             raw.iter().copied().filter(|&o| self.is_up(o)).collect()
         } else {
-            raw.iter().map(|&o| if self.is_up(o) { o } else { CRUSH_ITEM_NONE }).collect()
+            raw.iter()
+                .map(|&o| if self.is_up(o) { o } else { CRUSH_ITEM_NONE })
+                .collect()
         }
     }
 
@@ -173,8 +203,14 @@ impl OsdMap {
     /// Lets OSDs with primary affinity below 1.0 decline to be primary for a share of PGs; a
     /// replicated pool then moves the chosen primary to the front.
     fn apply_primary_affinity(&self, pps: u32, pool: &Pool, osds: &mut [i32], primary: &mut i32) {
-        let affinity = |o: i32| self.osd(o).map_or(DEFAULT_PRIMARY_AFFINITY, |i| i.primary_affinity);
-        if !osds.iter().any(|&o| o != CRUSH_ITEM_NONE && affinity(o) != DEFAULT_PRIMARY_AFFINITY) {
+        let affinity = |o: i32| {
+            self.osd(o)
+                .map_or(DEFAULT_PRIMARY_AFFINITY, |i| i.primary_affinity)
+        };
+        if !osds
+            .iter()
+            .any(|&o| o != CRUSH_ITEM_NONE && affinity(o) != DEFAULT_PRIMARY_AFFINITY)
+        {
             return;
         }
         let mut pos = None;
@@ -200,5 +236,8 @@ impl OsdMap {
 }
 
 fn pick_primary(osds: &[i32]) -> i32 {
-    osds.iter().copied().find(|&o| o != CRUSH_ITEM_NONE).unwrap_or(-1)
+    osds.iter()
+        .copied()
+        .find(|&o| o != CRUSH_ITEM_NONE)
+        .unwrap_or(-1)
 }

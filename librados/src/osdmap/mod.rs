@@ -208,7 +208,9 @@ impl OsdMap {
     /// Resizes the OSD slots; new slots do not exist yet.
     pub fn set_max_osd(&mut self, max_osd: i32) -> Result<(), OsdMapError> {
         if !(0..=MAX_OSD_LIMIT).contains(&max_osd) {
-            return Err(OsdMapError::Invalid(format!("max_osd {max_osd} out of range")));
+            return Err(OsdMapError::Invalid(format!(
+                "max_osd {max_osd} out of range"
+            )));
         }
         self.osds.resize(max_osd as usize, OsdInfo::default());
         self.refresh_weights();
@@ -216,7 +218,10 @@ impl OsdMap {
     }
 
     fn osd_mut(&mut self, id: i32) -> Result<&mut OsdInfo, OsdMapError> {
-        usize::try_from(id).ok().and_then(|i| self.osds.get_mut(i)).ok_or(OsdMapError::OsdNotFound { osd: id })
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| self.osds.get_mut(i))
+            .ok_or(OsdMapError::OsdNotFound { osd: id })
     }
 
     pub fn set_osd_state(&mut self, id: i32, exists: bool, up: bool) -> Result<(), OsdMapError> {
@@ -260,7 +265,11 @@ impl OsdMap {
     /// Adds or replaces a pool.
     pub fn set_pool(&mut self, pool: Pool) -> Result<(), OsdMapError> {
         validate_pool(&pool)?;
-        if self.pools.values().any(|p| p.name == pool.name && p.id != pool.id) {
+        if self
+            .pools
+            .values()
+            .any(|p| p.name == pool.name && p.id != pool.id)
+        {
             return Err(OsdMapError::PoolExists { name: pool.name });
         }
         self.pool_max = self.pool_max.max(pool.id);
@@ -269,7 +278,9 @@ impl OsdMap {
     }
 
     pub fn remove_pool(&mut self, id: i64) -> Result<Pool, OsdMapError> {
-        let pool = self.pools.remove(&id).ok_or(OsdMapError::PoolNotFound { pool: id.to_string() })?;
+        let pool = self.pools.remove(&id).ok_or(OsdMapError::PoolNotFound {
+            pool: id.to_string(),
+        })?;
         self.pg_temp.retain(|pg, _| pg.pool != id);
         self.primary_temp.retain(|pg, _| pg.pool != id);
         self.pg_upmap.retain(|pg, _| pg.pool != id);
@@ -312,62 +323,84 @@ impl OsdMap {
     /// from the CRUSH tunables and bucket algorithms, the steps of rules pools use, choose_args
     /// beyond a single default weight set, upmaps and primary affinity.
     pub fn min_compat_client(&self) -> &'static str {
-        use crate::crush::{BucketAlg, Step, Tunables, DEFAULT_CHOOSE_ARGS};
+        use crate::crush::{BucketAlg, Step, DEFAULT_CHOOSE_ARGS};
         let crush = &self.crush;
         let t = crush.tunables();
-        let legacy = Tunables::default();
         let pool_rule_uses = |f: &dyn Fn(&Step) -> bool| {
             self.pools.values().any(|p| {
-                let rule = usize::try_from(p.crush_rule).ok().and_then(|r| crush.rule(r));
+                let rule = usize::try_from(p.crush_rule)
+                    .ok()
+                    .and_then(|r| crush.rule(r));
                 rule.is_some_and(|r| r.steps.iter().any(f))
             })
         };
         let incompat_args = match crush.choose_args().iter().collect::<Vec<_>>().as_slice() {
             [] => false,
             [(index, args)] => {
-                **index != DEFAULT_CHOOSE_ARGS || args.iter().any(|(_, a)| a.weight_set.len() != 1 || !a.ids.is_empty())
+                **index != DEFAULT_CHOOSE_ARGS
+                    || args
+                        .iter()
+                        .any(|(_, a)| a.weight_set.len() != 1 || !a.ids.is_empty())
             }
             _ => true,
         };
         if incompat_args || !self.pg_upmap.is_empty() || !self.pg_upmap_items.is_empty() {
             return "luminous";
         }
-        if t.chooseleaf_stable != 0 || pool_rule_uses(&|s| matches!(s, Step::SetChooseleafStable(_))) {
+        if t.chooseleaf_stable != 0
+            || pool_rule_uses(&|s| matches!(s, Step::SetChooseleafStable(_)))
+        {
             return "jewel";
         }
         if crush.buckets().any(|b| b.alg() == BucketAlg::Straw2) {
             return "hammer";
         }
-        let affinity = self.osds.iter().any(|o| o.exists && o.primary_affinity != DEFAULT_PRIMARY_AFFINITY);
-        if affinity || t.chooseleaf_vary_r != 0 || pool_rule_uses(&|s| matches!(s, Step::SetChooseleafVaryR(_))) {
+        let affinity = self
+            .osds
+            .iter()
+            .any(|o| o.exists && o.primary_affinity != DEFAULT_PRIMARY_AFFINITY);
+        if affinity
+            || t.chooseleaf_vary_r != 0
+            || pool_rule_uses(&|s| matches!(s, Step::SetChooseleafVaryR(_)))
+        {
             return "firefly";
         }
-        let hashpspool = self.pools.values().any(|p| p.flags & pool_flags::HASHPSPOOL != 0);
-        let tunables = t.choose_local_tries != legacy.choose_local_tries
-            || t.choose_local_fallback_tries != legacy.choose_local_fallback_tries
-            || t.choose_total_tries != legacy.choose_total_tries;
-        if t.chooseleaf_descend_once != 0 || hashpspool || tunables {
-            return "bobtail";
+        let hashpspool = self
+            .pools
+            .values()
+            .any(|p| p.flags & pool_flags::HASHPSPOOL != 0);
+        if t.chooseleaf_descend_once != 0 || hashpspool {
+            return "dumpling";
         }
+        // Non-default local/total tries were already understood by argonaut clients.
         "argonaut"
     }
 
     pub(crate) fn refresh_weights(&mut self) {
         self.crush_weights.clear();
-        self.crush_weights.extend(self.osds.iter().map(|o| o.weight));
+        self.crush_weights
+            .extend(self.osds.iter().map(|o| o.weight));
     }
 
     /// Checks what decoding cannot: sizes within limits and pools that make sense.
     pub(crate) fn validate(&self) -> Result<(), OsdMapError> {
         if self.osds.len() > MAX_OSD_LIMIT as usize {
-            return Err(OsdMapError::Invalid(format!("{} OSD slots exceed the limit", self.osds.len())));
+            return Err(OsdMapError::Invalid(format!(
+                "{} OSD slots exceed the limit",
+                self.osds.len()
+            )));
         }
         if self.crush.max_devices() > self.max_osd() {
-            return Err(OsdMapError::Invalid("crush map names devices beyond max_osd".into()));
+            return Err(OsdMapError::Invalid(
+                "crush map names devices beyond max_osd".into(),
+            ));
         }
         for (id, pool) in &self.pools {
             if *id != pool.id {
-                return Err(OsdMapError::Invalid(format!("pool {} filed under id {id}", pool.id)));
+                return Err(OsdMapError::Invalid(format!(
+                    "pool {} filed under id {id}",
+                    pool.id
+                )));
             }
             validate_pool(pool)?;
         }

@@ -67,8 +67,12 @@ pub mod flags {
     /// Pool uses pool snapshots.
     pub const POOL_SNAPS: u64 = 1 << 14;
 
-    pub const NAMES: [(u64, &str); 4] =
-        [(HASHPSPOOL, "hashpspool"), (FULL, "full"), (SELFMANAGED_SNAPS, "selfmanaged_snaps"), (POOL_SNAPS, "pool_snaps")];
+    pub const NAMES: [(u64, &str); 4] = [
+        (HASHPSPOOL, "hashpspool"),
+        (FULL, "full"),
+        (SELFMANAGED_SNAPS, "selfmanaged_snaps"),
+        (POOL_SNAPS, "pool_snaps"),
+    ];
 }
 
 /// A pool snapshot's record.
@@ -164,7 +168,10 @@ impl Pool {
 
     /// The PG a raw seed falls in.
     pub fn raw_pg_to_pg(&self, raw: PgId) -> PgId {
-        PgId { pool: raw.pool, seed: stable_mod(raw.seed, self.pg_num, self.pg_num_mask()) }
+        PgId {
+            pool: raw.pool,
+            seed: stable_mod(raw.seed, self.pg_num, self.pg_num_mask()),
+        }
     }
 
     /// The input CRUSH maps for a PG ("placement ps"): PGs beyond pgp_num share placements, and
@@ -180,6 +187,11 @@ impl Pool {
 
     /// Flag names, as Ceph lists them (`hashpspool,full`).
     pub fn flag_names(&self) -> String {
-        flags::NAMES.iter().filter(|(bit, _)| self.flags & bit != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(",")
+        flags::NAMES
+            .iter()
+            .filter(|(bit, _)| self.flags & bit != 0)
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }

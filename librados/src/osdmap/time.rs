@@ -5,7 +5,9 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A point in time; zero means "unset".
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct UTime {
     pub secs: u64,
     pub nanos: u32,
@@ -13,8 +15,13 @@ pub struct UTime {
 
 impl UTime {
     pub fn now() -> UTime {
-        let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        UTime { secs: d.as_secs(), nanos: d.subsec_nanos() }
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        UTime {
+            secs: d.as_secs(),
+            nanos: d.subsec_nanos(),
+        }
     }
 
     pub fn is_zero(&self) -> bool {
@@ -62,9 +69,19 @@ mod tests {
 
     #[test]
     fn formats_like_ceph() {
-        let t = UTime { secs: 1_795_462_008, nanos: 187_179_000 };
+        let t = UTime {
+            secs: 1_795_462_008,
+            nanos: 187_179_000,
+        };
         assert_eq!(t.to_string(), "2026-11-23T19:26:48.187179+0000");
         assert_eq!(UTime::default().to_string(), "0.000000");
-        assert_eq!(UTime { secs: 951_782_400, nanos: 0 }.to_string(), "2000-02-29T00:00:00.000000+0000");
+        assert_eq!(
+            UTime {
+                secs: 951_782_400,
+                nanos: 0
+            }
+            .to_string(),
+            "2000-02-29T00:00:00.000000+0000"
+        );
     }
 }

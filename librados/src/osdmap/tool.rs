@@ -42,15 +42,21 @@ pub fn create_simple(opts: &CreateSimple) -> Result<OsdMap, OsdMapError> {
     let now = UTime::now();
     map.set_times(now, now);
     map.set_epoch(1);
-    let max_osd = i32::try_from(opts.num_osd).map_err(|_| OsdMapError::Invalid("too many OSDs".into()))?;
+    let max_osd =
+        i32::try_from(opts.num_osd).map_err(|_| OsdMapError::Invalid("too many OSDs".into()))?;
     map.set_max_osd(max_osd)?;
-    map.set_crush(simple::build_single_host(opts.num_osd, opts.chooseleaf_type)?)?;
+    map.set_crush(simple::build_single_host(
+        opts.num_osd,
+        opts.chooseleaf_type,
+    )?)?;
     if opts.with_default_pool {
         let shifted = |bits: u32| {
             opts.num_osd
                 .checked_shl(bits)
                 .filter(|v| v >> bits == opts.num_osd)
-                .ok_or_else(|| OsdMapError::Invalid(format!("{} << {bits} PGs overflows", opts.num_osd)))
+                .ok_or_else(|| {
+                    OsdMapError::Invalid(format!("{} << {bits} PGs overflows", opts.num_osd))
+                })
         };
         let mut pool = Pool::replicated(1, "rbd", opts.pool_size, shifted(opts.pg_bits)?, 0);
         pool.pgp_num = shifted(opts.pgp_bits)?.min(pool.pg_num);
@@ -103,23 +109,36 @@ fn pool_or_default(map: &OsdMap, pool: Option<i64>, out: &mut Report) -> Result<
     let id = match pool {
         Some(p) => p,
         None => {
-            out.stderr.push_str("assuming pool 1 (use --pool to override)\n");
+            out.stderr
+                .push_str("assuming pool 1 (use --pool to override)\n");
             1
         }
     };
     if map.pool(id).is_none() {
         let _ = writeln!(out.stderr, "There is no pool {id}");
-        return Err(OsdMapError::PoolNotFound { pool: id.to_string() });
+        return Err(OsdMapError::PoolNotFound {
+            pool: id.to_string(),
+        });
     }
     Ok(id)
 }
 
 /// `--test-map-object NAME [--pool P]`: ` object 'NAME' -> 1.6 -> [6,4,2]`.
-pub fn test_map_object(map: &OsdMap, name: &[u8], pool: Option<i64>, out: &mut Report) -> Result<(), OsdMapError> {
+pub fn test_map_object(
+    map: &OsdMap,
+    name: &[u8],
+    pool: Option<i64>,
+    out: &mut Report,
+) -> Result<(), OsdMapError> {
     let pool = pool_or_default(map, pool, out)?;
     let pg = map.object_to_pg(name, &super::ObjectLocator::new(pool))?;
     let acting = map.pg_mapping(pg).acting;
-    let _ = writeln!(out.stdout, " object '{}' -> {pg} -> {}", String::from_utf8_lossy(name), list(&acting));
+    let _ = writeln!(
+        out.stdout,
+        " object '{}' -> {pg} -> {}",
+        String::from_utf8_lossy(name),
+        list(&acting)
+    );
     Ok(())
 }
 
@@ -135,11 +154,18 @@ pub enum PgsReport {
 }
 
 /// `--test-map-pgs[-dump[-all]] [--pool P]`: maps every PG and prints per-OSD statistics.
-pub fn test_map_pgs(map: &OsdMap, pool: Option<i64>, report: PgsReport, out: &mut Report) -> Result<(), OsdMapError> {
+pub fn test_map_pgs(
+    map: &OsdMap,
+    pool: Option<i64>,
+    report: PgsReport,
+    out: &mut Report,
+) -> Result<(), OsdMapError> {
     if let Some(p) = pool {
         if map.pool(p).is_none() {
             let _ = writeln!(out.stderr, "There is no pool {p}");
-            return Err(OsdMapError::PoolNotFound { pool: p.to_string() });
+            return Err(OsdMapError::PoolNotFound {
+                pool: p.to_string(),
+            });
         }
     }
     let n = map.max_osd().max(0) as usize;
@@ -181,16 +207,27 @@ pub fn test_map_pgs(map: &OsdMap, pool: Option<i64>, report: PgsReport, out: &mu
             }
             sizes[osds.len()] += 1;
             for &o in osds {
-                if let Some(c) = usize::try_from(o).ok().filter(|_| o != CRUSH_ITEM_NONE).and_then(|o| count.get_mut(o)) {
+                if let Some(c) = usize::try_from(o)
+                    .ok()
+                    .filter(|_| o != CRUSH_ITEM_NONE)
+                    .and_then(|o| count.get_mut(o))
+                {
                     *c += 1;
                 }
             }
             if let Some(&o) = osds.first() {
-                if let Some(c) = usize::try_from(o).ok().filter(|_| o != CRUSH_ITEM_NONE).and_then(|o| first.get_mut(o)) {
+                if let Some(c) = usize::try_from(o)
+                    .ok()
+                    .filter(|_| o != CRUSH_ITEM_NONE)
+                    .and_then(|o| first.get_mut(o))
+                {
                     *c += 1;
                 }
             }
-            if let Some(c) = usize::try_from(primary).ok().and_then(|o| primary_count.get_mut(o)) {
+            if let Some(c) = usize::try_from(primary)
+                .ok()
+                .and_then(|o| primary_count.get_mut(o))
+            {
                 *c += 1;
             }
         }
@@ -205,10 +242,18 @@ pub fn test_map_pgs(map: &OsdMap, pool: Option<i64>, report: PgsReport, out: &mu
 }
 
 /// The per-OSD table and the balance summary of `--test-map-pgs`.
-fn write_osd_statistics(map: &OsdMap, count: &[u64], first: &[u64], primary: &[u64], s: &mut String) {
+fn write_osd_statistics(
+    map: &OsdMap,
+    count: &[u64],
+    first: &[u64],
+    primary: &[u64],
+    s: &mut String,
+) {
     s.push_str("#osd\tcount\tfirst\tprimary\tc wt\twt\n");
     let counted: Vec<usize> = (0..count.len())
-        .filter(|&i| map.is_in(i as i32) && crush_item_weight(map.crush(), i as i32).is_some_and(|w| w > 0))
+        .filter(|&i| {
+            map.is_in(i as i32) && crush_item_weight(map.crush(), i as i32).is_some_and(|w| w > 0)
+        })
         .collect();
     let (mut total, mut min_osd, mut max_osd) = (0u64, None::<usize>, None::<usize>);
     for &i in &counted {
@@ -233,7 +278,13 @@ fn write_osd_statistics(map: &OsdMap, count: &[u64], first: &[u64], primary: &[u
     }
     let n_in = counted.len() as u64;
     let avg = total.checked_div(n_in).unwrap_or(0);
-    let sum_sq: f64 = counted.iter().map(|&i| avg.wrapping_sub(count[i]).wrapping_mul(avg.wrapping_sub(count[i])) as f64).sum();
+    let sum_sq: f64 = counted
+        .iter()
+        .map(|&i| {
+            avg.wrapping_sub(count[i])
+                .wrapping_mul(avg.wrapping_sub(count[i])) as f64
+        })
+        .sum();
     let dev = c_div(sum_sq, n_in as f64).sqrt();
     let edev = (c_div(total as f64, n_in as f64) * (1.0 - c_div(1.0, n_in as f64))).sqrt();
     let g = |v: f64| general(v);
@@ -265,7 +316,9 @@ fn c_div(a: f64, b: f64) -> f64 {
 
 /// A device's CRUSH weight: its weight in the first bucket (by slot) holding it.
 fn crush_item_weight(crush: &CrushMap, item: i32) -> Option<u32> {
-    crush.buckets().find_map(|b| b.position_of(item).map(|p| b.item_weight(p)))
+    crush
+        .buckets()
+        .find_map(|b| b.position_of(item).map(|p| b.item_weight(p)))
 }
 
 /// `--print`: the map summary osdmaptool prints.
@@ -305,7 +358,9 @@ pub fn print(map: &OsdMap) -> String {
     }
     let _ = writeln!(s, "\nmax_osd {}", map.max_osd());
     for id in 0..map.max_osd() {
-        let Some(o) = map.osd(id).filter(|o| o.exists) else { continue };
+        let Some(o) = map.osd(id).filter(|o| o.exists) else {
+            continue;
+        };
         let state = if o.up { "exists,up" } else { "exists" };
         let _ = writeln!(
             s,

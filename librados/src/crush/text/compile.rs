@@ -97,7 +97,9 @@ impl Compiler {
 
     fn word(&mut self, what: &str) -> Result<String, CrushError> {
         match self.tokens.get(self.pos) {
-            Some(Token { tok: Tok::Word(w), .. }) => {
+            Some(Token {
+                tok: Tok::Word(w), ..
+            }) => {
                 let w = w.clone();
                 self.pos += 1;
                 Ok(w)
@@ -128,7 +130,11 @@ impl Compiler {
             self.pos += 1;
             Ok(())
         } else {
-            self.err(format!("expected {}, found {}", want.describe(), self.found()))
+            self.err(format!(
+                "expected {}, found {}",
+                want.describe(),
+                self.found()
+            ))
         }
     }
 
@@ -142,19 +148,26 @@ impl Compiler {
 
     fn name(&mut self, what: &str) -> Result<String, CrushError> {
         let w = self.word(what)?;
-        if w.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        if w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
             Ok(w)
         } else {
-            self.err(format!("invalid {what} '{w}' (letters, digits, '-', '_' and '.' only)"))
+            self.err(format!(
+                "invalid {what} '{w}' (letters, digits, '-', '_' and '.' only)"
+            ))
         }
     }
 
     fn posint(&mut self, what: &str) -> Result<u32, CrushError> {
         let w = self.word(what)?;
         if !w.bytes().all(|b| b.is_ascii_digit()) {
-            return self.err_back(format!("expected {what} (a non-negative integer), found '{w}'"));
+            return self.err_back(format!(
+                "expected {what} (a non-negative integer), found '{w}'"
+            ));
         }
-        w.parse().or_else(|_| self.err_back(format!("{what} {w} is too large")))
+        w.parse()
+            .or_else(|_| self.err_back(format!("{what} {w} is too large")))
     }
 
     fn int(&mut self, what: &str) -> Result<i32, CrushError> {
@@ -163,14 +176,16 @@ impl Compiler {
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return self.err_back(format!("expected {what} (an integer), found '{w}'"));
         }
-        w.parse().or_else(|_| self.err_back(format!("{what} {w} is out of range")))
+        w.parse()
+            .or_else(|_| self.err_back(format!("{what} {w} is out of range")))
     }
 
     /// A 16.16 fixed-point weight: the text is read as a 32-bit float and scaled, as crushtool does.
     fn weight(&mut self, what: &str) -> Result<u32, CrushError> {
         let w = self.word(what)?;
         let valid = w.bytes().any(|b| b.is_ascii_digit())
-            && w.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+            && w.bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
         let Some(v) = w.parse::<f32>().ok().filter(|_| valid) else {
             return self.err_back(format!("expected {what} (a number), found '{w}'"));
         };
@@ -180,7 +195,10 @@ impl Compiler {
 
     /// An error about the token just consumed.
     fn err_back<T>(&self, message: String) -> Result<T, CrushError> {
-        let line = self.tokens.get(self.pos.saturating_sub(1)).map_or(self.last_line, |t| t.line);
+        let line = self
+            .tokens
+            .get(self.pos.saturating_sub(1))
+            .map_or(self.last_line, |t| t.line);
         Err(CrushError::parse(line, message))
     }
 
@@ -239,7 +257,10 @@ impl Compiler {
         self.keyword("tunable")?;
         let name = self.name("tunable name")?;
         let value = self.posint("tunable value")?;
-        let narrow = matches!(name.as_str(), "chooseleaf_vary_r" | "chooseleaf_stable" | "straw_calc_version");
+        let narrow = matches!(
+            name.as_str(),
+            "chooseleaf_vary_r" | "chooseleaf_stable" | "straw_calc_version"
+        );
         if narrow && value > u32::from(u8::MAX) {
             return self.err_back(format!("tunable {name} {value} is out of range (0-255)"));
         }
@@ -253,14 +274,20 @@ impl Compiler {
         self.keyword("device")?;
         let id = self.posint("device id")?;
         if id > MAX_DEVICE_ID {
-            return self.err_back(format!("device id {id} is too large (at most {MAX_DEVICE_ID})"));
+            return self.err_back(format!(
+                "device id {id} is too large (at most {MAX_DEVICE_ID})"
+            ));
         }
         let id = id as i32;
         let name = self.name("device name")?;
         if self.item_ids.contains_key(&name) {
             return self.err_back(format!("item {name} defined twice"));
         }
-        let class = if self.accept("class") { Some(self.name("device class")?) } else { None };
+        let class = if self.accept("class") {
+            Some(self.name("device class")?)
+        } else {
+            None
+        };
         self.map.names.insert(id, name.clone());
         self.item_ids.insert(name, id);
         if let Some(class) = class {
@@ -273,7 +300,8 @@ impl Compiler {
     fn bucket_type(&mut self) -> Result<(), CrushError> {
         self.keyword("type")?;
         let id = self.posint("type id")?;
-        let id = i32::try_from(id).or_else(|_| self.err_back(format!("type id {id} is too large")))?;
+        let id =
+            i32::try_from(id).or_else(|_| self.err_back(format!("type id {id} is too large")))?;
         if id > i32::from(u16::MAX) {
             return self.err_back(format!("type id {id} is too large (at most 65535)"));
         }
@@ -314,7 +342,8 @@ impl Compiler {
                 let class = self.name("device class")?;
                 let cid = self.map.class_id_or_create(&class);
                 if class_ids.insert(cid, v).is_some() {
-                    return self.err_back(format!("duplicate device class {class} for bucket {name}"));
+                    return self
+                        .err_back(format!("duplicate device class {class} for bucket {name}"));
                 }
             } else {
                 id = Some(v);
@@ -358,7 +387,12 @@ impl Compiler {
                 break;
             }
         }
-        Ok(ItemLine { name, weight, pos, line })
+        Ok(ItemLine {
+            name,
+            weight,
+            pos,
+            line,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -378,17 +412,32 @@ impl Compiler {
         for l in &lines {
             if let Some(p) = l.pos {
                 if !used.insert(p) {
-                    return at(l, format!("item '{}' in bucket '{name}' has explicit pos {p}, which is occupied", l.name));
+                    return at(
+                        l,
+                        format!(
+                            "item '{}' in bucket '{name}' has explicit pos {p}, which is occupied",
+                            l.name
+                        ),
+                    );
                 }
             }
         }
         // Every explicit position must fall inside the bucket (crushtool reports the size as the
         // larger of the item count and the highest position).
         let size = lines.len();
-        if let Some(l) = lines.iter().find(|l| l.pos.is_some_and(|p| p as usize >= size)) {
+        if let Some(l) = lines
+            .iter()
+            .find(|l| l.pos.is_some_and(|p| p as usize >= size))
+        {
             let p = l.pos.unwrap_or_default();
             let shown = size.max(used.last().map_or(0, |&m| m as usize));
-            return at(l, format!("item '{}' in bucket '{name}' has pos {p} >= size {shown}", l.name));
+            return at(
+                l,
+                format!(
+                    "item '{}' in bucket '{name}' has pos {p} >= size {shown}",
+                    l.name
+                ),
+            );
         }
         let mut items = vec![0i32; size];
         let mut weights = vec![0u32; size];
@@ -396,14 +445,25 @@ impl Compiler {
         let mut total = 0u32;
         for l in &lines {
             let Some(&item) = self.item_ids.get(&l.name) else {
-                return at(l, format!("item '{}' in bucket '{name}' is not defined", l.name));
+                return at(
+                    l,
+                    format!("item '{}' in bucket '{name}' is not defined", l.name),
+                );
             };
-            let weight = l.weight.unwrap_or_else(|| self.item_weights.get(&item).copied().unwrap_or(0x10000));
+            let weight = l
+                .weight
+                .unwrap_or_else(|| self.item_weights.get(&item).copied().unwrap_or(0x10000));
             if item >= 0 && weight > MAX_DEVICE_WEIGHT {
-                return at(l, format!("item '{}': device weight limited to 100", l.name));
+                return at(
+                    l,
+                    format!("item '{}': device weight limited to 100", l.name),
+                );
             }
             if item < 0 && weight > MAX_BUCKET_WEIGHT {
-                return at(l, format!("item '{}': bucket weight limited to 65535", l.name));
+                return at(
+                    l,
+                    format!("item '{}': bucket weight limited to 65535", l.name),
+                );
             }
             let pos = match l.pos {
                 Some(p) => p,
@@ -433,14 +493,24 @@ impl Compiler {
         }
         let id = match id {
             Some(id) => id,
-            None => (1..).map(|k: i32| -k).find(|id| !self.taken_bucket_ids.contains(id)).unwrap_or(-1),
+            None => (1..)
+                .map(|k: i32| -k)
+                .find(|id| !self.taken_bucket_ids.contains(id))
+                .unwrap_or(-1),
         };
         self.taken_bucket_ids.insert(id);
         if !class_ids.is_empty() {
             self.class_bucket.insert(id, class_ids);
         }
-        let mut bucket = Bucket::new(id, alg, type_id as u16, items, weights, self.map.tunables.straw_calc_version)
-            .or_else(|e| self.err_back(format!("bucket '{name}': {e}")))?;
+        let mut bucket = Bucket::new(
+            id,
+            alg,
+            type_id as u16,
+            items,
+            weights,
+            self.map.tunables.straw_calc_version,
+        )
+        .or_else(|e| self.err_back(format!("bucket '{name}': {e}")))?;
         bucket.hash = hash;
         if self.map.insert_bucket(bucket).is_err() {
             return self.err_back(format!("duplicate bucket id {id} (bucket '{name}')"));
@@ -454,14 +524,21 @@ impl Compiler {
     /// The weight an item line gives (for the uniform check), `None` for an undefined item.
     fn line_weight(&self, l: &ItemLine) -> Option<u32> {
         let item = *self.item_ids.get(&l.name)?;
-        Some(l.weight.unwrap_or_else(|| self.item_weights.get(&item).copied().unwrap_or(0x10000)))
+        Some(
+            l.weight
+                .unwrap_or_else(|| self.item_weights.get(&item).copied().unwrap_or(0x10000)),
+        )
     }
 }
 
 impl Compiler {
     fn rule(&mut self) -> Result<(), CrushError> {
         self.keyword("rule")?;
-        let name = if self.peek() == Some(&Tok::Open) { String::new() } else { self.name("rule name")? };
+        let name = if self.peek() == Some(&Tok::Open) {
+            String::new()
+        } else {
+            self.name("rule name")?
+        };
         if !name.is_empty() && self.rule_names.contains_key(&name) {
             return self.err_back(format!("rule name '{name}' already defined"));
         }
@@ -471,13 +548,20 @@ impl Compiler {
         }
         let id = self.posint("rule id")? as usize;
         if id >= MAX_RULES {
-            return self.err_back(format!("rule id {id} is too large (at most {})", MAX_RULES - 1));
+            return self.err_back(format!(
+                "rule id {id} is too large (at most {})",
+                MAX_RULES - 1
+            ));
         }
         self.keyword("type")?;
         let rule_type = match self.word("rule type")?.as_str() {
             "replicated" => RULE_TYPE_REPLICATED,
             "erasure" => RULE_TYPE_ERASURE,
-            other => return self.err_back(format!("unknown rule type '{other}' (replicated or erasure)")),
+            other => {
+                return self.err_back(format!(
+                    "unknown rule type '{other}' (replicated or erasure)"
+                ))
+            }
         };
         self.keyword("min_size")?;
         let min_size = self.small("min_size")?;
@@ -501,8 +585,16 @@ impl Compiler {
             return self.err(format!("expected 'step', found {}", self.found()));
         }
         self.punct(Tok::Close)?;
-        let rule = Rule { ruleset: id as u8, rule_type, min_size, max_size, steps };
-        self.map.insert_rule(Some(id), rule).or_else(|e| self.err_back(e.to_string()))?;
+        let rule = Rule {
+            ruleset: id as u8,
+            rule_type,
+            min_size,
+            max_size,
+            steps,
+        };
+        self.map
+            .insert_rule(Some(id), rule)
+            .or_else(|e| self.err_back(e.to_string()))?;
         if !name.is_empty() {
             self.map.rule_names.insert(id as i32, name.clone());
             self.rule_names.insert(name, id);
@@ -535,15 +627,23 @@ impl Compiler {
                 let mode = match self.word("firstn or indep")?.as_str() {
                     "firstn" => ChooseMode::FirstN,
                     "indep" => ChooseMode::Indep,
-                    other => return self.err_back(format!("expected firstn or indep, found '{other}'")),
+                    other => {
+                        return self.err_back(format!("expected firstn or indep, found '{other}'"))
+                    }
                 };
                 let count = self.int("replica count")?;
                 self.keyword("type")?;
                 let type_name = self.name("type name")?;
                 let Some(&type_id) = self.type_ids.get(&type_name) else {
-                    return self.err_back(format!("in rule '{rule}' type '{type_name}' not defined"));
+                    return self
+                        .err_back(format!("in rule '{rule}' type '{type_name}' not defined"));
                 };
-                Step::Choose { mode, leaf: op == "chooseleaf", count, type_id }
+                Step::Choose {
+                    mode,
+                    leaf: op == "chooseleaf",
+                    count,
+                    type_id,
+                }
             }
             other => return self.err_back(format!("unknown step '{other}'")),
         })
@@ -563,7 +663,9 @@ impl Compiler {
         };
         match self.map.shadow_bucket(item, cid) {
             Some(shadow) => Ok(Step::Take(shadow)),
-            None => self.err_back(format!("in rule '{rule}' step take {item_name} has no bucket for class {class}")),
+            None => self.err_back(format!(
+                "in rule '{rule}' step take {item_name} has no bucket for class {class}"
+            )),
         }
     }
 
@@ -574,7 +676,9 @@ impl Compiler {
             return self.err_back(format!("choose_args {index} duplicated"));
         }
         self.punct(Tok::Open)?;
-        let mut args = ChooseArgMap { args: vec![ChooseArg::default(); self.map.buckets.len()] };
+        let mut args = ChooseArgMap {
+            args: vec![ChooseArg::default(); self.map.buckets.len()],
+        };
         while self.accept_punct(Tok::Open) {
             self.keyword("bucket_id")?;
             let id = self.int("bucket id")?;
@@ -590,7 +694,10 @@ impl Compiler {
                         ws.push(self.weight("weight")?);
                     }
                     if ws.len() != size {
-                        return self.err_back(format!("{id} needs exactly {size} weights but got {}", ws.len()));
+                        return self.err_back(format!(
+                            "{id} needs exactly {size} weights but got {}",
+                            ws.len()
+                        ));
                     }
                     arg.weight_set.push(ws);
                 }
@@ -602,7 +709,10 @@ impl Compiler {
                     arg.ids.push(self.int("id")?);
                 }
                 if arg.ids.len() != size {
-                    return self.err_back(format!("{id} needs exactly {size} ids but got {}", arg.ids.len()));
+                    return self.err_back(format!(
+                        "{id} needs exactly {size} ids but got {}",
+                        arg.ids.len()
+                    ));
                 }
             }
             self.punct(Tok::Close)?;

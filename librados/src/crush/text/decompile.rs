@@ -84,17 +84,29 @@ fn bucket_tree(map: &CrushMap, id: i32, done: &mut [bool], out: &mut String) {
             bucket_tree(map, child, done, out);
         }
     }
-    let _ = writeln!(out, "{} {} {{", type_name(map, i32::from(b.type_id())), item_name(map, id));
+    let _ = writeln!(
+        out,
+        "{} {} {{",
+        type_name(map, i32::from(b.type_id())),
+        item_name(map, id)
+    );
     let _ = writeln!(out, "\tid {id}\t\t# do not change unnecessarily");
     for (class, shadow) in map.shadows_of(id) {
         let class = map.class_name(class).unwrap_or_default();
-        let _ = writeln!(out, "\tid {shadow} class {class}\t\t# do not change unnecessarily");
+        let _ = writeln!(
+            out,
+            "\tid {shadow} class {class}\t\t# do not change unnecessarily"
+        );
     }
     let _ = writeln!(out, "\t# weight {}", fixed_point(b.weight()));
     let _ = write!(out, "\talg {}", b.alg());
     let with_pos = match b.alg() {
         BucketAlg::Uniform => {
-            let _ = write!(out, "\t# do not change bucket size ({}) unnecessarily", b.size());
+            let _ = write!(
+                out,
+                "\t# do not change bucket size ({}) unnecessarily",
+                b.size()
+            );
             true
         }
         BucketAlg::List => {
@@ -107,10 +119,19 @@ fn bucket_tree(map: &CrushMap, id: i32, done: &mut [bool], out: &mut String) {
         }
         BucketAlg::Straw | BucketAlg::Straw2 => false,
     };
-    let hash_name = if b.hash() == 0 { "rjenkins1" } else { "unknown" };
+    let hash_name = if b.hash() == 0 {
+        "rjenkins1"
+    } else {
+        "unknown"
+    };
     let _ = write!(out, "\n\thash {}\t# {hash_name}\n", b.hash());
     for (pos, &item) in b.items().iter().enumerate() {
-        let _ = write!(out, "\titem {} weight {}", item_name(map, item), fixed_point(b.item_weight(pos)));
+        let _ = write!(
+            out,
+            "\titem {} weight {}",
+            item_name(map, item),
+            fixed_point(b.item_weight(pos))
+        );
         if with_pos {
             let _ = write!(out, " pos {pos}");
         }
@@ -150,13 +171,26 @@ fn step_text(map: &CrushMap, step: &Step) -> String {
         Step::Noop => "noop".into(),
         Step::Take(item) => match map.shadow_origin(item) {
             Some((orig, class)) => {
-                format!("take {} class {}", item_name(map, orig), map.class_name(class).unwrap_or_default())
+                format!(
+                    "take {} class {}",
+                    item_name(map, orig),
+                    map.class_name(class).unwrap_or_default()
+                )
             }
             None => format!("take {}", item_name(map, item)),
         },
-        Step::Choose { mode, leaf, count, type_id } => {
+        Step::Choose {
+            mode,
+            leaf,
+            count,
+            type_id,
+        } => {
             let verb = if leaf { "chooseleaf" } else { "choose" };
-            format!("{verb} {} {count} type {}", mode.name(), type_name(map, type_id))
+            format!(
+                "{verb} {} {count} type {}",
+                mode.name(),
+                type_name(map, type_id)
+            )
         }
         Step::Emit => "emit".into(),
         Step::SetChooseTries(v) => format!("set_choose_tries {v}"),

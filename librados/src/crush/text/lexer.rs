@@ -62,9 +62,15 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, CrushError> {
                     end = i + c.len_utf8();
                     chars.next();
                 }
-                tokens.push(Token { tok: Tok::Word(code[start..end].to_string()), line: line_no });
+                tokens.push(Token {
+                    tok: Tok::Word(code[start..end].to_string()),
+                    line: line_no,
+                });
             } else {
-                return Err(CrushError::parse(line_no, format!("unexpected character {c:?}")));
+                return Err(CrushError::parse(
+                    line_no,
+                    format!("unexpected character {c:?}"),
+                ));
             }
         }
     }
@@ -79,7 +85,10 @@ mod tests {
     fn words_braces_and_comments() {
         let t = tokenize("host a-1 {# c\n item osd.0 weight 1.5}\n").unwrap();
         let words: Vec<String> = t.iter().map(|t| t.tok.describe()).collect();
-        assert_eq!(words, ["'host'", "'a-1'", "'{'", "'item'", "'osd.0'", "'weight'", "'1.5'", "'}'"]);
+        assert_eq!(
+            words,
+            ["'host'", "'a-1'", "'{'", "'item'", "'osd.0'", "'weight'", "'1.5'", "'}'"]
+        );
         assert_eq!(t[3].line, 2);
     }
 
