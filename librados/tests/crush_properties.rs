@@ -1,6 +1,6 @@
 //! Properties of CRUSH placement that must hold for every map, checked on generated maps.
 
-use librados::crush::{binary, compile, decompile, CrushMap, Workspace, CRUSH_ITEM_NONE};
+use librados::crush::{binary, compile, decompile, CrushMap, Workspace};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 
@@ -121,8 +121,16 @@ fn map_all(
     .collect()
 }
 
+/// Cases per property: the default keeps CI quick; `PROPTEST_CASES=100000` makes a soak run.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
 
     /// firstn rules never place two replicas on one device.
     #[test]

@@ -10,7 +10,7 @@ use librados::crush::simple::{build_layered, Layer};
 use librados::crush::tester::{reweight_from_f32, run_test, TestOptions};
 use librados::crush::{
     binary, compile, decompile, dump, tree, BucketAlg, ChooseMode, CrushError, CrushMap, Profile,
-    Tunables, RULE_TYPE_ERASURE, RULE_TYPE_REPLICATED,
+    SimpleRule, Tunables,
 };
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -429,12 +429,14 @@ fn apply_edit(map: &mut CrushMap, edit: &Edit) -> Result<()> {
             class,
             mode,
         } => {
-            let rule_type = if *mode == ChooseMode::Indep {
-                RULE_TYPE_ERASURE
-            } else {
-                RULE_TYPE_REPLICATED
-            };
-            map.add_simple_rule(name, root, domain, class.as_deref(), *mode, rule_type, None)?;
+            map.add_simple_rule(&SimpleRule {
+                name,
+                root,
+                failure_domain: domain,
+                device_class: class.as_deref(),
+                mode: *mode,
+                id: None,
+            })?;
         }
         Edit::RemoveRule(name) => {
             let id = map

@@ -8,9 +8,23 @@
 use super::bucket::{Bucket, BucketAlg, BucketData};
 use super::error::CrushError;
 use super::map::{ChooseArg, CrushMap};
-use super::rule::{ChooseMode, Rule, Step, RULE_TYPE_ERASURE};
+use super::rule::{ChooseMode, Rule, Step, RULE_TYPE_ERASURE, RULE_TYPE_REPLICATED};
 use super::tunables::Tunables;
 use std::collections::BTreeMap;
+
+/// A rule of the usual shape: take a root (optionally only its devices of one class), place each
+/// replica under a different bucket of the failure-domain type, emit. `indep` makes an erasure
+/// rule (with Ceph's retry settings for those), `firstn` a replicated one.
+#[derive(Clone, Copy, Debug)]
+pub struct SimpleRule<'a> {
+    pub name: &'a str,
+    pub root: &'a str,
+    pub failure_domain: &'a str,
+    pub device_class: Option<&'a str>,
+    pub mode: ChooseMode,
+    /// The rule id, or the first free one.
+    pub id: Option<usize>,
+}
 
 /// Whether `name` is usable for a device, bucket, type, class or rule.
 pub fn is_valid_name(name: &str) -> bool {
@@ -501,16 +515,20 @@ impl CrushMap {
 
     /// Adds a rule `take ROOT[~CLASS]; (choose|chooseleaf) MODE 0 type FD; emit`, as
     /// `ceph osd crush rule create-simple` / `create-replicated` do. Returns the rule id.
-    pub fn add_simple_rule(
-        &mut self,
-        name: &str,
-        root: &str,
-        failure_domain: &str,
-        device_class: Option<&str>,
-        mode: ChooseMode,
-        rule_type: u8,
-        id: Option<usize>,
-    ) -> Result<usize, CrushError> {
+    pub fn add_simple_rule(&mut self, spec: &SimpleRule) -> Result<usize, CrushError> {
+        let SimpleRule {
+            name,
+            root,
+            failure_domain,
+            device_class,
+            mode,
+            id,
+        } = *spec;
+        let rule_type = if mode == ChooseMode::Indep {
+            RULE_TYPE_ERASURE
+        } else {
+            RULE_TYPE_REPLICATED
+        };
         check_name(name)?;
         if self.rule_id(name).is_some() {
             return Err(CrushError::Exists {

@@ -21,6 +21,9 @@ pub const MAX_DEVICES: i32 = 1 << 20;
 /// Most retries any tunable or rule step may ask for: real maps use 19 to a few hundred, and an
 /// absurd count would turn one mapping into minutes of work.
 pub const MAX_TRIES: u32 = 1000;
+/// Largest replica count a choose step may name (real rules use a handful; a huge count would
+/// make every mapping loop that many times when placements fail).
+pub const MAX_CHOOSE_COUNT: i32 = 1024;
 /// The choose_args set used when none exists for the requested index.
 pub const DEFAULT_CHOOSE_ARGS: i64 = -1;
 
@@ -484,6 +487,13 @@ impl CrushMap {
         }
         for (id, rule) in self.rules() {
             for step in &rule.steps {
+                if let Step::Choose { count, .. } = *step {
+                    if !(-MAX_CHOOSE_COUNT..=MAX_CHOOSE_COUNT).contains(&count) {
+                        return Err(CrushError::Invalid(format!(
+                            "rule {id} chooses {count} items (limit {MAX_CHOOSE_COUNT})"
+                        )));
+                    }
+                }
                 let v = match *step {
                     Step::SetChooseTries(v)
                     | Step::SetChooseleafTries(v)
@@ -562,6 +572,6 @@ impl CrushMap {
     /// Whether some rule step takes this item.
     pub fn is_taken_by_rule(&self, item: i32) -> bool {
         self.rules()
-            .any(|(_, r)| r.steps.iter().any(|s| *s == Step::Take(item)))
+            .any(|(_, r)| r.steps.contains(&Step::Take(item)))
     }
 }

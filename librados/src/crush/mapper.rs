@@ -65,6 +65,7 @@ impl CrushMap {
     /// `weights` holds each device's reweight (0 = out, 0x10000 = in, values between reject that
     /// share of inputs); devices beyond its end count as out. `choose_args` replaces straw2 weights
     /// and ids where set. An unknown rule yields an empty result, as in Ceph.
+    #[allow(clippy::too_many_arguments)] // Ceph's crush_do_rule inputs, plus reusable buffers.
     pub fn do_rule(
         &self,
         rule: usize,
@@ -131,11 +132,11 @@ impl CrushMap {
                     if wsize == 0 {
                         continue;
                     }
+                    // Nested leaf searches: the rule's override, else once (indep, or the
+                    // descend_once tunable), else as many tries as the outer search.
                     let recurse_tries = if choose_leaf_tries > 0 {
                         choose_leaf_tries
-                    } else if mode == ChooseMode::Indep {
-                        1
-                    } else if t.chooseleaf_descend_once != 0 {
+                    } else if mode == ChooseMode::Indep || t.chooseleaf_descend_once != 0 {
                         1
                     } else {
                         choose_tries
@@ -349,11 +350,10 @@ impl Ctx<'_> {
                     if reject || collide {
                         ftotal += 1;
                         flocal += 1;
-                        if collide && flocal <= p.local_retries {
-                            retry_bucket = true;
-                        } else if p.local_fallback_retries > 0
-                            && flocal <= in_size.wrapping_add(p.local_fallback_retries)
-                        {
+                        let local_retry = collide && flocal <= p.local_retries;
+                        let exhaustive = p.local_fallback_retries > 0
+                            && flocal <= in_size.wrapping_add(p.local_fallback_retries);
+                        if local_retry || exhaustive {
                             retry_bucket = true;
                         } else if ftotal < p.tries {
                             retry_descent = true;

@@ -28,11 +28,11 @@ mod tunables;
 
 pub use bucket::{Bucket, BucketAlg, BucketData, MAX_TREE_ITEMS};
 pub use dump::dump;
-pub use edit::{is_valid_name, weight_to_fixed};
+pub use edit::{is_valid_name, weight_to_fixed, SimpleRule};
 pub use error::CrushError;
 pub use map::{
     ChooseArg, ChooseArgMap, CrushMap, CRUSH_ITEM_NONE, DEFAULT_CHOOSE_ARGS, MAX_BUCKETS,
-    MAX_DEVICES, MAX_RULES, MAX_TRIES,
+    MAX_CHOOSE_COUNT, MAX_DEVICES, MAX_RULES, MAX_TRIES,
 };
 pub use mapper::{Workspace, WEIGHT_IN};
 pub use rule::{rule_type_name, ChooseMode, Rule, Step, RULE_TYPE_ERASURE, RULE_TYPE_REPLICATED};

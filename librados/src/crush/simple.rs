@@ -3,9 +3,10 @@
 
 use super::bucket::{Bucket, BucketAlg};
 use super::edit::is_valid_name;
+use super::edit::SimpleRule;
 use super::error::CrushError;
 use super::map::CrushMap;
-use super::rule::{ChooseMode, RULE_TYPE_REPLICATED};
+use super::rule::ChooseMode;
 use super::tunables::Tunables;
 use std::collections::BTreeMap;
 
@@ -111,15 +112,14 @@ pub fn build_layered(
             name: chooseleaf_type.to_string(),
         })?
         .to_string();
-    map.add_simple_rule(
-        "replicated_rule",
-        &root,
-        &failure_domain,
-        None,
-        ChooseMode::FirstN,
-        RULE_TYPE_REPLICATED,
-        Some(0),
-    )?;
+    map.add_simple_rule(&SimpleRule {
+        name: "replicated_rule",
+        root: &root,
+        failure_domain: &failure_domain,
+        device_class: None,
+        mode: ChooseMode::FirstN,
+        id: Some(0),
+    })?;
     map.finalize();
     Ok(map)
 }
@@ -168,15 +168,14 @@ pub fn build_hosts(
             name: chooseleaf_type.to_string(),
         })?
         .to_string();
-    map.add_simple_rule(
-        "replicated_rule",
-        "default",
-        &failure_domain,
-        None,
-        ChooseMode::FirstN,
-        RULE_TYPE_REPLICATED,
-        Some(0),
-    )?;
+    map.add_simple_rule(&SimpleRule {
+        name: "replicated_rule",
+        root: "default",
+        failure_domain: &failure_domain,
+        device_class: None,
+        mode: ChooseMode::FirstN,
+        id: Some(0),
+    })?;
     map.finalize();
     Ok(map)
 }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting and lints (when the toolchain has them), then
+# every test of every crate — unit, integration, property, decoder fuzzing, the Ceph vector
+# harness (../shared/vectors/crush, or $CRUSH_VECTORS_DIR), CLI tests — and a smoke run of the
+# benchmarks and examples.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+if cargo fmt --version >/dev/null 2>&1; then
+  step "cargo fmt --check"
+  cargo fmt --all --check
+fi
+if cargo clippy --version >/dev/null 2>&1; then
+  step "cargo clippy"
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
+fi
+step "cargo test (all crates, all targets; benchmarks run once as smoke tests)"
+cargo test --workspace --all-targets
+step "example"
+cargo run --quiet -p rados-examples --example placement >/dev/null
+step "all tests passed"
