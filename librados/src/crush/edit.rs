@@ -373,8 +373,11 @@ impl CrushMap {
                 let Some(pos) = self.bucket(parent).and_then(|b| b.position_of(bucket_id)) else {
                     continue;
                 };
-                let args = self.choose_args.get_mut(&index).expect("key listed");
-                let Some(arg) = args.args.get_mut((-1 - parent) as usize) else {
+                let Some(arg) = self
+                    .choose_args
+                    .get_mut(&index)
+                    .and_then(|a| a.args.get_mut((-1 - parent) as usize))
+                else {
                     continue;
                 };
                 for (ws, &sum) in arg.weight_set.iter_mut().zip(&sums) {
@@ -382,6 +385,13 @@ impl CrushMap {
                 }
                 self.resum_weight_sets(parent);
             }
+        }
+    }
+
+    /// Puts a rebuilt bucket back in its slot.
+    fn replace_bucket(&mut self, bucket: Bucket) {
+        if let Some(slot) = self.bucket_mut(bucket.id) {
+            *slot = bucket;
         }
     }
 
@@ -402,7 +412,7 @@ impl CrushMap {
         items.push(item);
         weights.push(weight);
         let rebuilt = rebuilt_with(b, items, weights, scv)?;
-        *self.bucket_mut(bucket_id).expect("exists") = rebuilt;
+        self.replace_bucket(rebuilt);
         for args in self.choose_args.values_mut() {
             if let Some(arg) = args.args.get_mut((-1 - bucket_id) as usize) {
                 arg.weight_set.iter_mut().for_each(|ws| ws.push(weight));
@@ -426,7 +436,7 @@ impl CrushMap {
         let weights = keep.iter().map(|&i| b.item_weight(i)).collect();
         let rebuilt = rebuilt_with(b, items, weights, scv)?;
         let total = rebuilt.weight;
-        *self.bucket_mut(bucket_id).expect("exists") = rebuilt;
+        self.replace_bucket(rebuilt);
         for args in self.choose_args.values_mut() {
             if let Some(arg) = args.args.get_mut((-1 - bucket_id) as usize) {
                 for ws in &mut arg.weight_set {
@@ -453,8 +463,7 @@ impl CrushMap {
                 name: item.to_string(),
             });
         }
-        if item < 0 && !unlink_only {
-            let b = self.bucket(item).expect("exists");
+        if let Some(b) = self.bucket(item).filter(|_| !unlink_only) {
             if b.size() > 0 {
                 return Err(CrushError::Refused(format!(
                     "bucket {} is not empty",

@@ -313,15 +313,14 @@ impl Ctx<'_> {
                                 } else {
                                     0
                                 };
-                                let leaf_bucket = self.map.bucket(item).expect("checked above");
                                 let numrep = if p.stable != 0 { 1 } else { outpos as i32 + 1 };
                                 let sub = ChooseParams {
                                     tries: p.recurse_tries,
                                     recurse_tries: 0,
                                     ..p
                                 };
-                                let got = match out2.as_deref_mut() {
-                                    Some(o2) => self.choose_firstn(
+                                let got = match (out2.as_deref_mut(), self.map.bucket(item)) {
+                                    (Some(o2), Some(leaf_bucket)) => self.choose_firstn(
                                         perms,
                                         leaf_bucket,
                                         numrep,
@@ -334,7 +333,7 @@ impl Ctx<'_> {
                                         None,
                                         sub_r,
                                     ),
-                                    None => outpos,
+                                    _ => outpos,
                                 };
                                 if got <= outpos {
                                     reject = true;
@@ -449,13 +448,14 @@ impl Ctx<'_> {
                     }
                     if recurse_to_leaf {
                         if item < 0 {
-                            let leaf_bucket = self.map.bucket(item).expect("checked above");
                             let sub = ChooseParams {
                                 tries: p.recurse_tries,
                                 recurse_tries: 0,
                                 ..p
                             };
-                            if let Some(o2) = out2.as_deref_mut() {
+                            if let (Some(o2), Some(leaf_bucket)) =
+                                (out2.as_deref_mut(), self.map.bucket(item))
+                            {
                                 self.choose_indep(
                                     perms,
                                     leaf_bucket,
