@@ -1,7 +1,10 @@
 //! Properties of CRUSH placement that must hold for every map, checked on generated maps.
 
+use common::cases;
 use librados::crush::{binary, compile, decompile, CrushMap, Workspace};
 use proptest::prelude::*;
+
+mod common;
 use std::collections::BTreeSet;
 
 /// A generated hierarchy: hosts with devices of given weights (16.16).
@@ -119,14 +122,6 @@ fn map_all(
         out.clone()
     })
     .collect()
-}
-
-/// Cases per property: the default keeps CI quick; `PROPTEST_CASES=100000` makes a soak run.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 proptest! {

@@ -1,9 +1,12 @@
 //! Random and mangled inputs to every parser and decoder of the placement layer: each must answer
 //! with a value or an error, never a panic — and a map that decodes must be safe to map with.
 
+use common::cases;
 use librados::crush::{binary, compile, decompile, CrushMap, Step, Workspace};
 use librados::osdmap::{tool, Incremental, OsdMap};
 use proptest::prelude::*;
+
+mod common;
 
 const SAMPLE: &str = include_str!("data/sample.txt");
 
@@ -113,14 +116,6 @@ fn mangle(text: &str, muts: &[Mutation]) -> String {
         }
     }
     t.concat()
-}
-
-/// Cases per property: the default keeps CI quick; `PROPTEST_CASES=100000` makes a soak run.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 proptest! {

@@ -179,17 +179,9 @@ fn execute(p: &Plan, file: &str, prog: &str, out: &mut Report) -> Result<()> {
     if let Some(pg) = &p.map_pg {
         let pgid: PgId = pg.parse()?;
         out.stdout.push_str(&format!(" parsed '{pg}' -> {pgid}\n"));
-        let m = map.pg_mapping(pgid);
-        let l = librados::fmt::list::<i32>;
-        out.stdout.push_str(&format!(
-            "{pgid} raw ({}, p{}) up ({}, p{}) acting ({}, p{})\n",
-            l(&m.raw),
-            m.raw_primary,
-            l(&m.up),
-            m.up_primary,
-            l(&m.acting),
-            m.acting_primary
-        ));
+        out.stdout
+            .push_str(&tool::dump_all_line(pgid, &map.pg_mapping(pgid)));
+        out.stdout.push('\n');
     }
     if let Some(report) = p.map_pgs {
         tool::test_map_pgs(&map, p.pool, report, out)?;

@@ -41,6 +41,13 @@ impl Workspace {
     }
 }
 
+/// See [`Ctx::classify`].
+enum Descent<'a> {
+    Bad,
+    Into(&'a Bucket),
+    Found,
+}
+
 /// What one rule evaluation works with; the per-step tunables live in [`ChooseParams`].
 struct Ctx<'a> {
     map: &'a CrushMap,
@@ -281,29 +288,17 @@ impl Ctx<'_> {
                         } else {
                             self.bucket_choose(perms, in_bucket, r as u32, outpos)
                         };
-                        if item >= self.map.max_devices {
-                            skip_rep = true;
-                            break 'descent;
-                        }
-                        let item_type = match self.item_type(item) {
-                            Some(t) => t,
-                            None => {
+                        let item_type = match self.classify(item, type_id) {
+                            Descent::Bad => {
                                 skip_rep = true;
                                 break 'descent;
                             }
-                        };
-                        if item_type != type_id {
-                            match (item < 0).then(|| self.map.bucket(item)).flatten() {
-                                Some(b) => {
-                                    in_bucket = b;
-                                    continue;
-                                }
-                                None => {
-                                    skip_rep = true;
-                                    break 'descent;
-                                }
+                            Descent::Into(b) => {
+                                in_bucket = b;
+                                continue;
                             }
-                        }
+                            Descent::Found => type_id,
+                        };
                         collide = out[..outpos].contains(&item);
                         reject = false;
                         if !collide && recurse_to_leaf {
@@ -420,29 +415,18 @@ impl Ctx<'_> {
                         break;
                     }
                     let item = self.bucket_choose(perms, in_bucket, r as u32, outpos);
-                    let item_type = if item >= self.map.max_devices {
-                        None
-                    } else {
-                        self.item_type(item)
-                    };
-                    let Some(item_type) = item_type else {
-                        set_none(out, out2.as_deref_mut(), rep);
-                        left -= 1;
-                        break;
-                    };
-                    if item_type != type_id {
-                        match (item < 0).then(|| self.map.bucket(item)).flatten() {
-                            Some(b) => {
-                                in_bucket = b;
-                                continue;
-                            }
-                            None => {
-                                set_none(out, out2.as_deref_mut(), rep);
-                                left -= 1;
-                                break;
-                            }
+                    let item_type = match self.classify(item, type_id) {
+                        Descent::Bad => {
+                            set_none(out, out2.as_deref_mut(), rep);
+                            left -= 1;
+                            break;
                         }
-                    }
+                        Descent::Into(b) => {
+                            in_bucket = b;
+                            continue;
+                        }
+                        Descent::Found => type_id,
+                    };
                     if out[outpos..endpos].contains(&item) {
                         break;
                     }
@@ -499,12 +483,24 @@ impl Ctx<'_> {
         }
     }
 
-    /// Type of an item: 0 for devices, the bucket's type otherwise; `None` for a missing bucket.
-    fn item_type(&self, item: i32) -> Option<i32> {
+    /// What a choice means for the descent looking for items of `type_id`: the item itself, a
+    /// bucket to descend into, or nothing usable (a device beyond the map, a missing bucket, a
+    /// device where a bucket type was wanted).
+    fn classify(&self, item: i32, type_id: i32) -> Descent<'_> {
+        if item >= self.map.max_devices {
+            return Descent::Bad;
+        }
         if item >= 0 {
-            Some(0)
-        } else {
-            self.map.bucket(item).map(|b| i32::from(b.type_id))
+            return if type_id == 0 {
+                Descent::Found
+            } else {
+                Descent::Bad
+            };
+        }
+        match self.map.bucket(item) {
+            None => Descent::Bad,
+            Some(b) if i32::from(b.type_id) == type_id => Descent::Found,
+            Some(b) => Descent::Into(b),
         }
     }
 

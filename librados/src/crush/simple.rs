@@ -105,23 +105,7 @@ pub fn build_layered(
             ))
         }
     };
-    let failure_domain = map
-        .type_name(chooseleaf_type)
-        .ok_or(CrushError::NotFound {
-            kind: "type",
-            name: chooseleaf_type.to_string(),
-        })?
-        .to_string();
-    map.add_simple_rule(&SimpleRule {
-        name: "replicated_rule",
-        root: &root,
-        failure_domain: &failure_domain,
-        device_class: None,
-        mode: ChooseMode::FirstN,
-        id: Some(0),
-    })?;
-    map.finalize();
-    Ok(map)
+    finish_with_replicated_rule(map, &root, chooseleaf_type)
 }
 
 /// The map of a new cluster with `num_osds` OSDs all on one host `localhost` in rack `localrack`
@@ -161,6 +145,15 @@ pub fn build_hosts(
             map.insert_item(id, 0x10000, &format!("osd.{osd}"), &loc)?;
         }
     }
+    finish_with_replicated_rule(map, "default", chooseleaf_type)
+}
+
+/// Adds rule 0, `replicated_rule`: one replica per bucket of type `chooseleaf_type` under `root`.
+fn finish_with_replicated_rule(
+    mut map: CrushMap,
+    root: &str,
+    chooseleaf_type: i32,
+) -> Result<CrushMap, CrushError> {
     let failure_domain = map
         .type_name(chooseleaf_type)
         .ok_or(CrushError::NotFound {
@@ -170,7 +163,7 @@ pub fn build_hosts(
         .to_string();
     map.add_simple_rule(&SimpleRule {
         name: "replicated_rule",
-        root: "default",
+        root,
         failure_domain: &failure_domain,
         device_class: None,
         mode: ChooseMode::FirstN,

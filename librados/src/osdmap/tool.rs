@@ -1,7 +1,7 @@
 //! `osdmaptool`-compatible operations and reports: build a simple map, import a CRUSH map, mark
 //! OSDs up/in/out, and print object and PG placements in osdmaptool's exact format.
 
-use super::{Fsid, OsdMap, OsdMapError, PgId, Pool, UTime};
+use super::{Fsid, OsdMap, OsdMapError, PgId, PgMapping, Pool, UTime};
 use crate::crush::{simple, CrushMap, Workspace, CRUSH_ITEM_NONE, WEIGHT_IN};
 use crate::fmt::{general, list, Report};
 use std::fmt::Write;
@@ -189,16 +189,7 @@ pub fn test_map_pgs(
                     let _ = writeln!(s, "{pg}\t{}\t{primary}", list(osds));
                 }
                 PgsReport::DumpAll => {
-                    let _ = writeln!(
-                        s,
-                        "{pg} raw ({}, p{}) up ({}, p{}) acting ({}, p{})",
-                        list(&m.raw),
-                        m.raw_primary,
-                        list(&m.up),
-                        m.up_primary,
-                        list(&m.acting),
-                        m.acting_primary
-                    );
+                    let _ = writeln!(s, "{}", dump_all_line(pg, &m));
                 }
                 PgsReport::Summary => {}
             }
@@ -312,6 +303,19 @@ fn c_div(a: f64, b: f64) -> f64 {
     } else {
         a / b
     }
+}
+
+/// `1.0 raw ([0,2,4], p0) up ([0,2,4], p0) acting ([0,2,4], p0)`: a PG at every stage.
+pub fn dump_all_line(pg: PgId, m: &PgMapping) -> String {
+    format!(
+        "{pg} raw ({}, p{}) up ({}, p{}) acting ({}, p{})",
+        list(&m.raw),
+        m.raw_primary,
+        list(&m.up),
+        m.up_primary,
+        list(&m.acting),
+        m.acting_primary
+    )
 }
 
 /// A device's CRUSH weight: its weight in the first bucket (by slot) holding it.
