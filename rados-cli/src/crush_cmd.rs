@@ -386,9 +386,7 @@ fn item(map: &CrushMap, name: &str) -> Result<i32> {
 fn apply_edit(map: &mut CrushMap, edit: &Edit) -> Result<()> {
     match edit {
         Edit::Tunable(name, v) => {
-            if !map.tunables_mut().set_by_name(name, *v) {
-                bail!("unknown tunable '{name}'");
-            }
+            map.tunables_mut().set_by_name(name, *v)?;
         }
         Edit::Profile(p) => map.set_tunables(Tunables {
             straw_calc_version: map.tunables().straw_calc_version,

@@ -68,7 +68,9 @@ impl ChooseArgMap {
     }
 
     pub(crate) fn set(&mut self, bucket_id: i32, arg: ChooseArg) {
-        let pos = (-1 - bucket_id) as usize;
+        let Some(pos) = slot_of(bucket_id).filter(|&p| p < MAX_BUCKETS) else {
+            return;
+        };
         if self.args.len() <= pos {
             self.args.resize_with(pos + 1, ChooseArg::default);
         }

@@ -1,6 +1,7 @@
 //! CRUSH tunables: the knobs that changed the mapper's behaviour across Ceph releases, and the
 //! named profiles that bundle them.
 
+use super::error::CrushError;
 use std::fmt;
 
 /// The mapper's tunables, as stored in a map.
@@ -139,21 +140,30 @@ impl Tunables {
         })
     }
 
-    /// Sets one tunable by its text-map name; `false` if the name is unknown.
-    pub fn set_by_name(&mut self, name: &str, value: u32) -> bool {
-        let byte = |v: u32| v.min(u32::from(u8::MAX)) as u8;
+    /// Sets one tunable by its text-map name.
+    pub fn set_by_name(&mut self, name: &str, value: u32) -> Result<(), CrushError> {
+        let byte = |v: u32| {
+            u8::try_from(v).map_err(|_| {
+                CrushError::Invalid(format!("tunable {name} {v} is out of range (0-255)"))
+            })
+        };
         match name {
             "choose_local_tries" => self.choose_local_tries = value,
             "choose_local_fallback_tries" => self.choose_local_fallback_tries = value,
             "choose_total_tries" => self.choose_total_tries = value,
             "chooseleaf_descend_once" => self.chooseleaf_descend_once = value,
-            "chooseleaf_vary_r" => self.chooseleaf_vary_r = byte(value),
-            "chooseleaf_stable" => self.chooseleaf_stable = byte(value),
-            "straw_calc_version" => self.straw_calc_version = byte(value),
+            "chooseleaf_vary_r" => self.chooseleaf_vary_r = byte(value)?,
+            "chooseleaf_stable" => self.chooseleaf_stable = byte(value)?,
+            "straw_calc_version" => self.straw_calc_version = byte(value)?,
             "allowed_bucket_algs" => self.allowed_bucket_algs = value,
-            _ => return false,
+            _ => {
+                return Err(CrushError::NotFound {
+                    kind: "tunable",
+                    name: name.to_string(),
+                })
+            }
         }
-        true
+        Ok(())
     }
 
     /// `(name, value)` for every tunable, in the order text maps list them.
@@ -186,6 +196,21 @@ mod tests {
         let mut odd = Tunables::optimal();
         odd.choose_total_tries = 3;
         assert_eq!(odd.detect_profile(), None);
+    }
+
+    #[test]
+    fn set_by_name_checks_names_and_ranges() {
+        let mut t = Tunables::default();
+        t.set_by_name("choose_total_tries", 50).unwrap();
+        assert_eq!(t.choose_total_tries, 50);
+        assert!(matches!(
+            t.set_by_name("chooseleaf_vary_r", 300),
+            Err(CrushError::Invalid(_))
+        ));
+        assert!(matches!(
+            t.set_by_name("nope", 1),
+            Err(CrushError::NotFound { .. })
+        ));
     }
 
     #[test]

@@ -257,17 +257,11 @@ impl Compiler {
         self.keyword("tunable")?;
         let name = self.name("tunable name")?;
         let value = self.posint("tunable value")?;
-        let narrow = matches!(
-            name.as_str(),
-            "chooseleaf_vary_r" | "chooseleaf_stable" | "straw_calc_version"
-        );
-        if narrow && value > u32::from(u8::MAX) {
-            return self.err_back(format!("tunable {name} {value} is out of range (0-255)"));
+        match self.map.tunables.set_by_name(&name, value) {
+            Ok(()) => Ok(()),
+            Err(CrushError::NotFound { .. }) => self.err_back(format!("unknown tunable '{name}'")),
+            Err(e) => self.err_back(e.to_string()),
         }
-        if !self.map.tunables.set_by_name(&name, value) {
-            return self.err_back(format!("unknown tunable '{name}'"));
-        }
-        Ok(())
     }
 
     fn device(&mut self) -> Result<(), CrushError> {
