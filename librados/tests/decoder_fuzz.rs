@@ -9,6 +9,9 @@ use proptest::prelude::*;
 mod common;
 
 const SAMPLE: &str = include_str!("data/sample.txt");
+/// An OSD map in Ceph's own encoding (written by Ceph 16's osdmaptool).
+const CEPH_OSDMAP: &[u8] =
+    include_bytes!("../../rados-cli/tests/data/ceph-osdmap/om12-hosts.osdmap");
 
 /// Exercises a decoded map: decompile, tree, dump, and a few mappings with every rule.
 fn exercise(map: &CrushMap) {
@@ -183,5 +186,23 @@ proptest! {
             }
             let _ = tool::print(&m);
         }
+    }
+
+    #[test]
+    fn mangled_ceph_osdmaps_never_panic(edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..8), cut in any::<usize>()) {
+        prop_assert!(OsdMap::decode(CEPH_OSDMAP).is_ok());
+        let mut bytes = CEPH_OSDMAP.to_vec();
+        for (at, v) in &edits {
+            let n = bytes.len();
+            bytes[at % n] = *v;
+        }
+        if let Ok(m) = OsdMap::decode(&bytes) {
+            prop_assume!(quick_to_map(m.crush()));
+            for pool in m.pools().keys() {
+                let _ = m.pg_mapping(librados::osdmap::PgId::new(*pool, 0));
+            }
+            let _ = tool::print(&m);
+        }
+        let _ = OsdMap::decode(&CEPH_OSDMAP[..cut % CEPH_OSDMAP.len()]);
     }
 }

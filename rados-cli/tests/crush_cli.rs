@@ -201,3 +201,45 @@ fn osdmap_round_trip_and_placement() {
         "single host, chooseleaf over hosts: one OSD per PG\n{dump}"
     );
 }
+
+#[test]
+fn reads_ceph_binary_osdmaps() {
+    let src = data().join("ceph-osdmap");
+    let print = rados(&["osdmap", "om12-hosts.osdmap", "--print"], &src);
+    assert!(
+        print.status.success(),
+        "{}",
+        String::from_utf8_lossy(&print.stderr)
+    );
+    let want = fs::read_to_string(src.join("om12-hosts.print.txt")).expect("fixture");
+    let strip = |s: &str| {
+        s.lines()
+            .filter(|l| !l.starts_with("created") && !l.starts_with("modified"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&String::from_utf8_lossy(&print.stdout)), strip(&want));
+    let mut got = String::new();
+    for name in fs::read_to_string(src.join("objects.txt"))
+        .expect("objects")
+        .lines()
+    {
+        let out = rados(
+            &[
+                "osdmap",
+                "om12-hosts.osdmap",
+                "--mark-up-in",
+                "--test-map-object",
+                name,
+                "--pool",
+                "1",
+            ],
+            &src,
+        );
+        got.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    assert_eq!(
+        got,
+        fs::read_to_string(src.join("om12-hosts.objects.out")).expect("fixture")
+    );
+}

@@ -15,8 +15,11 @@ impl OsdMap {
         encode(OSDMAP_KIND, VERSION, self).expect("an OSD map always serialises")
     }
 
-    /// Decodes and validates a map.
+    /// Decodes and validates a map: the project's encoding, or Ceph's (read-only).
     pub fn decode(bytes: &[u8]) -> Result<OsdMap, OsdMapError> {
+        if super::is_ceph_osdmap(bytes) {
+            return super::decode_ceph_osdmap(bytes);
+        }
         let (_, mut map): (u16, OsdMap) =
             decode(OSDMAP_KIND, VERSION, bytes).map_err(|e| OsdMapError::Decode(e.to_string()))?;
         map.validate()?;

@@ -8,6 +8,7 @@
 //! - `encoding.rs`: versioned, self-describing serialisation (serde + MessagePack).
 //! - [`tool`]: `osdmaptool`-compatible operations and reports.
 
+mod ceph;
 mod encoding;
 mod error;
 mod fsid;
@@ -18,6 +19,7 @@ mod pool;
 mod time;
 pub mod tool;
 
+pub use ceph::{decode_ceph_osdmap, is_ceph_osdmap};
 pub use error::OsdMapError;
 pub use fsid::{Fsid, FsidParseError};
 pub use incremental::{Incremental, OsdStateChange};
