@@ -104,6 +104,7 @@ pub fn run(raw: Vec<String>) -> Result<()> {
     for edit in &plan.edits {
         apply_edit(&mut map, edit)?;
     }
+    map.validate()?;
     if let Input::Decompile(_) = input {
         let text = decompile(&map);
         write_output(plan.output.as_deref().unwrap_or("-"), text.as_bytes())?;
@@ -195,7 +196,13 @@ fn parse(raw: Vec<String>) -> Result<Plan> {
             "--dump" => plan.show_dump = true,
             "--test" => want_test = true,
             "--rule" | "--ruleset" => test.rule = Some(a.parse(&arg)?),
-            "--num-rep" => test.num_rep = Some(a.parse(&arg)?),
+            "--num-rep" => {
+                let n: usize = a.parse(&arg)?;
+                if n > librados::crush::MAX_RESULT {
+                    bail!("--num-rep {n}: at most {}", librados::crush::MAX_RESULT);
+                }
+                test.num_rep = Some(n);
+            }
             "--min-x" => min_x = Some(a.parse(&arg)?),
             "--max-x" => max_x = Some(a.parse(&arg)?),
             "--x" => {

@@ -49,7 +49,16 @@ fn report(prog: &str, result: anyhow::Result<()>) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let mut argv: Vec<String> = std::env::args().collect();
+    let mut argv = Vec::new();
+    for a in std::env::args_os() {
+        match a.into_string() {
+            Ok(s) => argv.push(s),
+            Err(bad) => {
+                eprintln!("rados: error: argument {bad:?} is not valid UTF-8");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let invoked = argv
         .first()
         .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())

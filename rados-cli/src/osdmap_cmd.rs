@@ -147,7 +147,11 @@ fn execute(p: &Plan, file: &str, prog: &str, out: &mut Report) -> Result<()> {
         let crush = read_map(path)?;
         tool::import_crush(&mut map, crush)?;
         // The written map is one epoch past the import, as osdmaptool writes it.
-        map.set_epoch(map.epoch() + 1);
+        let next = map
+            .epoch()
+            .checked_add(1)
+            .ok_or_else(|| anyhow!("the map is at the last possible epoch"))?;
+        map.set_epoch(next);
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         out.stdout.push_str(&format!(
             "{prog}: imported {size} byte crush map from {path}\n"

@@ -243,3 +243,32 @@ fn reads_ceph_binary_osdmaps() {
         fs::read_to_string(src.join("om12-hosts.objects.out")).expect("fixture")
     );
 }
+
+#[test]
+fn unknown_bucket_hashes_map_like_ceph() {
+    // Expected outputs from crushtool: Ceph's hash functions return 0 for hash types it does
+    // not define, and placement follows from that.
+    let src = data().join("crush-hash");
+    for rule in ["0", "1"] {
+        let out = rados(
+            &[
+                "crush",
+                "-c",
+                "map.txt",
+                "--test",
+                "--rule",
+                rule,
+                "--num-rep",
+                "3",
+                "--min-x",
+                "0",
+                "--max-x",
+                "99",
+                "--show-mappings",
+            ],
+            &src,
+        );
+        let want = fs::read_to_string(src.join(format!("rule-{rule}.out"))).expect("fixture");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "rule {rule}");
+    }
+}

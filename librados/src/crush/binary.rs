@@ -26,7 +26,7 @@
 
 use super::bucket::{Bucket, BucketAlg, BucketData};
 use super::error::CrushError;
-use super::map::{ChooseArg, ChooseArgMap, CrushMap, MAX_BUCKETS, MAX_DEVICES};
+use super::map::{slot_of, ChooseArg, ChooseArgMap, CrushMap, MAX_BUCKETS, MAX_DEVICES};
 use super::rule::{Rule, Step};
 use super::tunables::LEGACY_ALLOWED_BUCKET_ALGS;
 use std::collections::BTreeMap;
@@ -210,20 +210,20 @@ fn strip_unusable_choose_args(map: &mut CrushMap) {
         .collect();
     for args in map.choose_args.values_mut() {
         let positions = args
-            .args
             .iter()
-            .map(|a| a.weight_set.len())
+            .map(|(_, a)| a.weight_set.len())
             .find(|&n| n > 0)
             .unwrap_or(1);
-        for (slot, arg) in args.args.iter_mut().enumerate() {
-            let Some(size) = straw2.get(slot).copied().flatten() else {
-                *arg = ChooseArg::default();
-                continue;
+        args.retain(|id, arg| {
+            let Some(size) = slot_of(id).and_then(|slot| straw2.get(slot).copied().flatten())
+            else {
+                return false;
             };
             if arg.weight_set.len() == positions {
                 arg.weight_set.iter_mut().for_each(|ws| ws.resize(size, 0));
             }
-        }
+            true
+        });
     }
 }
 
@@ -346,13 +346,11 @@ fn decode_tunables(r: &mut Reader, map: &mut CrushMap) -> Result<(), CrushError>
 }
 
 fn decode_choose_arg_map(r: &mut Reader, map: &CrushMap) -> Result<ChooseArgMap, CrushError> {
-    let mut args = ChooseArgMap {
-        args: vec![ChooseArg::default(); map.buckets.len()],
-    };
+    let mut args = ChooseArgMap::default();
     let n = r.count(12)?;
     for _ in 0..n {
         let pos = r.u32()? as usize;
-        if pos >= args.args.len() {
+        if pos >= map.buckets.len() {
             return Err(r.err(format!("choose_args bucket slot {pos} beyond max_buckets")));
         }
         let positions = r.count(4)?;
@@ -363,7 +361,7 @@ fn decode_choose_arg_map(r: &mut Reader, map: &CrushMap) -> Result<ChooseArgMap,
         }
         let n_ids = r.count(4)?;
         let ids = (0..n_ids).map(|_| r.i32()).collect::<Result<_, _>>()?;
-        args.args[pos] = ChooseArg { ids, weight_set };
+        args.set(-1 - pos as i32, ChooseArg { ids, weight_set });
     }
     Ok(args)
 }
@@ -422,15 +420,10 @@ pub fn encode(map: &CrushMap) -> Vec<u8> {
     put_u32(&mut w, map.choose_args.len() as u32);
     for (index, args) in &map.choose_args {
         w.extend_from_slice(&index.to_le_bytes());
-        let used: Vec<(usize, &ChooseArg)> = args
-            .args
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| !a.is_empty())
-            .collect();
+        let used: Vec<(i32, &ChooseArg)> = args.iter().collect();
         put_u32(&mut w, used.len() as u32);
-        for (pos, arg) in used {
-            put_u32(&mut w, pos as u32);
+        for (id, arg) in used {
+            put_u32(&mut w, (-1 - id) as u32);
             put_u32(&mut w, arg.weight_set.len() as u32);
             for ws in &arg.weight_set {
                 put_u32(&mut w, ws.len() as u32);

@@ -28,7 +28,7 @@ impl CrushMap {
         let classes: Vec<i32> = self.class_names.keys().copied().collect();
         for root in self.nonshadow_roots() {
             for &class in &classes {
-                self.clone_for_class(root, class, explicit, &reserved)?;
+                self.clone_for_class(root, class, explicit, &reserved, 0)?;
             }
         }
         Ok(())
@@ -63,7 +63,14 @@ impl CrushMap {
         class: i32,
         explicit: &BTreeMap<i32, BTreeMap<i32, i32>>,
         reserved: &BTreeSet<i32>,
+        depth: u32,
     ) -> Result<i32, CrushError> {
+        if depth > super::map::MAX_DEPTH {
+            return Err(CrushError::Invalid(format!(
+                "hierarchy under bucket {original} is deeper than {} levels",
+                super::map::MAX_DEPTH
+            )));
+        }
         let name = self
             .item_name(original)
             .ok_or_else(|| CrushError::Invalid(format!("bucket {original} has no name")))?
@@ -88,7 +95,7 @@ impl CrushMap {
                 }
                 (item, orig.item_weight(pos))
             } else {
-                let child = self.clone_for_class(item, class, explicit, reserved)?;
+                let child = self.clone_for_class(item, class, explicit, reserved, depth + 1)?;
                 (child, self.bucket(child).map_or(0, Bucket::weight))
             };
             if uniform && weight != 0 {

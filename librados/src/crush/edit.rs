@@ -82,8 +82,31 @@ impl CrushMap {
         Ok(())
     }
 
+    /// Runs an edit all or nothing: on error, or when the result would not validate, the map
+    /// is left exactly as it was.
+    fn atomically<T>(
+        &mut self,
+        edit: impl FnOnce(&mut CrushMap) -> Result<T, CrushError>,
+    ) -> Result<T, CrushError> {
+        let before = self.clone();
+        let result = edit(self).and_then(|v| self.validate().map(|()| v));
+        if result.is_err() {
+            *self = before;
+        }
+        result
+    }
+
     /// Names a device (without placing it in the hierarchy).
     pub fn add_device(
+        &mut self,
+        id: i32,
+        name: &str,
+        class: Option<&str>,
+    ) -> Result<(), CrushError> {
+        self.atomically(|m| m.add_device_inner(id, name, class))
+    }
+
+    pub(crate) fn add_device_inner(
         &mut self,
         id: i32,
         name: &str,
@@ -102,13 +125,17 @@ impl CrushMap {
         self.names.insert(id, name.to_string());
         self.max_devices = self.max_devices.max(id + 1);
         if let Some(class) = class {
-            self.set_device_class(id, class)?;
+            self.set_device_class_inner(id, class)?;
         }
         Ok(())
     }
 
     /// Sets (or changes) a device's class and rebuilds the shadow hierarchies.
     pub fn set_device_class(&mut self, device: i32, class: &str) -> Result<(), CrushError> {
+        self.atomically(|m| m.set_device_class_inner(device, class))
+    }
+
+    fn set_device_class_inner(&mut self, device: i32, class: &str) -> Result<(), CrushError> {
         check_name(class)?;
         if device < 0 || !self.names.contains_key(&device) {
             return Err(CrushError::NotFound {
@@ -121,8 +148,24 @@ impl CrushMap {
         self.rebuild_shadow_trees()
     }
 
-    /// Adds a bucket holding `items` (with their 16.16 weights); `id` None picks the first free id.
+    /// Adds a bucket holding `items` (existing buckets, or devices, with their 16.16 weights);
+    /// `id` None picks the first free id. Shadow hierarchies are rebuilt.
     pub fn add_bucket(
+        &mut self,
+        id: Option<i32>,
+        alg: BucketAlg,
+        type_id: i32,
+        name: &str,
+        items: &[(i32, u32)],
+    ) -> Result<i32, CrushError> {
+        self.atomically(|m| {
+            let id = m.add_bucket_inner(id, alg, type_id, name, items)?;
+            m.rebuild_shadow_trees()?;
+            Ok(id)
+        })
+    }
+
+    pub(crate) fn add_bucket_inner(
         &mut self,
         id: Option<i32>,
         alg: BucketAlg,
@@ -142,6 +185,21 @@ impl CrushMap {
             .filter(|&t| t > 0)
             .ok_or_else(|| CrushError::Invalid(format!("bucket type {type_id} out of range")))?;
         let id = id.unwrap_or_else(|| self.next_bucket_id());
+        for &(item, _) in items {
+            let valid = if item >= 0 {
+                item < super::map::MAX_DEVICES
+            } else {
+                item != id && self.bucket(item).is_some()
+            };
+            if !valid {
+                return Err(CrushError::Invalid(format!(
+                    "bucket '{name}' cannot hold item {item}"
+                )));
+            }
+            if item >= 0 {
+                self.max_devices = self.max_devices.max(item + 1);
+            }
+        }
         let (ids, weights): (Vec<i32>, Vec<u32>) = items.iter().copied().unzip();
         let bucket = Bucket::new(
             id,
@@ -155,13 +213,13 @@ impl CrushMap {
         self.names.insert(id, name.to_string());
         // Existing weight sets get an entry for the new bucket, seeded with its weights.
         for args in self.choose_args.values_mut() {
+            // As many positions as the set's other weight sets (Ceph takes the first), else one.
             let positions = args
-                .args
                 .iter()
-                .map(|a| a.weight_set.len())
-                .max()
-                .unwrap_or(0);
-            if !items.is_empty() && positions > 0 {
+                .map(|(_, a)| a.weight_set.len())
+                .find(|&n| n > 0)
+                .unwrap_or(1);
+            if !items.is_empty() {
                 args.set(
                     id,
                     ChooseArg {
@@ -198,8 +256,36 @@ impl CrushMap {
         name: &str,
         loc: &BTreeMap<String, String>,
     ) -> Result<(), CrushError> {
+        self.atomically(|m| m.insert_item_inner(item, weight, name, loc))
+    }
+
+    pub(crate) fn insert_item_inner(
+        &mut self,
+        item: i32,
+        weight: u32,
+        name: &str,
+        loc: &BTreeMap<String, String>,
+    ) -> Result<(), CrushError> {
         check_name(name)?;
         self.check_loc(loc)?;
+        if item >= super::map::MAX_DEVICES {
+            return Err(CrushError::Invalid(format!(
+                "device id {item} out of range"
+            )));
+        }
+        if item < 0 {
+            if self.bucket(item).is_none() || self.is_shadow(item) {
+                return Err(CrushError::NotFound {
+                    kind: "bucket",
+                    name: item.to_string(),
+                });
+            }
+            if !self.parents_of(item).is_empty() {
+                return Err(CrushError::Refused(format!(
+                    "bucket {name} is already placed: move it instead"
+                )));
+            }
+        }
         match self.item_id(name) {
             Some(existing) if existing != item => {
                 return Err(CrushError::Exists {
@@ -228,7 +314,7 @@ impl CrushMap {
             };
             let Some(id) = self.item_id(bucket_name) else {
                 let alg = self.default_bucket_alg();
-                cur = self.add_bucket(None, alg, type_id, bucket_name, &[(cur, 0)])?;
+                cur = self.add_bucket_inner(None, alg, type_id, bucket_name, &[(cur, 0)])?;
                 continue;
             };
             let Some(b) = self.bucket(id) else {
@@ -296,7 +382,7 @@ impl CrushMap {
 
     /// Sets the weight of `item` everywhere it appears; returns how many buckets changed.
     pub fn adjust_item_weight(&mut self, item: i32, weight: u32) -> Result<usize, CrushError> {
-        self.adjust_item_weight_impl(item, weight, true)
+        self.atomically(|m| m.adjust_item_weight_impl(item, weight, true))
     }
 
     fn adjust_item_weight_impl(
@@ -337,7 +423,7 @@ impl CrushMap {
         let total = b.weight;
         if weight_sets {
             for args in self.choose_args.values_mut() {
-                if let Some(arg) = args.args.get_mut((-1 - bucket_id) as usize) {
+                if let Some(arg) = args.get_mut(bucket_id) {
                     for ws in &mut arg.weight_set {
                         positions.iter().for_each(|&p| ws[p] = weight);
                     }
@@ -357,34 +443,45 @@ impl CrushMap {
     fn resum_weight_sets(&mut self, bucket_id: i32) {
         let indexes: Vec<i64> = self.choose_args.keys().copied().collect();
         for index in indexes {
-            let Some(sums) = self.choose_args[&index]
-                .get(bucket_id)
-                .filter(|a| !a.weight_set.is_empty())
-                .map(|a| {
-                    a.weight_set
-                        .iter()
-                        .map(|ws| ws.iter().fold(0u32, |s, &w| s.wrapping_add(w)))
-                        .collect::<Vec<u32>>()
-                })
+            self.resum_weight_set(index, bucket_id);
+        }
+    }
+
+    /// [`CrushMap::resum_weight_sets`] for one choose_args set.
+    fn resum_weight_set(&mut self, index: i64, bucket_id: i32) {
+        let Some(sums) = self
+            .choose_args
+            .get(&index)
+            .and_then(|a| a.get(bucket_id))
+            .map(|a| {
+                a.weight_set
+                    .iter()
+                    .map(|ws| ws.iter().fold(0u32, |s, &w| s.wrapping_add(w)))
+                    .collect::<Vec<u32>>()
+            })
+        else {
+            return;
+        };
+        if sums.is_empty() {
+            return;
+        }
+        for parent in self.parents_of(bucket_id) {
+            let Some(pos) = self.bucket(parent).and_then(|b| b.position_of(bucket_id)) else {
+                continue;
+            };
+            let Some(arg) = self
+                .choose_args
+                .get_mut(&index)
+                .and_then(|a| a.get_mut(parent))
             else {
                 continue;
             };
-            for parent in self.parents_of(bucket_id) {
-                let Some(pos) = self.bucket(parent).and_then(|b| b.position_of(bucket_id)) else {
-                    continue;
-                };
-                let Some(arg) = self
-                    .choose_args
-                    .get_mut(&index)
-                    .and_then(|a| a.args.get_mut((-1 - parent) as usize))
-                else {
-                    continue;
-                };
-                for (ws, &sum) in arg.weight_set.iter_mut().zip(&sums) {
-                    ws[pos] = sum;
+            for (ws, &sum) in arg.weight_set.iter_mut().zip(&sums) {
+                if let Some(w) = ws.get_mut(pos) {
+                    *w = sum;
                 }
-                self.resum_weight_sets(parent);
             }
+            self.resum_weight_set(index, parent);
         }
     }
 
@@ -414,7 +511,7 @@ impl CrushMap {
         let rebuilt = rebuilt_with(b, items, weights, scv)?;
         self.replace_bucket(rebuilt);
         for args in self.choose_args.values_mut() {
-            if let Some(arg) = args.args.get_mut((-1 - bucket_id) as usize) {
+            if let Some(arg) = args.get_mut(bucket_id) {
                 arg.weight_set.iter_mut().for_each(|ws| ws.push(weight));
                 if !arg.ids.is_empty() {
                     arg.ids.push(item);
@@ -438,7 +535,7 @@ impl CrushMap {
         let total = rebuilt.weight;
         self.replace_bucket(rebuilt);
         for args in self.choose_args.values_mut() {
-            if let Some(arg) = args.args.get_mut((-1 - bucket_id) as usize) {
+            if let Some(arg) = args.get_mut(bucket_id) {
                 for ws in &mut arg.weight_set {
                     *ws = keep.iter().map(|&i| ws[i]).collect();
                 }
@@ -457,6 +554,10 @@ impl CrushMap {
     /// Unlinks `item` from every bucket holding it; a bucket is deleted too unless `unlink_only`.
     /// A bucket must be empty and not taken by a rule to be deleted.
     pub fn remove_item(&mut self, item: i32, unlink_only: bool) -> Result<(), CrushError> {
+        self.atomically(|m| m.remove_item_inner(item, unlink_only))
+    }
+
+    fn remove_item_inner(&mut self, item: i32, unlink_only: bool) -> Result<(), CrushError> {
         if !self.item_exists(item) || self.is_shadow(item) {
             return Err(CrushError::NotFound {
                 kind: "item",
@@ -506,6 +607,14 @@ impl CrushMap {
         id: i32,
         loc: &BTreeMap<String, String>,
     ) -> Result<(), CrushError> {
+        self.atomically(|m| m.move_bucket_inner(id, loc))
+    }
+
+    fn move_bucket_inner(
+        &mut self,
+        id: i32,
+        loc: &BTreeMap<String, String>,
+    ) -> Result<(), CrushError> {
         let b = self.bucket(id).ok_or(CrushError::NotFound {
             kind: "bucket",
             name: id.to_string(),
@@ -518,13 +627,17 @@ impl CrushMap {
         let weight = b.weight;
         let name = self.item_name(id).unwrap_or_default().to_string();
         self.check_loc(loc)?;
-        self.remove_item(id, true)?;
-        self.insert_item(id, weight, &name, loc)
+        self.remove_item_inner(id, true)?;
+        self.insert_item_inner(id, weight, &name, loc)
     }
 
     /// Adds a rule `take ROOT[~CLASS]; (choose|chooseleaf) MODE 0 type FD; emit`, as
     /// `ceph osd crush rule create-simple` / `create-replicated` do. Returns the rule id.
     pub fn add_simple_rule(&mut self, spec: &SimpleRule) -> Result<usize, CrushError> {
+        self.atomically(|m| m.add_simple_rule_inner(spec))
+    }
+
+    fn add_simple_rule_inner(&mut self, spec: &SimpleRule) -> Result<usize, CrushError> {
         let SimpleRule {
             name,
             root,

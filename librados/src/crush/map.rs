@@ -24,6 +24,8 @@ pub const MAX_TRIES: u32 = 1000;
 /// Largest replica count a choose step may name (real rules use a handful; a huge count would
 /// make every mapping loop that many times when placements fail).
 pub const MAX_CHOOSE_COUNT: i32 = 1024;
+/// Deepest bucket hierarchy accepted (real ones have a dozen levels at most).
+pub const MAX_DEPTH: u32 = 64;
 /// The choose_args set used when none exists for the requested index.
 pub const DEFAULT_CHOOSE_ARGS: i64 = -1;
 
@@ -41,40 +43,59 @@ impl ChooseArg {
     }
 }
 
-/// One choose_args set: a [`ChooseArg`] per bucket slot (`-1 - bucket id`).
+/// One choose_args set: the [`ChooseArg`]s of the buckets that have one, by bucket slot
+/// (`-1 - bucket id`). Stored sparsely, so a set costs memory for what it holds only.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChooseArgMap {
-    pub(crate) args: Vec<ChooseArg>,
+    /// `(slot, arg)` sorted by slot, every arg non-empty.
+    entries: Vec<(usize, ChooseArg)>,
 }
 
 impl ChooseArgMap {
     /// The argument for the bucket with this id, if any.
     pub fn get(&self, bucket_id: i32) -> Option<&ChooseArg> {
-        let pos = usize::try_from(-1 - i64::from(bucket_id)).ok()?;
-        self.args.get(pos).filter(|a| !a.is_empty())
+        self.slot(slot_of(bucket_id)?)
     }
 
-    /// Non-empty entries as `(bucket id, arg)`, by slot order.
+    /// Entries as `(bucket id, arg)`, by slot order.
     pub fn iter(&self) -> impl Iterator<Item = (i32, &ChooseArg)> {
-        self.args
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| !a.is_empty())
-            .map(|(i, a)| (-1 - i as i32, a))
+        self.entries.iter().map(|(pos, a)| (-1 - *pos as i32, a))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     pub(crate) fn slot(&self, pos: usize) -> Option<&ChooseArg> {
-        self.args.get(pos)
+        let i = self.entries.binary_search_by_key(&pos, |(p, _)| *p).ok()?;
+        Some(&self.entries[i].1)
     }
 
+    pub(crate) fn get_mut(&mut self, bucket_id: i32) -> Option<&mut ChooseArg> {
+        let pos = slot_of(bucket_id)?;
+        let i = self.entries.binary_search_by_key(&pos, |(p, _)| *p).ok()?;
+        Some(&mut self.entries[i].1)
+    }
+
+    /// Sets (or, with an empty arg, removes) the argument of a bucket.
     pub(crate) fn set(&mut self, bucket_id: i32, arg: ChooseArg) {
         let Some(pos) = slot_of(bucket_id).filter(|&p| p < MAX_BUCKETS) else {
             return;
         };
-        if self.args.len() <= pos {
-            self.args.resize_with(pos + 1, ChooseArg::default);
+        match self.entries.binary_search_by_key(&pos, |(p, _)| *p) {
+            Ok(i) if arg.is_empty() => {
+                self.entries.remove(i);
+            }
+            Ok(i) => self.entries[i].1 = arg,
+            Err(_) if arg.is_empty() => {}
+            Err(i) => self.entries.insert(i, (pos, arg)),
         }
-        self.args[pos] = arg;
+    }
+
+    /// Keeps the entries for which `keep(bucket id, arg)` holds (and may change them).
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(i32, &mut ChooseArg) -> bool) {
+        self.entries
+            .retain_mut(|(pos, a)| keep(-1 - *pos as i32, a) && !a.is_empty());
     }
 }
 
@@ -405,7 +426,8 @@ impl CrushMap {
             .filter(|&i| i >= 0)
             .max();
         let named = self.names.range(0..).next_back().map(|(&id, _)| id);
-        self.max_devices = in_buckets.max(named).map_or(0, |h| h + 1);
+        // Saturating: an absurd id must fail validation, not overflow here.
+        self.max_devices = in_buckets.max(named).map_or(0, |h| h.saturating_add(1));
     }
 
     /// Checks every invariant the mapper and the encoders rely on: bucket shapes, references to
@@ -445,11 +467,7 @@ impl CrushMap {
         self.check_acyclic()?;
         self.check_tries()?;
         for (index, args) in &self.choose_args {
-            for (pos, arg) in args.args.iter().enumerate() {
-                if arg.is_empty() {
-                    continue;
-                }
-                let id = -1 - pos as i32;
+            for (id, arg) in args.iter() {
                 let Some(b) = self.bucket(id) else {
                     return Err(CrushError::Invalid(format!(
                         "choose_args {index} names missing bucket {id}"
@@ -513,9 +531,12 @@ impl CrushMap {
         Ok(())
     }
 
+    /// No bucket contains itself, and no chain of buckets is deeper than [`MAX_DEPTH`] (so the
+    /// recursive walks over the hierarchy are bounded).
     fn check_acyclic(&self) -> Result<(), CrushError> {
         // 0 = unvisited, 1 = on the current path, 2 = done.
         let mut state = vec![0u8; self.buckets.len()];
+        let mut depth = vec![0u32; self.buckets.len()];
         for start in self.buckets().map(|b| b.id) {
             let mut stack: Vec<(i32, usize)> = vec![(start, 0)];
             while let Some((id, next)) = stack.pop() {
@@ -542,7 +563,21 @@ impl CrushMap {
                             stack.push((c, 0));
                         }
                     }
-                    None => state[pos] = 2,
+                    None => {
+                        state[pos] = 2;
+                        let below = items
+                            .iter()
+                            .filter(|&&c| c < 0)
+                            .map(|&c| depth[(-1 - c) as usize])
+                            .max()
+                            .unwrap_or(0);
+                        depth[pos] = below + 1;
+                        if depth[pos] > MAX_DEPTH {
+                            return Err(CrushError::Invalid(format!(
+                                "bucket {id} heads a hierarchy deeper than {MAX_DEPTH} levels"
+                            )));
+                        }
+                    }
                 }
             }
         }

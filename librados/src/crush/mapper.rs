@@ -6,12 +6,17 @@
 
 use super::bucket::{tree_height, Bucket, BucketData};
 use super::ln_table::{LL, RH_LH};
-use super::map::{ChooseArg, ChooseArgMap, CrushMap, CRUSH_ITEM_NONE};
+use super::map::{ChooseArg, ChooseArgMap, CrushMap, CRUSH_ITEM_NONE, MAX_CHOOSE_COUNT};
 use super::rule::{ChooseMode, Step};
-use crate::hash::{crush_hash32_2, crush_hash32_3, crush_hash32_4, hash_lanes, HASH_LANES};
+use crate::hash::{
+    crush_hash32_2, crush_hash32_3, crush_hash32_4, hash_lanes, CRUSH_HASH_RJENKINS1, HASH_LANES,
+};
 
 /// Marks a result position not yet decided during `indep` selection.
 const ITEM_UNDEF: i32 = 0x7fff_fffe;
+
+/// Most items one mapping returns ([`CrushMap::do_rule`] caps larger requests).
+pub const MAX_RESULT: usize = MAX_CHOOSE_COUNT as usize;
 
 /// A device weight that means "fully in" (1.0 in 16.16).
 pub const WEIGHT_IN: u32 = 0x10000;
@@ -85,6 +90,8 @@ impl CrushMap {
     ) {
         result.clear();
         let Some(rule) = self.rule(rule) else { return };
+        // No rule can place more than this; asking for more only costs memory.
+        let result_max = result_max.min(MAX_RESULT);
         if ws.perms.len() < self.buckets.len() {
             ws.perms.resize_with(self.buckets.len(), Perm::default);
         }
@@ -548,6 +555,27 @@ fn set_none(out: &mut [i32], out2: Option<&mut [i32]>, rep: usize) {
     }
 }
 
+/// A bucket's hash of three values. Ceph defines only rjenkins1 (type 0): its hash functions
+/// return 0 for any other type, and so does this, so such buckets map as Ceph maps them.
+#[inline(always)]
+fn bucket_hash3(b: &Bucket, x: u32, y: u32, z: u32) -> u32 {
+    if b.hash == CRUSH_HASH_RJENKINS1 {
+        crush_hash32_3(x, y, z)
+    } else {
+        0
+    }
+}
+
+/// [`bucket_hash3`] of four values.
+#[inline(always)]
+fn bucket_hash4(b: &Bucket, x: u32, y: u32, z: u32, w: u32) -> u32 {
+    if b.hash == CRUSH_HASH_RJENKINS1 {
+        crush_hash32_4(x, y, z, w)
+    } else {
+        0
+    }
+}
+
 /// Picks position `r mod size` of a pseudo-random permutation of the bucket, extending the
 /// cached permutation only as far as needed.
 fn perm_choose(b: &Bucket, perm: &mut Perm, x: u32, r: u32) -> i32 {
@@ -560,7 +588,7 @@ fn perm_choose(b: &Bucket, perm: &mut Perm, x: u32, r: u32) -> i32 {
         perm.x = x;
         perm.order.resize(size as usize, 0);
         if pr == 0 {
-            let s = crush_hash32_3(x, id, 0) % size;
+            let s = bucket_hash3(b, x, id, 0) % size;
             perm.order[0] = s;
             perm.first_only = true;
             perm.fixed = 0;
@@ -585,7 +613,7 @@ fn perm_choose(b: &Bucket, perm: &mut Perm, x: u32, r: u32) -> i32 {
     while perm.fixed <= pr {
         let p = perm.fixed;
         if p + 1 < size {
-            let i = crush_hash32_3(x, id, p) % (size - p);
+            let i = bucket_hash3(b, x, id, p) % (size - p);
             if i != 0 {
                 perm.order.swap(p as usize, (p + i) as usize);
             }
@@ -597,7 +625,7 @@ fn perm_choose(b: &Bucket, perm: &mut Perm, x: u32, r: u32) -> i32 {
 
 fn list_choose(b: &Bucket, item_weights: &[u32], sum_weights: &[u32], x: u32, r: u32) -> i32 {
     for i in (0..b.items.len()).rev() {
-        let draw = u64::from(crush_hash32_4(x, b.items[i] as u32, r, b.id as u32) & 0xffff);
+        let draw = u64::from(bucket_hash4(b, x, b.items[i] as u32, r, b.id as u32) & 0xffff);
         let scaled = (draw * u64::from(sum_weights[i])) >> 16;
         if scaled < u64::from(item_weights[i]) {
             return b.items[i];
@@ -613,7 +641,7 @@ fn tree_choose(b: &Bucket, node_weights: &[u32], x: u32, r: u32) -> i32 {
     }
     while n & 1 == 0 {
         let w = u64::from(node_weights[n]);
-        let t = (u64::from(crush_hash32_4(x, n as u32, r, b.id as u32)) * w) >> 32;
+        let t = (u64::from(bucket_hash4(b, x, n as u32, r, b.id as u32)) * w) >> 32;
         let half = 1usize << (tree_height(n) - 1);
         let l = n - half;
         n = if t < u64::from(node_weights[l]) {
@@ -632,7 +660,7 @@ fn straw_choose(b: &Bucket, straws: &[u32], x: u32, r: u32) -> i32 {
     let mut high = 0;
     let mut high_draw = 0u64;
     for (i, (&item, &straw)) in b.items.iter().zip(straws).enumerate() {
-        let draw = u64::from(crush_hash32_3(x, item as u32, r) & 0xffff) * u64::from(straw);
+        let draw = u64::from(bucket_hash3(b, x, item as u32, r) & 0xffff) * u64::from(straw);
         if i == 0 || draw > high_draw {
             high = i;
             high_draw = draw;
@@ -683,18 +711,19 @@ fn straw2_choose_impl(
     r: u32,
     position: usize,
 ) -> i32 {
+    let n = b.items.len();
+    // Arguments sized for another bucket (a choose_args set of another map) are ignored.
     let weight_set = match arg {
         Some(a) if !a.weight_set.is_empty() => {
-            Some(&a.weight_set[position.min(a.weight_set.len() - 1)][..])
+            Some(&a.weight_set[position.min(a.weight_set.len() - 1)][..]).filter(|ws| ws.len() == n)
         }
         _ => None,
     };
     let weights = weight_set.unwrap_or(item_weights);
     let ids = match arg {
-        Some(a) if !a.ids.is_empty() => &a.ids[..],
+        Some(a) if a.ids.len() == n => &a.ids[..],
         _ => &b.items[..],
     };
-    let n = b.items.len();
     let mut high = 0;
     let mut high_draw = 0i64;
     let mut start = 0;
@@ -704,7 +733,11 @@ fn straw2_choose_impl(
         for (k, id) in lane_ids.iter_mut().take(lanes).enumerate() {
             *id = ids[start + k] as u32;
         }
-        let hashes = hash_lanes(x, &lane_ids, r);
+        let hashes = if b.hash == CRUSH_HASH_RJENKINS1 {
+            hash_lanes(x, &lane_ids, r)
+        } else {
+            [0; HASH_LANES]
+        };
         for (k, &hash) in hashes.iter().take(lanes).enumerate() {
             let i = start + k;
             let draw = match weights[i] {

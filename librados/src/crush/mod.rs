@@ -34,7 +34,7 @@ pub use map::{
     ChooseArg, ChooseArgMap, CrushMap, CRUSH_ITEM_NONE, DEFAULT_CHOOSE_ARGS, MAX_BUCKETS,
     MAX_CHOOSE_COUNT, MAX_DEVICES, MAX_RULES, MAX_TRIES,
 };
-pub use mapper::{Workspace, WEIGHT_IN};
+pub use mapper::{Workspace, MAX_RESULT, WEIGHT_IN};
 pub use rule::{rule_type_name, ChooseMode, Rule, Step, RULE_TYPE_ERASURE, RULE_TYPE_REPLICATED};
 pub use text::{compile, decompile};
 pub use tree::tree;

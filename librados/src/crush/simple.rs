@@ -5,7 +5,7 @@ use super::bucket::{Bucket, BucketAlg};
 use super::edit::is_valid_name;
 use super::edit::SimpleRule;
 use super::error::CrushError;
-use super::map::CrushMap;
+use super::map::{CrushMap, MAX_DEVICES};
 use super::rule::ChooseMode;
 use super::tunables::Tunables;
 use std::collections::BTreeMap;
@@ -47,10 +47,17 @@ pub fn build_layered(
     let mut map = CrushMap::new();
     map.tunables = Tunables::optimal();
     map.set_type_name(0, "osd")?;
+    if num_osds > MAX_DEVICES as u32 {
+        return Err(CrushError::Invalid(format!(
+            "{num_osds} devices: at most {MAX_DEVICES}"
+        )));
+    }
     let mut lower: Vec<(i32, u32)> = Vec::with_capacity(num_osds as usize);
     for i in 0..num_osds {
         let id = i32::try_from(i).map_err(|_| CrushError::Invalid("too many devices".into()))?;
-        map.add_device(id, &format!("osd.{i}"), None)?;
+        // Generated names are unique: no need for add_device's lookup of each one.
+        map.names.insert(id, format!("osd.{i}"));
+        map.max_devices = map.max_devices.max(id + 1);
         lower.push((id, 0x10000));
     }
     for (level, layer) in layers.iter().enumerate() {
@@ -129,7 +136,7 @@ pub fn build_hosts(
     }
     let root_type = DEFAULT_TYPES.len() as i32 - 1;
     let alg = map.default_bucket_alg();
-    map.add_bucket(None, alg, root_type, "default", &[])?;
+    map.add_bucket_inner(None, alg, root_type, "default", &[])?;
     for (host, osds) in hosts {
         let loc: BTreeMap<String, String> = [
             ("host", host.as_str()),
@@ -142,7 +149,7 @@ pub fn build_hosts(
         for &osd in osds {
             let id = i32::try_from(osd)
                 .map_err(|_| CrushError::Invalid(format!("osd id {osd} too large")))?;
-            map.insert_item(id, 0x10000, &format!("osd.{osd}"), &loc)?;
+            map.insert_item_inner(id, 0x10000, &format!("osd.{osd}"), &loc)?;
         }
     }
     finish_with_replicated_rule(map, "default", chooseleaf_type)

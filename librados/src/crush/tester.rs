@@ -37,13 +37,18 @@ pub fn reweight_from_f32(w: f32) -> u32 {
 /// The reweight vector crushtool tests with: given weights, else 1.0 for devices placed in a
 /// bucket and 0 for the others.
 pub fn test_weights(map: &CrushMap, given: &BTreeMap<i32, u32>) -> Vec<u32> {
-    (0..map.max_devices())
-        .map(|d| match given.get(&d) {
-            Some(&w) => w,
-            None if map.is_device_placed(d) => WEIGHT_IN,
-            None => 0,
-        })
-        .collect()
+    let mut weights = vec![0u32; usize::try_from(map.max_devices()).unwrap_or(0)];
+    for &d in map.buckets().flat_map(|b| b.items()) {
+        if let Some(w) = usize::try_from(d).ok().and_then(|d| weights.get_mut(d)) {
+            *w = WEIGHT_IN;
+        }
+    }
+    for (&d, &w) in given {
+        if let Some(slot) = usize::try_from(d).ok().and_then(|d| weights.get_mut(d)) {
+            *slot = w;
+        }
+    }
+    weights
 }
 
 /// Runs the test, writing what crushtool prints on stdout to `out` and on stderr to `err`.

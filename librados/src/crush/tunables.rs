@@ -147,10 +147,20 @@ impl Tunables {
                 CrushError::Invalid(format!("tunable {name} {v} is out of range (0-255)"))
             })
         };
+        let tries = |v: u32| {
+            if v > super::map::MAX_TRIES {
+                Err(CrushError::Invalid(format!(
+                    "tunable {name} {v} is above the limit {}",
+                    super::map::MAX_TRIES
+                )))
+            } else {
+                Ok(v)
+            }
+        };
         match name {
-            "choose_local_tries" => self.choose_local_tries = value,
-            "choose_local_fallback_tries" => self.choose_local_fallback_tries = value,
-            "choose_total_tries" => self.choose_total_tries = value,
+            "choose_local_tries" => self.choose_local_tries = tries(value)?,
+            "choose_local_fallback_tries" => self.choose_local_fallback_tries = tries(value)?,
+            "choose_total_tries" => self.choose_total_tries = tries(value)?,
             "chooseleaf_descend_once" => self.chooseleaf_descend_once = value,
             "chooseleaf_vary_r" => self.chooseleaf_vary_r = byte(value)?,
             "chooseleaf_stable" => self.chooseleaf_stable = byte(value)?,

@@ -218,7 +218,9 @@ pub fn decode_ceph_osdmap(bytes: &[u8]) -> Result<OsdMap, OsdMapError> {
         map.crush_version = c.u32()?;
     }
     // What follows in the client part (removed snaps, last up/in change) is not needed.
-    let _ = client_end;
+    if c.pos > client_end {
+        return Err(c.err("the client part runs past its section"));
+    }
     for (id, pool) in pools {
         map.pools.insert(id, pool);
     }
@@ -287,6 +289,9 @@ fn decode_pool(c: &mut Cursor, id: i64) -> Result<Pool, OsdMapError> {
     pool.flags &= flags::NAMES.iter().fold(0, |m, (bit, _)| m | bit);
     if v >= 26 {
         pool.applications = skip_to_applications(c, v)?;
+    }
+    if c.pos > end {
+        return Err(c.err(&format!("pool {id} runs past its section")));
     }
     c.pos = end;
     Ok(pool)

@@ -53,7 +53,7 @@ impl Incremental {
     /// An empty incremental on top of `map` (producing `map.epoch() + 1`).
     pub fn next(map: &OsdMap) -> Incremental {
         Incremental {
-            epoch: map.epoch + 1,
+            epoch: map.epoch.wrapping_add(1),
             fsid: map.fsid,
             modified: UTime::now(),
             ..Incremental::default()
@@ -68,6 +68,11 @@ impl Incremental {
 impl OsdMap {
     /// Applies `inc` (which must be for `epoch + 1`). On error the map is unchanged.
     pub fn apply_incremental(&mut self, inc: &Incremental) -> Result<(), OsdMapError> {
+        if self.epoch == u32::MAX {
+            return Err(OsdMapError::Invalid(
+                "the map is at the last possible epoch".into(),
+            ));
+        }
         if inc.epoch != self.epoch.wrapping_add(1) {
             return Err(OsdMapError::EpochMismatch {
                 map_epoch: self.epoch,

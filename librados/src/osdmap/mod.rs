@@ -255,7 +255,7 @@ impl OsdMap {
             )));
         }
         self.crush = crush;
-        self.crush_version += 1;
+        self.crush_version = self.crush_version.wrapping_add(1);
         Ok(())
     }
 

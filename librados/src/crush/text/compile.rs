@@ -9,7 +9,7 @@
 use super::lexer::{tokenize, Tok, Token};
 use crate::crush::bucket::{Bucket, BucketAlg};
 use crate::crush::error::CrushError;
-use crate::crush::map::{ChooseArg, ChooseArgMap, CrushMap, MAX_RULES};
+use crate::crush::map::{ChooseArgMap, CrushMap, MAX_RULES};
 use crate::crush::rule::{ChooseMode, Rule, Step, RULE_TYPE_ERASURE, RULE_TYPE_REPLICATED};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -506,8 +506,12 @@ impl Compiler {
         )
         .or_else(|e| self.err_back(format!("bucket '{name}': {e}")))?;
         bucket.hash = hash;
-        if self.map.insert_bucket(bucket).is_err() {
-            return self.err_back(format!("duplicate bucket id {id} (bucket '{name}')"));
+        if let Err(e) = self.map.insert_bucket(bucket) {
+            let message = match e {
+                CrushError::Exists { .. } => format!("duplicate bucket id {id} (bucket '{name}')"),
+                other => format!("bucket '{name}': {other}"),
+            };
+            return self.err_back(message);
         }
         self.map.names.insert(id, name.clone());
         self.item_ids.insert(name, id);
@@ -670,17 +674,17 @@ impl Compiler {
             return self.err_back(format!("choose_args {index} duplicated"));
         }
         self.punct(Tok::Open)?;
-        let mut args = ChooseArgMap {
-            args: vec![ChooseArg::default(); self.map.buckets.len()],
-        };
+        let mut args = ChooseArgMap::default();
         while self.accept_punct(Tok::Open) {
             self.keyword("bucket_id")?;
             let id = self.int("bucket id")?;
             let Some(size) = self.map.bucket(id).map(Bucket::size) else {
                 return self.err_back(format!("choose_args bucket {id} does not exist"));
             };
-            let mut arg = ChooseArg::default();
+            // A bucket named twice keeps what the second entry does not replace (as crushtool).
+            let mut arg = args.get(id).cloned().unwrap_or_default();
             if self.accept("weight_set") {
+                arg.weight_set.clear();
                 self.punct(Tok::OpenBracket)?;
                 while self.accept_punct(Tok::OpenBracket) {
                     let mut ws = Vec::new();
@@ -698,6 +702,7 @@ impl Compiler {
                 self.punct(Tok::CloseBracket)?;
             }
             if self.accept("ids") {
+                arg.ids.clear();
                 self.punct(Tok::OpenBracket)?;
                 while !self.accept_punct(Tok::CloseBracket) {
                     arg.ids.push(self.int("id")?);

@@ -73,11 +73,13 @@ fn type_name(map: &CrushMap, t: i32) -> String {
 
 /// Prints `id`'s child buckets, then `id` itself (a map is acyclic, so this terminates).
 fn bucket_tree(map: &CrushMap, id: i32, done: &mut [bool], out: &mut String) {
-    let slot = (-1 - id) as usize;
-    if done[slot] || map.is_shadow(id) {
+    let Some(seen) = crate::crush::map::slot_of(id).and_then(|s| done.get_mut(s)) else {
+        return;
+    };
+    if *seen || map.is_shadow(id) {
         return;
     }
-    done[slot] = true;
+    *seen = true;
     let Some(b) = map.bucket(id) else { return };
     for &child in b.items() {
         if child < 0 {
