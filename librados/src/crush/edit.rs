@@ -412,10 +412,7 @@ impl CrushMap {
         weight_sets: bool,
     ) -> Result<(), CrushError> {
         let scv = self.tunables.straw_calc_version;
-        let b = self.bucket_mut(bucket_id).ok_or(CrushError::NotFound {
-            kind: "bucket",
-            name: bucket_id.to_string(),
-        })?;
+        let b = self.bucket_mut_or_err(bucket_id)?;
         let positions: Vec<usize> = (0..b.size()).filter(|&i| b.items[i] == item).collect();
         for &p in &positions {
             b.adjust_item_weight(p, weight, scv);
@@ -485,6 +482,20 @@ impl CrushMap {
         }
     }
 
+    fn bucket_or_err(&self, id: i32) -> Result<&Bucket, CrushError> {
+        self.bucket(id).ok_or(CrushError::NotFound {
+            kind: "bucket",
+            name: id.to_string(),
+        })
+    }
+
+    fn bucket_mut_or_err(&mut self, id: i32) -> Result<&mut Bucket, CrushError> {
+        self.bucket_mut(id).ok_or(CrushError::NotFound {
+            kind: "bucket",
+            name: id.to_string(),
+        })
+    }
+
     /// Puts a rebuilt bucket back in its slot.
     fn replace_bucket(&mut self, bucket: Bucket) {
         if let Some(slot) = self.bucket_mut(bucket.id) {
@@ -500,10 +511,7 @@ impl CrushMap {
         weight: u32,
     ) -> Result<(), CrushError> {
         let scv = self.tunables.straw_calc_version;
-        let b = self.bucket(bucket_id).ok_or(CrushError::NotFound {
-            kind: "bucket",
-            name: bucket_id.to_string(),
-        })?;
+        let b = self.bucket_or_err(bucket_id)?;
         let mut items = b.items.clone();
         let mut weights = b.item_weights();
         items.push(item);
@@ -524,10 +532,7 @@ impl CrushMap {
     /// Removes `item` from one bucket, propagating the weight change up.
     fn bucket_remove_item(&mut self, bucket_id: i32, item: i32) -> Result<(), CrushError> {
         let scv = self.tunables.straw_calc_version;
-        let b = self.bucket(bucket_id).ok_or(CrushError::NotFound {
-            kind: "bucket",
-            name: bucket_id.to_string(),
-        })?;
+        let b = self.bucket_or_err(bucket_id)?;
         let keep: Vec<usize> = (0..b.size()).filter(|&i| b.items[i] != item).collect();
         let items = keep.iter().map(|&i| b.items[i]).collect();
         let weights = keep.iter().map(|&i| b.item_weight(i)).collect();
@@ -615,10 +620,7 @@ impl CrushMap {
         id: i32,
         loc: &BTreeMap<String, String>,
     ) -> Result<(), CrushError> {
-        let b = self.bucket(id).ok_or(CrushError::NotFound {
-            kind: "bucket",
-            name: id.to_string(),
-        })?;
+        let b = self.bucket_or_err(id)?;
         if self.is_shadow(id) {
             return Err(CrushError::Refused(
                 "shadow buckets follow their originals".into(),
