@@ -166,7 +166,10 @@ fn namespaces_and_locators_change_the_hash() {
 
 #[test]
 fn encoding_round_trips_and_is_versioned() {
-    let map = cluster();
+    let mut map = cluster();
+    map.set_pg_temp(PgId::new(1, 2), vec![3, 4, 5]);
+    map.set_primary_temp(PgId::new(1, 2), Some(4));
+    map.set_pg_upmap_items(PgId::new(1, 3), vec![(1, 6)]);
     let bytes = map.encode();
     assert_eq!(OsdMap::decode(&bytes).unwrap(), map);
     let mut inc = Incremental::next(&map);
