@@ -9,3 +9,4 @@ pub mod errno;
 pub mod fmt;
 pub mod hash;
 pub mod osdmap;
+pub mod store;

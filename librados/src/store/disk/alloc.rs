@@ -1,0 +1,218 @@
+//! Slots of the block file: which are free, which are shared between clones, and the file I/O.
+//!
+//! A slot holds one [`CHUNK_SIZE`] chunk. Data is written only into free slots (never over a
+//! slot that committed metadata points at), synced, and only then referenced by a committed
+//! batch; a slot is freed only after the batch that dropped its last reference is durable and
+//! no reader can still hold the old reference. Reference counts are persisted in the `alloc`
+//! keyspace in the same batch as the references, so the allocator is rebuilt exactly at open.
+
+use super::format::CHUNK_SIZE;
+use crate::store::error::{StoreError, StoreResult};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+use std::path::PathBuf;
+
+/// A run of consecutive slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub start: u64,
+    pub len: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Allocator {
+    /// Free runs below `end`, by start slot.
+    free: BTreeMap<u64, u64>,
+    /// One past the highest slot ever handed out.
+    end: u64,
+    /// Reference counts above one; an allocated slot absent here has exactly one reference.
+    shared: HashMap<u64, u32>,
+    /// Slots in use (referenced or reserved for a transaction in flight).
+    used: u64,
+}
+
+impl Allocator {
+    /// Rebuilds the allocator from the persisted reference counts (in slot order).
+    pub fn from_refcounts(refs: impl IntoIterator<Item = (u64, u32)>) -> Self {
+        let mut a = Allocator::default();
+        for (slot, count) in refs {
+            if slot > a.end {
+                a.free.insert(a.end, slot - a.end);
+            }
+            a.end = slot + 1;
+            a.used += 1;
+            if count > 1 {
+                a.shared.insert(slot, count);
+            }
+        }
+        a
+    }
+
+    #[cfg(test)]
+    pub fn used_slots(&self) -> u64 {
+        self.used
+    }
+
+    /// Reserves `n` slots, lowest free runs first, then past the end of the file.
+    pub fn allocate(&mut self, mut n: u64) -> Vec<Run> {
+        let mut runs = Vec::new();
+        self.used += n;
+        while n > 0 {
+            let Some((&start, &len)) = self.free.iter().next() else {
+                break;
+            };
+            self.free.remove(&start);
+            let take = len.min(n);
+            if take < len {
+                self.free.insert(start + take, len - take);
+            }
+            runs.push(Run { start, len: take });
+            n -= take;
+        }
+        if n > 0 {
+            runs.push(Run {
+                start: self.end,
+                len: n,
+            });
+            self.end += n;
+        }
+        runs
+    }
+
+    /// The reference count of an allocated slot (reserved slots not yet referenced count 0
+    /// only in the transaction that reserved them, which tracks that itself).
+    pub fn refcount(&self, slot: u64) -> u32 {
+        self.shared.get(&slot).copied().unwrap_or(1)
+    }
+
+    pub fn set_refcount(&mut self, slot: u64, count: u32) {
+        if count > 1 {
+            self.shared.insert(slot, count);
+        } else {
+            self.shared.remove(&slot);
+        }
+    }
+
+    /// Returns slots to the free list, merging neighbouring runs.
+    pub fn release(&mut self, slots: &[u64]) -> Vec<Run> {
+        let mut sorted = slots.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut runs: Vec<Run> = Vec::new();
+        for s in sorted {
+            self.shared.remove(&s);
+            self.used -= 1;
+            match runs.last_mut() {
+                Some(r) if r.start + r.len == s => r.len += 1,
+                _ => runs.push(Run { start: s, len: 1 }),
+            }
+        }
+        for r in &runs {
+            let (mut start, mut len) = (r.start, r.len);
+            if let Some((&ps, &pl)) = self.free.range(..start).next_back() {
+                if ps + pl == start {
+                    self.free.remove(&ps);
+                    start = ps;
+                    len += pl;
+                }
+            }
+            if let Some(&nl) = self.free.get(&(start + len)) {
+                self.free.remove(&(start + len));
+                len += nl;
+            }
+            self.free.insert(start, len);
+        }
+        runs
+    }
+}
+
+/// The block file holding slot data.
+pub struct BlockFile {
+    pub path: PathBuf,
+    file: File,
+}
+
+impl BlockFile {
+    pub fn open(path: PathBuf) -> StoreResult<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| StoreError::io(&path, e))?;
+        Ok(BlockFile { path, file })
+    }
+
+    pub fn write_slots(&self, start_slot: u64, data: &[u8]) -> StoreResult<()> {
+        self.file
+            .write_all_at(data, start_slot * CHUNK_SIZE)
+            .map_err(|e| StoreError::io(&self.path, e))
+    }
+
+    /// Reads `buf.len()` bytes at `offset` within `slot`; a short file reads as an error.
+    pub fn read_at(&self, slot: u64, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.file.read_exact_at(buf, slot * CHUNK_SIZE + offset)
+    }
+
+    pub fn sync(&self) -> StoreResult<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| StoreError::io(&self.path, e))
+    }
+
+    /// Gives the space of freed runs back to the filesystem. Filesystems without hole punching
+    /// keep the space inside the file, where the allocator reuses it.
+    pub fn punch(&self, runs: &[Run]) {
+        for r in runs {
+            let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+            let (Ok(off), Ok(len)) = (
+                libc::off_t::try_from(r.start * CHUNK_SIZE),
+                libc::off_t::try_from(r.len * CHUNK_SIZE),
+            ) else {
+                continue;
+            };
+            // SAFETY: fallocate only reads its integer arguments; the descriptor is owned by
+            // `self.file` and open for writing.
+            let rc = unsafe { libc::fallocate(self.file.as_raw_fd(), mode, off, len) };
+            if rc != 0 {
+                tracing::debug!(target: "store", "hole punch unsupported or failed: {}", std::io::Error::last_os_error());
+                return;
+            }
+        }
+    }
+
+    /// Bytes the filesystem has allocated to the file.
+    pub fn allocated_bytes(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        self.file.metadata().map(|m| m.blocks() * 512).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocates_free_runs_first_and_merges_on_release() {
+        let mut a = Allocator::from_refcounts([(0, 1), (2, 2), (5, 1)]);
+        assert_eq!(a.used_slots(), 3);
+        assert_eq!(a.refcount(2), 2);
+        let runs = a.allocate(4);
+        assert_eq!(
+            runs,
+            vec![
+                Run { start: 1, len: 1 },
+                Run { start: 3, len: 2 },
+                Run { start: 6, len: 1 }
+            ]
+        );
+        a.release(&[3, 4, 1]);
+        a.release(&[0]);
+        assert_eq!(a.allocate(2), vec![Run { start: 0, len: 2 }]);
+        assert_eq!(a.allocate(2), vec![Run { start: 3, len: 2 }]);
+        assert_eq!(a.allocate(1), vec![Run { start: 7, len: 1 }]);
+    }
+}
