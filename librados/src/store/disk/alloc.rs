@@ -183,12 +183,6 @@ impl BlockFile {
             }
         }
     }
-
-    /// Bytes the filesystem has allocated to the file.
-    pub fn allocated_bytes(&self) -> u64 {
-        use std::os::unix::fs::MetadataExt;
-        self.file.metadata().map(|m| m.blocks() * 512).unwrap_or(0)
-    }
 }
 
 #[cfg(test)]

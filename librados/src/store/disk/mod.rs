@@ -580,6 +580,26 @@ impl Shared {
     }
 }
 
+/// Bytes the filesystem has allocated to the files under `dir` (what the store really holds).
+fn allocated_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.blocks() * 512,
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
 fn runs_of(slots: &[u64]) -> Vec<Run> {
     let mut sorted = slots.to_vec();
     sorted.sort_unstable();
@@ -774,11 +794,10 @@ impl ObjectStore for DiskStore {
     fn statfs(&self) -> StoreResult<StoreStats> {
         let sh = &self.sh;
         let (total, avail) = fs_space(&sh.dir)?;
-        let kv = sh.db.disk_space().unwrap_or(0);
         let inflight = sh.inflight_bytes.load(Ordering::SeqCst);
         Ok(StoreStats {
             total_bytes: total,
-            used_bytes: sh.block.allocated_bytes() + kv,
+            used_bytes: allocated_bytes(&sh.dir),
             available_bytes: avail.saturating_sub(sh.reserve_bytes + inflight),
             reserved_bytes: sh.reserve_bytes,
             data_bytes: sh.data_bytes.load(Ordering::SeqCst),
