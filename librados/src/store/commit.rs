@@ -5,15 +5,16 @@
 use super::error::{StoreError, StoreResult};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::thread::Thread;
 
 /// Tracks which sequence numbers are durable. The committing side calls [`Self::mark_durable`]
-/// after each group sync; waiters block or register wakers.
+/// after each group sync; blocked threads are unparked one by one (no thundering herd on a
+/// shared lock) and futures are woken.
 #[derive(Default)]
 pub(crate) struct CommitTracker {
     state: Mutex<TrackerState>,
-    cond: Condvar,
 }
 
 #[derive(Default)]
@@ -22,6 +23,7 @@ struct TrackerState {
     /// Once a sync fails, every sequence not yet durable fails with this message.
     failed: Option<String>,
     wakers: Vec<(u64, Waker)>,
+    threads: Vec<(u64, Thread)>,
 }
 
 impl CommitTracker {
@@ -34,27 +36,33 @@ impl CommitTracker {
     }
 
     pub(crate) fn mark_durable(&self, seq: u64) {
-        let wakers = {
+        let (wakers, threads) = {
             let mut st = self.lock();
             st.durable = st.durable.max(seq);
             let durable = st.durable;
             let (ready, pending): (Vec<_>, Vec<_>) =
                 st.wakers.drain(..).partition(|(s, _)| *s <= durable);
             st.wakers = pending;
-            ready
+            let (woken, waiting): (Vec<_>, Vec<_>) =
+                st.threads.drain(..).partition(|(s, _)| *s <= durable);
+            st.threads = waiting;
+            (ready, woken)
         };
-        self.cond.notify_all();
         wakers.into_iter().for_each(|(_, w)| w.wake());
+        threads.into_iter().for_each(|(_, t)| t.unpark());
     }
 
     pub(crate) fn mark_failed(&self, cause: String) {
-        let wakers = {
+        let (wakers, threads) = {
             let mut st = self.lock();
             st.failed.get_or_insert(cause);
-            std::mem::take(&mut st.wakers)
+            (
+                std::mem::take(&mut st.wakers),
+                std::mem::take(&mut st.threads),
+            )
         };
-        self.cond.notify_all();
         wakers.into_iter().for_each(|(_, w)| w.wake());
+        threads.into_iter().for_each(|(_, t)| t.unpark());
     }
 
     fn outcome(st: &TrackerState, seq: u64) -> Option<StoreResult<()>> {
@@ -70,12 +78,19 @@ impl CommitTracker {
     }
 
     fn wait(&self, seq: u64) -> StoreResult<()> {
-        let mut st = self.lock();
-        loop {
+        {
+            let mut st = self.lock();
             if let Some(r) = Self::outcome(&st, seq) {
                 return r;
             }
-            st = self.cond.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.threads.push((seq, std::thread::current()));
+        }
+        loop {
+            // Unparked once `seq` is durable or the store failed; wake-ups may be spurious.
+            std::thread::park();
+            if let Some(r) = Self::outcome(&self.lock(), seq) {
+                return r;
+            }
         }
     }
 

@@ -17,31 +17,34 @@
 mod alloc;
 mod format;
 mod keys;
+mod lookup;
+mod pending;
 mod read;
 mod txn;
 mod verify;
+mod write;
 
 pub use format::{CHUNK_SIZE, CSUM_BLOCK, FORMAT_VERSION, INLINE_MAX};
 
-use self::alloc::{Allocator, BlockFile, Run};
-use self::format::{decode_record, Chunk, Onode, Superblock};
+use self::alloc::{Allocator, BlockFile};
+use self::format::{Onode, Superblock};
 use self::keys::*;
-use self::txn::{Ctx, Prewritten};
+use self::pending::{Ks, Pending};
+use self::write::{CommitQueue, SPACE_REFRESH};
 use super::commit::{Commit, CommitTracker};
 use super::error::{StoreError, StoreResult};
-use super::transaction::{check_member, now_ns, Op, Transaction};
+use super::transaction::{check_member, now_ns, Transaction};
 use super::types::*;
 use super::ObjectStore;
 use bytes::Bytes;
-use fjall::{Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+use fjall::{Keyspace, KeyspaceCreateOptions, PersistMode};
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
-const META_STATS: &[u8] = b"stats";
+pub(crate) const META_STATS: &[u8] = b"stats";
 
 /// Tunables of a disk store.
 #[derive(Clone, Debug)]
@@ -69,13 +72,6 @@ struct WriterState {
     seq: u64,
 }
 
-#[derive(Default)]
-struct CommitQueue {
-    committed: u64,
-    frees: Vec<(u64, Vec<u64>)>,
-    shutdown: bool,
-}
-
 pub(crate) struct Shared {
     dir: PathBuf,
     db: fjall::Database,
@@ -89,6 +85,8 @@ pub(crate) struct Shared {
     /// Readers hold it shared while they may use slot references; freeing slots takes it
     /// exclusively, so a slot is never reused under a reader.
     gate: RwLock<()>,
+    /// Writes staged by transactions and not yet in the engine (see pending.rs).
+    pending: RwLock<Pending>,
     writer: Mutex<WriterState>,
     colls: RwLock<BTreeMap<CollectionId, u32>>,
     tracker: Arc<CommitTracker>,
@@ -96,6 +94,8 @@ pub(crate) struct Shared {
     queue_cond: Condvar,
     failed: Mutex<Option<String>>,
     inflight_bytes: AtomicU64,
+    /// Last free-space reading and the bytes requested since (see `fs_available`).
+    space_cache: Mutex<(u64, u64)>,
     reserve_bytes: u64,
     objects: AtomicU64,
     data_bytes: AtomicU64,
@@ -108,7 +108,7 @@ pub struct DiskStore {
     committer: Option<std::thread::JoinHandle<()>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -167,7 +167,7 @@ fn read_superblock(dir: &Path) -> StoreResult<Superblock> {
 }
 
 /// `(total, available)` bytes of the filesystem holding `dir`.
-fn fs_space(dir: &Path) -> StoreResult<(u64, u64)> {
+pub(crate) fn fs_space(dir: &Path) -> StoreResult<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
         .map_err(|_| StoreError::invalid("store path contains a NUL byte"))?;
@@ -195,13 +195,26 @@ impl DiskStore {
             .cache_size(cfg.cache_bytes)
             .manual_journal_persist(true)
             .max_journaling_size(64 << 20)
+            // One background worker: with more, fjall's idle workers bounce compaction requests
+            // between themselves and burn a core while one of them compacts.
+            .worker_threads(1)
+            // Object data rarely compresses; compressing it costs the commit path dearly.
+            .journal_compression(fjall::CompressionType::None)
             .open()?;
         let small = || KeyspaceCreateOptions::default().max_memtable_size(8 << 20);
-        let onodes = db.keyspace("onode", small)?;
+        // Values above 1 KiB (onodes holding small objects' data, data chunks) go to blob files
+        // that compaction does not rewrite.
+        let blobs = || {
+            Some(fjall::KvSeparationOptions {
+                compression: fjall::CompressionType::None,
+                ..Default::default()
+            })
+        };
+        let onodes = db.keyspace("onode", || small().with_kv_separation(blobs()))?;
         let data = db.keyspace("data", || {
             KeyspaceCreateOptions::default()
                 .max_memtable_size(16 << 20)
-                .with_kv_separation(Some(Default::default()))
+                .with_kv_separation(blobs())
         })?;
         let omap = db.keyspace("omap", small)?;
         let alloc_ks = db.keyspace("alloc", small)?;
@@ -250,6 +263,7 @@ impl DiskStore {
             block,
             alloc: Mutex::new(Allocator::from_refcounts(refs)),
             gate: RwLock::new(()),
+            pending: RwLock::new(Pending::default()),
             writer: Mutex::new(WriterState {
                 nid_next: nid_max,
                 nid_max,
@@ -261,6 +275,7 @@ impl DiskStore {
             queue_cond: Condvar::new(),
             failed: Mutex::new(None),
             inflight_bytes: AtomicU64::new(0),
+            space_cache: Mutex::new((0, SPACE_REFRESH)),
             reserve_bytes,
             objects: AtomicU64::new(objects),
             data_bytes: AtomicU64::new(data_bytes),
@@ -285,6 +300,7 @@ impl DiskStore {
     /// Writes the engine's in-memory tables to its files (tests use this to reach table
     /// files with their corruption checks; normal operation never needs it).
     pub fn flush_engine(&self) -> StoreResult<()> {
+        self.apply_transaction(Transaction::new())?;
         for ks in [
             &self.sh.onodes,
             &self.sh.data,
@@ -332,51 +348,6 @@ impl Shared {
         Ok(bits)
     }
 
-    fn decode_onode(oid: &ObjectId, bytes: &[u8]) -> StoreResult<Onode> {
-        decode_record(bytes).map_err(|detail| StoreError::Corrupt {
-            object: oid.clone().into(),
-            detail: format!("onode: {detail}"),
-        })
-    }
-
-    fn engine_err(oid: &ObjectId, e: fjall::Error) -> StoreError {
-        StoreError::Corrupt {
-            object: oid.clone().into(),
-            detail: format!("engine: {e}"),
-        }
-    }
-
-    fn get_onode(&self, oid: &ObjectId) -> StoreResult<Option<Onode>> {
-        match self.onodes.get(onode_key(oid)) {
-            Ok(Some(v)) => Self::decode_onode(oid, &v).map(Some),
-            Ok(None) => Ok(None),
-            Err(e) => Err(Self::engine_err(oid, e)),
-        }
-    }
-
-    fn get_chunk(
-        &self,
-        snap: Option<&fjall::Snapshot>,
-        oid: &ObjectId,
-        nid: u64,
-        idx: u32,
-    ) -> StoreResult<Option<Chunk>> {
-        let key = data_key(nid, idx);
-        let got = match snap {
-            Some(s) => s.get(&self.data, key),
-            None => self.data.get(key),
-        };
-        match got.map_err(|e| Self::engine_err(oid, e))? {
-            None => Ok(None),
-            Some(v) => decode_record(&v)
-                .map(Some)
-                .map_err(|detail| StoreError::Corrupt {
-                    object: oid.clone().into(),
-                    detail: format!("chunk {idx}: {detail}"),
-                }),
-        }
-    }
-
     fn head_onode(&self, cid: CollectionId, oid: &ObjectId) -> StoreResult<Onode> {
         self.member_bits(cid, oid)?;
         self.get_onode(oid)?
@@ -398,185 +369,6 @@ impl Shared {
         tracing::error!(target: "store", "store failed, refusing writes: {cause}");
         lock(&self.failed).get_or_insert(cause.clone());
         self.tracker.mark_failed(cause);
-    }
-
-    /// Bytes the transaction may add on disk: large write data once (slots), everything else
-    /// twice (engine journal, then tables), plus per-operation overhead.
-    fn space_needed(txn: &Transaction) -> u64 {
-        txn.ops
-            .iter()
-            .map(|op| match op {
-                Op::Write { data, .. } if data.len() as u64 >= CHUNK_SIZE => {
-                    data.len() as u64 + 4096
-                }
-                op if op.added_bytes() > 0 => op.added_bytes() * 2 + 512,
-                _ => 0,
-            })
-            .sum()
-    }
-
-    fn reserve_space(&self, need: u64) -> StoreResult<()> {
-        if need == 0 {
-            return Ok(());
-        }
-        let (_, avail) = fs_space(&self.dir)?;
-        let inflight = self.inflight_bytes.fetch_add(need, Ordering::SeqCst);
-        let usable = avail.saturating_sub(self.reserve_bytes + inflight);
-        if need > usable {
-            self.inflight_bytes.fetch_sub(need, Ordering::SeqCst);
-            return Err(StoreError::NoSpace {
-                needed_bytes: need,
-                available_bytes: usable,
-            });
-        }
-        Ok(())
-    }
-
-    /// Writes the full chunks of every large write into fresh slots and syncs them.
-    fn prewrite(&self, txn: &Transaction) -> StoreResult<Prewritten> {
-        let mut pre = Prewritten::default();
-        for (i, op) in txn.ops.iter().enumerate() {
-            let Op::Write { offset, data, .. } = op else {
-                continue;
-            };
-            let Some(end) = offset.checked_add(data.len() as u64) else {
-                continue;
-            };
-            let first = offset.div_ceil(CHUNK_SIZE);
-            let last = end / CHUNK_SIZE;
-            if first >= last || end > super::MAX_OBJECT_SIZE {
-                continue;
-            }
-            let runs = self.lock_alloc().allocate(last - first);
-            pre.slots
-                .extend(runs.iter().flat_map(|r| r.start..r.start + r.len));
-            let mut chunk = first;
-            let mut placed = Vec::new();
-            for r in &runs {
-                let from = (chunk * CHUNK_SIZE - offset) as usize;
-                let bytes = &data[from..from + (r.len * CHUNK_SIZE) as usize];
-                if let Err(e) = self.block.write_slots(r.start, bytes) {
-                    self.release_unreferenced(&pre.slots);
-                    return Err(e);
-                }
-                for (k, c) in bytes.chunks(CHUNK_SIZE as usize).enumerate() {
-                    placed.push((
-                        chunk as u32 + k as u32,
-                        r.start + k as u64,
-                        format::block_crcs(c),
-                    ));
-                }
-                chunk += r.len;
-            }
-            pre.per_op.insert(i, placed);
-        }
-        if !pre.slots.is_empty() {
-            if let Err(e) = self.block.sync() {
-                self.fail(e.to_string());
-                return Err(e);
-            }
-        }
-        Ok(pre)
-    }
-
-    /// Frees slots that no committed record ever referenced.
-    fn release_unreferenced(&self, slots: &[u64]) {
-        if slots.is_empty() {
-            return;
-        }
-        let runs = self.lock_alloc().release(slots);
-        self.block.punch(&runs);
-    }
-
-    /// Frees slots whose last reference was dropped by a durable batch, once no reader can
-    /// still be using the old reference.
-    fn release_dropped(&self, slots: &[u64]) {
-        if slots.is_empty() {
-            return;
-        }
-        let _exclusive = self.gate.write().unwrap_or_else(|e| e.into_inner());
-        let runs = runs_of(slots);
-        self.block.punch(&runs);
-        self.lock_alloc().release(slots);
-    }
-
-    fn apply_locked(&self, txn: &Transaction, pre: &Prewritten) -> StoreResult<u64> {
-        let mut w = lock(&self.writer);
-        let mut ctx = Ctx::new(self, w.nid_next, w.nid_max, pre);
-        for (i, op) in txn.ops.iter().enumerate() {
-            ctx.apply(i, op, pre)?;
-        }
-        let mut st = ctx.finish(txn.mtime_ns.unwrap_or_else(now_ns))?;
-        let objects = self.objects.load(Ordering::SeqCst) as i64 + st.objects_delta;
-        let data_bytes = self.data_bytes.load(Ordering::SeqCst) as i64 + st.data_bytes_delta;
-        let mut stats = (objects.max(0) as u64).to_le_bytes().to_vec();
-        stats.extend_from_slice(&(data_bytes.max(0) as u64).to_le_bytes());
-        st.batch.insert(&self.meta, META_STATS, stats);
-        if let Err(e) = st.batch.commit() {
-            self.fail(e.to_string());
-            return Err(e.into());
-        }
-        {
-            let mut a = self.lock_alloc();
-            for (slot, count) in &st.refcounts {
-                a.set_refcount(*slot, *count);
-            }
-        }
-        {
-            let mut colls = self.colls.write().unwrap_or_else(|e| e.into_inner());
-            for (cid, bits) in &st.colls {
-                match bits {
-                    Some(b) => colls.insert(*cid, *b),
-                    None => colls.remove(cid),
-                };
-            }
-        }
-        self.objects.store(objects.max(0) as u64, Ordering::SeqCst);
-        self.data_bytes
-            .store(data_bytes.max(0) as u64, Ordering::SeqCst);
-        w.nid_next = st.nid_next;
-        w.nid_max = st.nid_max;
-        w.seq += 1;
-        let seq = w.seq;
-        {
-            let mut q = lock(&self.queue);
-            q.committed = seq;
-            if !st.freed.is_empty() {
-                q.frees.push((seq, st.freed));
-            }
-        }
-        self.queue_cond.notify_one();
-        Ok(seq)
-    }
-
-    fn commit_loop(&self) {
-        loop {
-            let target = {
-                let mut q = lock(&self.queue);
-                loop {
-                    if q.committed > self.tracker.durable() {
-                        break q.committed;
-                    }
-                    if q.shutdown {
-                        return;
-                    }
-                    q = self.queue_cond.wait(q).unwrap_or_else(|e| e.into_inner());
-                }
-            };
-            if let Err(e) = self.db.persist(PersistMode::SyncData) {
-                self.fail(format!("journal sync failed: {e}"));
-                return;
-            }
-            self.tracker.mark_durable(target);
-            let frees: Vec<u64> = {
-                let mut q = lock(&self.queue);
-                let (done, rest): (Vec<_>, Vec<_>) =
-                    q.frees.drain(..).partition(|(s, _)| *s <= target);
-                q.frees = rest;
-                done.into_iter().flat_map(|(_, s)| s).collect()
-            };
-            self.release_dropped(&frees);
-        }
     }
 }
 
@@ -600,35 +392,10 @@ fn allocated_bytes(dir: &Path) -> u64 {
     total
 }
 
-fn runs_of(slots: &[u64]) -> Vec<Run> {
-    let mut sorted = slots.to_vec();
-    sorted.sort_unstable();
-    let mut runs: Vec<Run> = Vec::new();
-    for s in sorted {
-        match runs.last_mut() {
-            Some(r) if r.start + r.len == s => r.len += 1,
-            _ => runs.push(Run { start: s, len: 1 }),
-        }
-    }
-    runs
-}
-
 impl ObjectStore for DiskStore {
     fn queue_transaction(&self, txn: Transaction) -> StoreResult<Commit> {
-        let sh = &self.sh;
-        sh.check_writable()?;
-        let need = Shared::space_needed(&txn);
-        sh.reserve_space(need)?;
-        let result = sh.prewrite(&txn).and_then(|pre| {
-            let r = sh.apply_locked(&txn, &pre);
-            if r.is_err() {
-                sh.release_unreferenced(&pre.slots);
-            }
-            r
-        });
-        sh.inflight_bytes.fetch_sub(need, Ordering::SeqCst);
-        let seq = result?;
-        Ok(Commit::pending(seq, Arc::clone(&sh.tracker)))
+        let seq = self.sh.submit(&txn)?;
+        Ok(Commit::pending(seq, Arc::clone(&self.sh.tracker)))
     }
 
     fn list_collections(&self) -> StoreResult<Vec<CollectionId>> {
@@ -660,18 +427,27 @@ impl ObjectStore for DiskStore {
         let sh = &self.sh;
         sh.member_bits(cid, oid)?;
         let _reading = sh.gate.read().unwrap_or_else(|e| e.into_inner());
-        let snap = sh.db.snapshot();
-        let o = match snap.get(&sh.onodes, onode_key(oid)) {
-            Ok(Some(v)) => Shared::decode_onode(oid, &v)?,
-            Ok(None) => {
-                return Err(StoreError::ObjectNotFound {
+        // Metadata under the overlay's read lock (one consistent state), data after it.
+        let (o, chunks) = {
+            let p = sh.pending_read();
+            let o = sh
+                .onode_in(&p, oid)?
+                .ok_or_else(|| StoreError::ObjectNotFound {
                     object: oid.clone().into(),
-                })
+                })?;
+            let mut chunks = BTreeMap::new();
+            let end = offset.saturating_add(len).min(o.size);
+            if o.inline.is_none() && offset < end {
+                for idx in (offset / CHUNK_SIZE)..=((end - 1) / CHUNK_SIZE) {
+                    if let Some(c) = sh.chunk_in(&p, oid, o.nid, idx as u32)? {
+                        chunks.insert(idx as u32, c);
+                    }
+                }
             }
-            Err(e) => return Err(Shared::engine_err(oid, e)),
+            (o, chunks)
         };
         let bytes = read::object_bytes(&sh.block, oid, &o, offset, len, |idx| {
-            sh.get_chunk(Some(&snap), oid, o.nid, idx)
+            Ok(chunks.get(&idx).cloned())
         })?;
         Ok(Bytes::from(bytes))
     }
@@ -696,11 +472,17 @@ impl ObjectStore for DiskStore {
     }
 
     fn omap_get_header(&self, cid: CollectionId, oid: &ObjectId) -> StoreResult<Bytes> {
-        let o = self.sh.head_onode(cid, oid)?;
-        match self.sh.omap.get(omap_header_key(o.nid)) {
-            Ok(v) => Ok(v.map(|v| Bytes::copy_from_slice(&v)).unwrap_or_default()),
-            Err(e) => Err(Shared::engine_err(oid, e)),
-        }
+        let sh = &self.sh;
+        sh.member_bits(cid, oid)?;
+        let p = sh.pending_read();
+        let o = sh
+            .onode_in(&p, oid)?
+            .ok_or_else(|| StoreError::ObjectNotFound {
+                object: oid.clone().into(),
+            })?;
+        sh.get_in(&p, Ks::Omap, &omap_header_key(o.nid))
+            .map(Option::unwrap_or_default)
+            .map_err(|e| Shared::engine_err(oid, e))
     }
 
     fn omap_get_values(
@@ -709,15 +491,21 @@ impl ObjectStore for DiskStore {
         oid: &ObjectId,
         keys: &[Bytes],
     ) -> StoreResult<BTreeMap<Bytes, Bytes>> {
-        let o = self.sh.head_onode(cid, oid)?;
+        let sh = &self.sh;
+        sh.member_bits(cid, oid)?;
+        let p = sh.pending_read();
+        let o = sh
+            .onode_in(&p, oid)?
+            .ok_or_else(|| StoreError::ObjectNotFound {
+                object: oid.clone().into(),
+            })?;
         let mut out = BTreeMap::new();
         for k in keys {
-            match self.sh.omap.get(omap_entry_key(o.nid, k)) {
-                Ok(Some(v)) => {
-                    out.insert(k.clone(), Bytes::copy_from_slice(&v));
-                }
-                Ok(None) => {}
-                Err(e) => return Err(Shared::engine_err(oid, e)),
+            let v = sh
+                .get_in(&p, Ks::Omap, &omap_entry_key(o.nid, k))
+                .map_err(|e| Shared::engine_err(oid, e))?;
+            if let Some(v) = v {
+                out.insert(k.clone(), v);
             }
         }
         Ok(out)
@@ -731,26 +519,34 @@ impl ObjectStore for DiskStore {
         prefix: Option<&[u8]>,
         max: usize,
     ) -> StoreResult<OmapPage> {
-        let o = self.sh.head_onode(cid, oid)?;
+        let sh = &self.sh;
+        sh.member_bits(cid, oid)?;
+        let p = sh.pending_read();
+        let o = sh
+            .onode_in(&p, oid)?
+            .ok_or_else(|| StoreError::ObjectNotFound {
+                object: oid.clone().into(),
+            })?;
         let prefix = prefix.unwrap_or(&[]);
-        let lower = match start_after {
-            Some(sa) if sa >= prefix => Bound::Excluded(omap_entry_key(o.nid, sa)),
-            _ => Bound::Included(omap_entry_key(o.nid, prefix)),
+        let (lower, skip_first) = match start_after {
+            Some(sa) if sa >= prefix => (omap_entry_key(o.nid, sa), true),
+            _ => (omap_entry_key(o.nid, prefix), false),
         };
-        let upper = match txn::prefix_end(&omap_entry_key(o.nid, prefix)) {
-            Some(e) => Bound::Excluded(e),
-            None => Bound::Unbounded,
-        };
+        let upper = txn::prefix_end(&omap_entry_key(o.nid, prefix));
         let skip = omap_entry_prefix(o.nid).len();
         let mut page = OmapPage::default();
-        for kv in self.sh.omap.range::<Vec<u8>, _>((lower, upper)) {
+        sh.scan_in(&p, Ks::Omap, &lower, upper.as_deref(), |k, v| {
+            if skip_first && k == lower.as_slice() {
+                return true;
+            }
             if page.entries.len() == max {
                 page.more = true;
-                break;
+                return false;
             }
-            let (k, v) = kv.into_inner().map_err(|e| Shared::engine_err(oid, e))?;
             page.entries.push((k[skip..].to_vec(), v.to_vec()));
-        }
+            true
+        })
+        .map_err(|e| Shared::engine_err(oid, e))?;
         Ok(page)
     }
 
@@ -762,26 +558,34 @@ impl ObjectStore for DiskStore {
     ) -> StoreResult<ListPage> {
         let bits = self.collection_bits(cid)?;
         let (start, end) = collection_range(cid, bits);
-        let lower = match cursor {
-            ListCursor::After(o) if onode_key(o) >= start => Bound::Excluded(onode_key(o)),
-            _ => Bound::Included(start),
+        let (lower, after) = match cursor {
+            ListCursor::After(o) if onode_key(o) >= start => (onode_key(o), true),
+            _ => (start, false),
         };
         let mut objects = Vec::new();
         let mut more = false;
-        for kv in self
-            .sh
-            .onodes
-            .range::<Vec<u8>, _>((lower, Bound::Excluded(end)))
-        {
-            let key = kv.key()?;
-            let oid = decode_onode_key(&key).ok_or_else(|| StoreError::Engine {
-                detail: format!("undecodable object key {key:02x?} in {cid}"),
+        let mut bad = None;
+        let p = self.sh.pending_read();
+        self.sh
+            .scan_keys_in(&p, Ks::Onode, &lower, Some(&end), |key| {
+                if after && key == lower.as_slice() {
+                    return true;
+                }
+                let Some(oid) = decode_onode_key(key) else {
+                    bad = Some(key.to_vec());
+                    return false;
+                };
+                if objects.len() == max {
+                    more = true;
+                    return false;
+                }
+                objects.push(oid);
+                true
             })?;
-            if objects.len() == max {
-                more = true;
-                break;
-            }
-            objects.push(oid);
+        if let Some(key) = bad {
+            return Err(StoreError::Engine {
+                detail: format!("undecodable object key {key:02x?} in {cid}"),
+            });
         }
         let next = match (more, objects.last()) {
             (true, Some(last)) => Some(ListCursor::After(last.clone())),
@@ -806,6 +610,10 @@ impl ObjectStore for DiskStore {
     }
 
     fn verify(&self) -> StoreResult<VerifyReport> {
+        // Everything queued so far reaches the engine first; the walk reads the engine.
+        if self.sh.check_writable().is_ok() {
+            self.apply_transaction(Transaction::new())?;
+        }
         verify::verify(&self.sh)
     }
 }

@@ -1,4 +1,4 @@
-//! Turning a [`crate::store::Transaction`] into one atomic engine batch.
+//! Turning a [`crate::store::Transaction`] into one atomic list of engine writes.
 //!
 //! Runs under the store's writer lock, so it sees every earlier transaction. Changes are staged
 //! in overlays (onodes, chunks, omap entries, collections, slot reference deltas) that later
@@ -8,11 +8,13 @@
 
 use super::format::*;
 use super::keys::*;
+use super::pending::{Ks, Write1};
 use super::read::{chunk_bytes, object_bytes};
 use super::Shared;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::transaction::{check_extent, check_member, check_split, Op};
 use crate::store::types::{in_collection, CollectionId, ObjectId};
+use bytes::Bytes;
 use serde_bytes::ByteBuf;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
@@ -24,9 +26,9 @@ pub struct Prewritten {
     pub slots: Vec<u64>,
 }
 
-/// What a prepared transaction changes besides the batch itself.
+/// A prepared transaction: its engine writes and what changes in memory once they commit.
 pub struct Staged {
-    pub batch: fjall::OwnedWriteBatch,
+    pub writes: Vec<Write1>,
     pub refcounts: Vec<(u64, u32)>,
     pub freed: Vec<u64>,
     pub colls: Vec<(CollectionId, Option<u32>)>,
@@ -114,7 +116,7 @@ impl<'a> Ctx<'a> {
     fn chunk(&self, oid: &ObjectId, nid: u64, idx: u32) -> StoreResult<Option<Chunk>> {
         match self.chunks.get(&(nid, idx)) {
             Some(c) => Ok(c.clone()),
-            None => self.sh.get_chunk(None, oid, nid, idx),
+            None => self.sh.get_chunk(oid, nid, idx),
         }
     }
 
@@ -137,12 +139,14 @@ impl<'a> Ctx<'a> {
 
     fn chunk_indices(&self, nid: u64) -> StoreResult<BTreeSet<u32>> {
         let mut set = BTreeSet::new();
-        for kv in self.sh.data.prefix(nid.to_be_bytes()) {
-            let key = kv.key()?;
-            if let Some((_, idx)) = decode_data_key(&key) {
-                set.insert(idx);
-            }
-        }
+        let (lo, hi) = (data_key(nid, 0), data_key(nid + 1, 0));
+        self.sh
+            .scan_keys_in(&self.sh.pending_read(), Ks::Data, &lo, Some(&hi), |key| {
+                if let Some((_, idx)) = decode_data_key(key) {
+                    set.insert(idx);
+                }
+                true
+            })?;
         for ((n, idx), c) in self.chunks.range((nid, 0)..=(nid, u32::MAX)) {
             debug_assert_eq!(*n, nid);
             if c.is_some() {
@@ -157,11 +161,17 @@ impl<'a> Ctx<'a> {
     /// Omap records (header and entries) of `nid` under `prefix`, engine and overlay merged.
     fn omap_records(&self, prefix: &[u8]) -> StoreResult<BTreeMap<Vec<u8>, Vec<u8>>> {
         let mut m = BTreeMap::new();
-        for kv in self.sh.omap.prefix(prefix) {
-            let (k, v) = kv.into_inner()?;
-            m.insert(k.to_vec(), v.to_vec());
-        }
         let upper = prefix_end(prefix);
+        self.sh.scan_in(
+            &self.sh.pending_read(),
+            Ks::Omap,
+            prefix,
+            upper.as_deref(),
+            |k, v| {
+                m.insert(k.to_vec(), v.to_vec());
+                true
+            },
+        )?;
         let range = (
             Bound::Included(prefix.to_vec()),
             upper.map_or(Bound::Unbounded, Bound::Excluded),
@@ -378,14 +388,21 @@ impl<'a> Ctx<'a> {
     fn remove_collection(&mut self, cid: CollectionId) -> StoreResult<()> {
         let bits = self.bits(cid)?;
         let (start, end) = collection_range(cid, bits);
-        for kv in self.sh.onodes.range(start..end) {
-            let key = kv.key()?;
-            let Some(oid) = decode_onode_key(&key) else {
-                continue;
-            };
-            if !matches!(self.onodes.get(&oid), Some(None)) {
-                return Err(StoreError::CollectionNotEmpty { collection: cid });
-            }
+        let mut nonempty = false;
+        self.sh.scan_keys_in(
+            &self.sh.pending_read(),
+            Ks::Onode,
+            &start,
+            Some(&end),
+            |key| {
+                let removed_here = decode_onode_key(key)
+                    .is_some_and(|oid| matches!(self.onodes.get(&oid), Some(None)));
+                nonempty = !removed_here;
+                !nonempty
+            },
+        )?;
+        if nonempty {
+            return Err(StoreError::CollectionNotEmpty { collection: cid });
         }
         let created = self
             .onodes
@@ -564,10 +581,9 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    /// Builds the batch: every staged change, reference counts, counters.
+    /// Lists the engine writes: every staged change, reference counts, the node id high mark.
     pub fn finish(mut self, mtime_ns: u64) -> StoreResult<Staged> {
-        let sh = self.sh;
-        let mut batch = sh.db.batch();
+        let mut writes: Vec<Write1> = Vec::new();
         for oid in &self.touched {
             if let Some(Some(o)) = self.onodes.get_mut(oid) {
                 o.version += 1;
@@ -580,38 +596,43 @@ impl<'a> Ctx<'a> {
             objects_delta += i64::from(o.is_some()) - i64::from(before.is_some());
             data_bytes_delta +=
                 o.as_ref().map_or(0, |o| o.size as i64) - before.unwrap_or(0) as i64;
-            match o {
-                Some(o) => batch.insert(&sh.onodes, onode_key(oid), encode_record(o)),
-                None if before.is_some() => batch.remove(&sh.onodes, onode_key(oid)),
-                None => {}
+            if o.is_some() || before.is_some() {
+                writes.push((
+                    Ks::Onode,
+                    onode_key(oid),
+                    o.as_ref().map(|o| Bytes::from(encode_record(o))),
+                ));
             }
         }
         for ((nid, idx), c) in &self.chunks {
-            match c {
-                Some(c) => batch.insert(&sh.data, data_key(*nid, *idx), encode_record(c)),
-                None => batch.remove(&sh.data, data_key(*nid, *idx)),
-            }
+            writes.push((
+                Ks::Data,
+                data_key(*nid, *idx).to_vec(),
+                c.as_ref().map(|c| Bytes::from(encode_record(c))),
+            ));
         }
         for (k, v) in std::mem::take(&mut self.omap) {
-            match v {
-                Some(v) => batch.insert(&sh.omap, k, v),
-                None => batch.remove(&sh.omap, k),
-            }
+            writes.push((Ks::Omap, k, v.map(Bytes::from)));
         }
         for (cid, bits) in &self.colls {
-            match bits {
-                Some(b) => batch.insert(&sh.meta, coll_key(*cid), b.to_le_bytes().to_vec()),
-                None => batch.remove(&sh.meta, coll_key(*cid)),
-            }
+            writes.push((
+                Ks::Meta,
+                coll_key(*cid),
+                bits.map(|b| Bytes::copy_from_slice(&b.to_le_bytes())),
+            ));
         }
-        let (refcounts, freed) = self.refcounts(&mut batch)?;
+        let (refcounts, freed) = self.refcounts(&mut writes)?;
         let mut nid_max = self.nid_max;
         if self.nid_next >= nid_max {
             nid_max = self.nid_next + 1024;
-            batch.insert(&sh.meta, META_NID_MAX, nid_max.to_le_bytes().to_vec());
+            writes.push((
+                Ks::Meta,
+                META_NID_MAX.to_vec(),
+                Some(Bytes::copy_from_slice(&nid_max.to_le_bytes())),
+            ));
         }
         Ok(Staged {
-            batch,
+            writes,
             refcounts,
             freed,
             colls: self.colls.into_iter().collect(),
@@ -622,7 +643,7 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    fn refcounts(&self, batch: &mut fjall::OwnedWriteBatch) -> StoreResult<RefUpdate> {
+    fn refcounts(&self, writes: &mut Vec<Write1>) -> StoreResult<RefUpdate> {
         let alloc = self.sh.lock_alloc();
         let mut counts = Vec::new();
         let mut freed: Vec<u64> = self
@@ -646,14 +667,14 @@ impl<'a> Ctx<'a> {
             if new == 0 {
                 freed.push(slot);
                 if old > 0 {
-                    batch.remove(&self.sh.alloc_ks, alloc_key(slot));
+                    writes.push((Ks::Alloc, alloc_key(slot).to_vec(), None));
                 }
             } else if new != old {
-                batch.insert(
-                    &self.sh.alloc_ks,
-                    alloc_key(slot),
-                    (new as u32).to_le_bytes().to_vec(),
-                );
+                writes.push((
+                    Ks::Alloc,
+                    alloc_key(slot).to_vec(),
+                    Some(Bytes::copy_from_slice(&(new as u32).to_le_bytes())),
+                ));
                 counts.push((slot, new as u32));
             }
         }

@@ -1,0 +1,300 @@
+//! Object store benchmark: the disk store beside a raw baseline (plain files with fdatasync,
+//! same sizes and concurrency) on the same filesystem, in one run.
+//!
+//! ```text
+//! cargo bench -p rados-benches --bench store -- [--dir DIR] [--rounds N] [--objects N] [--quick]
+//! ```
+//! Cases: 4 MiB writes with 16 in flight (bandwidth vs raw); 4 KiB durable writes with 1 and 16
+//! in flight (group commit) vs 16 raw fsync writers; 4 KiB reads of cached objects on one
+//! thread; opening a store holding `--objects` (default 1,000,000) small objects, in a fresh
+//! process, with its time and peak resident memory. Prints medians over `--rounds` (default 3).
+
+use librados::store::*;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const C: CollectionId = CollectionId { pool: 1, seed: 0 };
+const MIB: u64 = 1 << 20;
+
+fn oid(prefix: &str, i: u64) -> ObjectId {
+    let name = format!("{prefix}{i}");
+    ObjectId::new(1, &name, librados::hash::str_hash_rjenkins(name.as_bytes()))
+}
+
+struct Args {
+    dir: PathBuf,
+    rounds: usize,
+    objects: u64,
+    quick: bool,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        dir: std::env::temp_dir(),
+        rounds: 3,
+        objects: 1_000_000,
+        quick: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--dir" => a.dir = it.next().expect("--dir needs a path").into(),
+            "--rounds" => a.rounds = it.next().and_then(|v| v.parse().ok()).expect("--rounds N"),
+            "--objects" => a.objects = it.next().and_then(|v| v.parse().ok()).expect("--objects N"),
+            "--quick" => a.quick = true,
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    a
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn fresh_store(dir: &Path) -> Arc<DiskStore> {
+    let _ = std::fs::remove_dir_all(dir);
+    let s = DiskStore::open(dir).expect("open store");
+    let mut t = Transaction::new();
+    t.create_collection(C, 0);
+    s.apply_transaction(t).expect("create collection");
+    Arc::new(s)
+}
+
+/// Runs `threads` workers, each calling `op(thread, i)` for i = 0.. until `per_thread` ops or
+/// `limit` elapsed; returns ops per second.
+fn run_threads(
+    threads: u64,
+    per_thread: u64,
+    limit: Duration,
+    op: impl Fn(u64, u64) + Sync,
+) -> f64 {
+    let done = AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (op, done) = (&op, &done);
+            s.spawn(move || {
+                for i in 0..per_thread {
+                    op(t, i);
+                    done.fetch_add(1, Ordering::Relaxed);
+                    if start.elapsed() > limit {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn raw_writers(dir: &Path, threads: u64, size: u64, per_thread: u64, limit: Duration) -> f64 {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let files: Vec<File> = (0..threads)
+        .map(|t| File::create(dir.join(format!("raw{t}"))).unwrap())
+        .collect();
+    let buf = vec![0xabu8; size as usize];
+    let rate = run_threads(threads, per_thread, limit, |t, i| {
+        let f = &files[t as usize];
+        f.write_all_at(&buf, i * size).unwrap();
+        f.sync_data().unwrap();
+    });
+    let _ = std::fs::remove_dir_all(dir);
+    rate
+}
+
+fn store_writers(dir: &Path, threads: u64, size: u64, per_thread: u64, limit: Duration) -> f64 {
+    let s = fresh_store(dir);
+    let buf = bytes::Bytes::from(vec![0xabu8; size as usize]);
+    let rate = run_threads(threads, per_thread, limit, |t, i| {
+        let mut txn = Transaction::new();
+        txn.write(C, &oid(&format!("t{t}."), i), 0, buf.clone());
+        s.apply_transaction(txn).unwrap();
+    });
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+    rate
+}
+
+/// One thread keeping `window` transactions in flight through the asynchronous commit handle,
+/// as the OSD drives the store.
+fn store_pipelined(dir: &Path, window: usize, size: u64, limit: Duration) -> f64 {
+    let s = fresh_store(dir);
+    let buf = bytes::Bytes::from(vec![0xabu8; size as usize]);
+    let mut pending = std::collections::VecDeque::new();
+    let start = Instant::now();
+    let mut done = 0u64;
+    for i in 0.. {
+        let mut txn = Transaction::new();
+        txn.write(C, &oid("p", i), 0, buf.clone());
+        pending.push_back(s.queue_transaction(txn).unwrap());
+        if pending.len() >= window {
+            pending.pop_front().unwrap().wait().unwrap();
+            done += 1;
+            if start.elapsed() > limit {
+                break;
+            }
+        }
+    }
+    for c in pending {
+        c.wait().unwrap();
+        done += 1;
+    }
+    let rate = done as f64 / start.elapsed().as_secs_f64();
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+    rate
+}
+
+fn reads(dir: &Path, objects: u64, limit: Duration) -> f64 {
+    let s = fresh_store(dir);
+    let buf = bytes::Bytes::from(vec![0x5au8; 4096]);
+    for chunk in 0..objects.div_ceil(1000) {
+        let mut txn = Transaction::new();
+        for i in chunk * 1000..((chunk + 1) * 1000).min(objects) {
+            txn.write(C, &oid("r", i), 0, buf.clone());
+        }
+        s.apply_transaction(txn).unwrap();
+    }
+    let ids: Vec<ObjectId> = (0..objects).map(|i| oid("r", i)).collect();
+    for o in &ids {
+        s.read(C, o, 0, 4096).unwrap(); // warm the cache
+    }
+    let rate = run_threads(1, u64::MAX, limit, |_, i| {
+        let x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 17;
+        let o = &ids[(x % objects) as usize];
+        assert_eq!(s.read(C, o, 0, 4096).unwrap().len(), 4096);
+    });
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+    rate
+}
+
+fn populate_small(dir: &Path, objects: u64) {
+    let s = fresh_store(dir);
+    let buf = bytes::Bytes::from(vec![7u8; 128]);
+    let start = Instant::now();
+    for chunk in 0..objects.div_ceil(1000) {
+        let mut txn = Transaction::new();
+        for i in chunk * 1000..((chunk + 1) * 1000).min(objects) {
+            txn.write(C, &oid("s", i), 0, buf.clone());
+        }
+        s.apply_transaction(txn).unwrap();
+        if chunk % 100 == 99 {
+            eprint!(
+                "\r  populating: {} of {objects} objects",
+                (chunk + 1) * 1000
+            );
+        }
+    }
+    eprintln!(
+        "\r  populated {objects} objects in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+fn proc_status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)
+                .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0)
+}
+
+/// In a fresh process: open the store, stat one object, print seconds and peak RSS.
+fn open_child(dir: &Path) {
+    let start = Instant::now();
+    let s = DiskStore::open(dir).expect("open");
+    let secs = start.elapsed().as_secs_f64();
+    let st = s.statfs().unwrap();
+    s.stat(C, &oid("s", 12345 % st.objects.max(1))).unwrap();
+    println!("OPEN {secs} {} {}", proc_status_kib("VmHWM:"), st.objects);
+}
+
+fn open_in_child(dir: &Path) -> (f64, u64, u64) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--open-child")
+        .arg(dir)
+        .output()
+        .expect("spawn open child");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("OPEN "))
+        .unwrap_or_else(|| panic!("child failed: {}", String::from_utf8_lossy(&out.stderr)));
+    let f: Vec<&str> = line.split_whitespace().collect();
+    (
+        f[1].parse().unwrap(),
+        f[2].parse().unwrap(),
+        f[3].parse().unwrap(),
+    )
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(i) = argv.iter().position(|a| a == "--open-child") {
+        open_child(Path::new(&argv[i + 1]));
+        return;
+    }
+    let args = parse_args();
+    let root = args
+        .dir
+        .join(format!("rados-store-bench-{}", std::process::id()));
+    let (raw_dir, store_dir) = (root.join("raw"), root.join("store"));
+    let limit = Duration::from_secs(if args.quick { 1 } else { 4 });
+    println!(
+        "store benchmark in {} ({} rounds)",
+        root.display(),
+        args.rounds
+    );
+
+    let (mut raw_bw, mut st_bw) = (vec![], vec![]);
+    let (mut one, mut sixteen, mut raw16, mut piped) = (vec![], vec![], vec![], vec![]);
+    for round in 0..args.rounds {
+        eprintln!("round {} of {}", round + 1, args.rounds);
+        raw_bw.push(raw_writers(&raw_dir, 16, 4 * MIB, 16, limit) * 4.0);
+        st_bw.push(store_writers(&store_dir, 16, 4 * MIB, 16, limit) * 4.0);
+        raw16.push(raw_writers(&raw_dir, 16, 4096, u64::MAX, limit));
+        one.push(store_writers(&store_dir, 1, 4096, u64::MAX, limit));
+        sixteen.push(store_writers(&store_dir, 16, 4096, u64::MAX, limit));
+        piped.push(store_pipelined(&store_dir, 16, 4096, limit));
+    }
+    let read_rate = median(
+        (0..args.rounds)
+            .map(|_| reads(&store_dir, 10_000, limit))
+            .collect(),
+    );
+    let (raw_bw, st_bw) = (median(raw_bw), median(st_bw));
+    let (one, sixteen, raw16, piped) = (median(one), median(sixteen), median(raw16), median(piped));
+    println!("| case | raw baseline | store | ratio |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| 4 MiB writes, 16 in flight | {raw_bw:.0} MiB/s | {st_bw:.0} MiB/s | {:.2} of raw |",
+        st_bw / raw_bw
+    );
+    println!("| 4 KiB durable writes, 16 in flight | {raw16:.0} fsyncs/s (16 writers) | {sixteen:.0} commits/s | {:.2}x raw, {:.1}x the store's 1-in-flight {one:.0}/s |", sixteen / raw16, sixteen / one);
+    println!("| 4 KiB durable writes, 16 in flight from one thread (async commits) | {raw16:.0} fsyncs/s (16 writers) | {piped:.0} commits/s | {:.2}x raw, {:.1}x the store's 1-in-flight |", piped / raw16, piped / one);
+    println!("| 4 KiB reads of cached objects, 1 thread | | {read_rate:.0} reads/s | |");
+
+    populate_small(&store_dir, args.objects);
+    let opens: Vec<(f64, u64, u64)> = (0..args.rounds)
+        .map(|_| open_in_child(&store_dir))
+        .collect();
+    let secs = median(opens.iter().map(|o| o.0).collect());
+    let rss = opens.iter().map(|o| o.1).max().unwrap_or(0);
+    println!(
+        "| open with {} objects (fresh process) | | {secs:.3} s, peak RSS {:.0} MiB | |",
+        opens[0].2,
+        rss as f64 / 1024.0
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -1,0 +1,291 @@
+//! The disk store's write path: space reservation, large data written ahead into slots,
+//! staging under the writer lock, and the commit thread that applies queued transactions to the
+//! engine as one batch with one journal sync (group commit).
+
+use super::alloc::Run;
+use super::format;
+use super::pending::{Ks, Write1};
+use super::txn::{Ctx, Prewritten};
+use super::{fs_space, lock, Shared, CHUNK_SIZE, META_STATS};
+use crate::store::error::{StoreError, StoreResult};
+use crate::store::transaction::{now_ns, Op, Transaction};
+use bytes::Bytes;
+use fjall::PersistMode;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+/// Free space is read from the filesystem again after this many bytes of requests (and always
+/// once it is within twice the reserve).
+pub(super) const SPACE_REFRESH: u64 = 16 << 20;
+/// Writers wait while more than this many bytes of transactions wait for the commit thread.
+const QUEUE_BYTES_MAX: u64 = 64 << 20;
+
+/// Transactions staged (visible) but not yet in the engine, for the commit thread.
+#[derive(Default)]
+pub(super) struct CommitQueue {
+    pub items: Vec<(u64, Vec<Write1>)>,
+    pub bytes: u64,
+    /// Slots whose last reference went away, with the transaction that dropped it.
+    pub frees: Vec<(u64, Vec<u64>)>,
+    pub shutdown: bool,
+}
+
+impl Shared {
+    /// Bytes the transaction may add on disk: large write data once (slots), everything else
+    /// three times (journal, tables, compaction headroom), plus per-operation overhead.
+    pub(super) fn space_needed(txn: &Transaction) -> u64 {
+        txn.ops
+            .iter()
+            .map(|op| match op {
+                Op::Write { data, .. } if data.len() as u64 >= CHUNK_SIZE => {
+                    data.len() as u64 + 4096
+                }
+                op if op.added_bytes() > 0 => op.added_bytes() * 3 + 512,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Free bytes on the filesystem, asking it at most every [`SPACE_REFRESH`] of writes.
+    fn fs_available(&self, need: u64) -> StoreResult<u64> {
+        let mut c = lock(&self.space_cache);
+        if c.1 >= SPACE_REFRESH || c.0 < self.reserve_bytes * 2 {
+            let (_, avail) = fs_space(&self.dir)?;
+            *c = (avail, 0);
+        }
+        c.1 += need;
+        Ok(c.0.saturating_sub(c.1))
+    }
+
+    fn reserve_space(&self, need: u64) -> StoreResult<()> {
+        if need == 0 {
+            return Ok(());
+        }
+        let avail = self.fs_available(need)?;
+        let inflight = self.inflight_bytes.fetch_add(need, Ordering::SeqCst);
+        let usable = avail.saturating_sub(self.reserve_bytes + inflight);
+        if need > usable {
+            self.inflight_bytes.fetch_sub(need, Ordering::SeqCst);
+            return Err(StoreError::NoSpace {
+                needed_bytes: need,
+                available_bytes: usable,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes the full chunks of every large write into fresh slots and syncs them.
+    fn prewrite(&self, txn: &Transaction) -> StoreResult<Prewritten> {
+        let mut pre = Prewritten::default();
+        for (i, op) in txn.ops.iter().enumerate() {
+            let Op::Write { offset, data, .. } = op else {
+                continue;
+            };
+            let Some(end) = offset.checked_add(data.len() as u64) else {
+                continue;
+            };
+            let first = offset.div_ceil(CHUNK_SIZE);
+            let last = end / CHUNK_SIZE;
+            if first >= last || end > crate::store::MAX_OBJECT_SIZE {
+                continue;
+            }
+            let runs = self.lock_alloc().allocate(last - first);
+            pre.slots
+                .extend(runs.iter().flat_map(|r| r.start..r.start + r.len));
+            let mut chunk = first;
+            let mut placed = Vec::new();
+            for r in &runs {
+                let from = (chunk * CHUNK_SIZE - offset) as usize;
+                let bytes = &data[from..from + (r.len * CHUNK_SIZE) as usize];
+                if let Err(e) = self.block.write_slots(r.start, bytes) {
+                    self.release_unreferenced(&pre.slots);
+                    return Err(e);
+                }
+                for (k, c) in bytes.chunks(CHUNK_SIZE as usize).enumerate() {
+                    placed.push((
+                        chunk as u32 + k as u32,
+                        r.start + k as u64,
+                        format::block_crcs(c),
+                    ));
+                }
+                chunk += r.len;
+            }
+            pre.per_op.insert(i, placed);
+        }
+        if !pre.slots.is_empty() {
+            if let Err(e) = self.block.sync() {
+                self.fail(e.to_string());
+                return Err(e);
+            }
+        }
+        Ok(pre)
+    }
+
+    /// Frees slots that no committed record ever referenced.
+    fn release_unreferenced(&self, slots: &[u64]) {
+        if slots.is_empty() {
+            return;
+        }
+        let runs = self.lock_alloc().release(slots);
+        self.block.punch(&runs);
+    }
+
+    /// Frees slots whose last reference was dropped by a durable batch, once no reader can
+    /// still be using the old reference.
+    fn release_dropped(&self, slots: &[u64]) {
+        if slots.is_empty() {
+            return;
+        }
+        let _exclusive = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        let runs = runs_of(slots);
+        self.block.punch(&runs);
+        self.lock_alloc().release(slots);
+    }
+
+    /// Validates, stages and queues one transaction; returns its sequence number.
+    pub(super) fn submit(&self, txn: &Transaction) -> StoreResult<u64> {
+        self.check_writable()?;
+        let need = Self::space_needed(txn);
+        self.reserve_space(need)?;
+        let result = self.prewrite(txn).and_then(|pre| {
+            let r = self.stage(txn, &pre);
+            if r.is_err() {
+                self.release_unreferenced(&pre.slots);
+            }
+            r
+        });
+        self.inflight_bytes.fetch_sub(need, Ordering::SeqCst);
+        result
+    }
+
+    /// Under the writer lock: turns the transaction into engine writes, makes them visible,
+    /// updates the in-memory state and queues them for the commit thread.
+    fn stage(&self, txn: &Transaction, pre: &Prewritten) -> StoreResult<u64> {
+        let mut w = lock(&self.writer);
+        let mut ctx = Ctx::new(self, w.nid_next, w.nid_max, pre);
+        for (i, op) in txn.ops.iter().enumerate() {
+            ctx.apply(i, op, pre)?;
+        }
+        let mut st = ctx.finish(txn.mtime_ns.unwrap_or_else(now_ns))?;
+        let seq = w.seq + 1;
+        let objects = (self.objects.load(Ordering::SeqCst) as i64 + st.objects_delta).max(0) as u64;
+        let data_bytes =
+            (self.data_bytes.load(Ordering::SeqCst) as i64 + st.data_bytes_delta).max(0) as u64;
+        let mut stats = objects.to_le_bytes().to_vec();
+        stats.extend_from_slice(&data_bytes.to_le_bytes());
+        st.writes
+            .push((Ks::Meta, META_STATS.to_vec(), Some(Bytes::from(stats))));
+        self.pending
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(seq, &st.writes);
+        {
+            let mut a = self.lock_alloc();
+            for (slot, count) in &st.refcounts {
+                a.set_refcount(*slot, *count);
+            }
+        }
+        {
+            let mut colls = self.colls.write().unwrap_or_else(|e| e.into_inner());
+            for (cid, bits) in &st.colls {
+                match bits {
+                    Some(b) => colls.insert(*cid, *b),
+                    None => colls.remove(cid),
+                };
+            }
+        }
+        self.objects.store(objects, Ordering::SeqCst);
+        self.data_bytes.store(data_bytes, Ordering::SeqCst);
+        w.nid_next = st.nid_next;
+        w.nid_max = st.nid_max;
+        w.seq = seq;
+        let bytes: u64 = st
+            .writes
+            .iter()
+            .map(|(_, k, v)| (k.len() + v.as_ref().map_or(0, Bytes::len)) as u64)
+            .sum();
+        let mut q = lock(&self.queue);
+        q.items.push((seq, st.writes));
+        q.bytes += bytes;
+        if !st.freed.is_empty() {
+            q.frees.push((seq, st.freed));
+        }
+        self.queue_cond.notify_all();
+        // Back-pressure: the writer lock is held, so every writer waits for the engine here.
+        while q.bytes > QUEUE_BYTES_MAX && !q.shutdown {
+            q = self.queue_cond.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+        Ok(seq)
+    }
+
+    /// The commit thread: applies every queued transaction to the engine as one batch, syncs
+    /// the journal once, resolves their commits, drops them from the pending overlay, and frees
+    /// slots they released.
+    pub(super) fn commit_loop(&self) {
+        loop {
+            let items = {
+                let mut q = lock(&self.queue);
+                while q.items.is_empty() {
+                    if q.shutdown {
+                        return;
+                    }
+                    q = self.queue_cond.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+                q.bytes = 0;
+                let items = std::mem::take(&mut q.items);
+                self.queue_cond.notify_all();
+                items
+            };
+            let last = items.last().map_or(0, |(s, _)| *s);
+            // One batch; a key written twice in the group takes its last value.
+            let mut latest: BTreeMap<(Ks, &[u8]), &Option<Bytes>> = BTreeMap::new();
+            for (_, writes) in &items {
+                for (ks, k, v) in writes {
+                    latest.insert((*ks, k.as_slice()), v);
+                }
+            }
+            let mut batch = self.db.batch();
+            for ((ks, k), v) in latest {
+                match v {
+                    Some(v) => batch.insert(self.keyspace(ks), k, v.as_ref()),
+                    None => batch.remove(self.keyspace(ks), k),
+                }
+            }
+            let synced = batch
+                .commit()
+                .and_then(|()| self.db.persist(PersistMode::SyncData));
+            if let Err(e) = synced {
+                self.fail(format!("engine commit failed: {e}"));
+                return;
+            }
+            self.tracker.mark_durable(last);
+            {
+                let mut p = self.pending.write().unwrap_or_else(|e| e.into_inner());
+                for (_, writes) in &items {
+                    p.retire(last, writes);
+                }
+            }
+            let frees: Vec<u64> = {
+                let mut q = lock(&self.queue);
+                let (done, rest): (Vec<_>, Vec<_>) =
+                    q.frees.drain(..).partition(|(s, _)| *s <= last);
+                q.frees = rest;
+                done.into_iter().flat_map(|(_, s)| s).collect()
+            };
+            self.release_dropped(&frees);
+        }
+    }
+}
+
+fn runs_of(slots: &[u64]) -> Vec<Run> {
+    let mut sorted = slots.to_vec();
+    sorted.sort_unstable();
+    let mut runs: Vec<Run> = Vec::new();
+    for s in sorted {
+        match runs.last_mut() {
+            Some(r) if r.start + r.len == s => r.len += 1,
+            _ => runs.push(Run { start: s, len: 1 }),
+        }
+    }
+    runs
+}
