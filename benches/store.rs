@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo bench -p rados-benches --bench store -- [--dir DIR] [--rounds N] [--objects N] [--quick]
+//!     [--case big|small|reads|open]...
 //! ```
 //! Cases: 4 MiB writes with 16 in flight (bandwidth vs raw); 4 KiB durable writes with 1 and 16
 //! in flight (group commit) vs 16 raw fsync writers; 4 KiB reads of cached objects on one
@@ -30,6 +31,14 @@ struct Args {
     rounds: usize,
     objects: u64,
     quick: bool,
+    /// Only the cases named (`big`, `small`, `reads`, `open`); all when empty.
+    cases: Vec<String>,
+}
+
+impl Args {
+    fn runs(&self, case: &str) -> bool {
+        self.cases.is_empty() || self.cases.iter().any(|c| c == case)
+    }
 }
 
 fn parse_args() -> Args {
@@ -38,6 +47,7 @@ fn parse_args() -> Args {
         rounds: 3,
         objects: 1_000_000,
         quick: false,
+        cases: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -46,10 +56,25 @@ fn parse_args() -> Args {
             "--rounds" => a.rounds = it.next().and_then(|v| v.parse().ok()).expect("--rounds N"),
             "--objects" => a.objects = it.next().and_then(|v| v.parse().ok()).expect("--objects N"),
             "--quick" => a.quick = true,
+            "--case" => a.cases.push(it.next().expect("--case NAME")),
             _ => {} // cargo bench passes --bench
         }
     }
     a
+}
+
+/// Incompressible bytes, so that no layer's compression flatters it.
+fn noise(len: usize) -> bytes::Bytes {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect::<Vec<u8>>()
+        .into()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -99,7 +124,7 @@ fn raw_writers(dir: &Path, threads: u64, size: u64, per_thread: u64, limit: Dura
     let files: Vec<File> = (0..threads)
         .map(|t| File::create(dir.join(format!("raw{t}"))).unwrap())
         .collect();
-    let buf = vec![0xabu8; size as usize];
+    let buf = noise(size as usize);
     let rate = run_threads(threads, per_thread, limit, |t, i| {
         let f = &files[t as usize];
         f.write_all_at(&buf, i * size).unwrap();
@@ -111,7 +136,7 @@ fn raw_writers(dir: &Path, threads: u64, size: u64, per_thread: u64, limit: Dura
 
 fn store_writers(dir: &Path, threads: u64, size: u64, per_thread: u64, limit: Duration) -> f64 {
     let s = fresh_store(dir);
-    let buf = bytes::Bytes::from(vec![0xabu8; size as usize]);
+    let buf = noise(size as usize);
     let rate = run_threads(threads, per_thread, limit, |t, i| {
         let mut txn = Transaction::new();
         txn.write(C, &oid(&format!("t{t}."), i), 0, buf.clone());
@@ -126,7 +151,7 @@ fn store_writers(dir: &Path, threads: u64, size: u64, per_thread: u64, limit: Du
 /// as the OSD drives the store.
 fn store_pipelined(dir: &Path, window: usize, size: u64, limit: Duration) -> f64 {
     let s = fresh_store(dir);
-    let buf = bytes::Bytes::from(vec![0xabu8; size as usize]);
+    let buf = noise(size as usize);
     let mut pending = std::collections::VecDeque::new();
     let start = Instant::now();
     let mut done = 0u64;
@@ -154,7 +179,7 @@ fn store_pipelined(dir: &Path, window: usize, size: u64, limit: Duration) -> f64
 
 fn reads(dir: &Path, objects: u64, limit: Duration) -> f64 {
     let s = fresh_store(dir);
-    let buf = bytes::Bytes::from(vec![0x5au8; 4096]);
+    let buf = noise(4096);
     for chunk in 0..objects.div_ceil(1000) {
         let mut txn = Transaction::new();
         for i in chunk * 1000..((chunk + 1) * 1000).min(objects) {
@@ -257,44 +282,48 @@ fn main() {
         args.rounds
     );
 
-    let (mut raw_bw, mut st_bw) = (vec![], vec![]);
-    let (mut one, mut sixteen, mut raw16, mut piped) = (vec![], vec![], vec![], vec![]);
-    for round in 0..args.rounds {
-        eprintln!("round {} of {}", round + 1, args.rounds);
-        raw_bw.push(raw_writers(&raw_dir, 16, 4 * MIB, 16, limit) * 4.0);
-        st_bw.push(store_writers(&store_dir, 16, 4 * MIB, 16, limit) * 4.0);
-        raw16.push(raw_writers(&raw_dir, 16, 4096, u64::MAX, limit));
-        one.push(store_writers(&store_dir, 1, 4096, u64::MAX, limit));
-        sixteen.push(store_writers(&store_dir, 16, 4096, u64::MAX, limit));
-        piped.push(store_pipelined(&store_dir, 16, 4096, limit));
-    }
-    let read_rate = median(
-        (0..args.rounds)
-            .map(|_| reads(&store_dir, 10_000, limit))
-            .collect(),
-    );
-    let (raw_bw, st_bw) = (median(raw_bw), median(st_bw));
-    let (one, sixteen, raw16, piped) = (median(one), median(sixteen), median(raw16), median(piped));
     println!("| case | raw baseline | store | ratio |");
     println!("| --- | --- | --- | --- |");
-    println!(
-        "| 4 MiB writes, 16 in flight | {raw_bw:.0} MiB/s | {st_bw:.0} MiB/s | {:.2} of raw |",
-        st_bw / raw_bw
-    );
-    println!("| 4 KiB durable writes, 16 in flight | {raw16:.0} fsyncs/s (16 writers) | {sixteen:.0} commits/s | {:.2}x raw, {:.1}x the store's 1-in-flight {one:.0}/s |", sixteen / raw16, sixteen / one);
-    println!("| 4 KiB durable writes, 16 in flight from one thread (async commits) | {raw16:.0} fsyncs/s (16 writers) | {piped:.0} commits/s | {:.2}x raw, {:.1}x the store's 1-in-flight |", piped / raw16, piped / one);
-    println!("| 4 KiB reads of cached objects, 1 thread | | {read_rate:.0} reads/s | |");
-
-    populate_small(&store_dir, args.objects);
-    let opens: Vec<(f64, u64, u64)> = (0..args.rounds)
-        .map(|_| open_in_child(&store_dir))
-        .collect();
-    let secs = median(opens.iter().map(|o| o.0).collect());
-    let rss = opens.iter().map(|o| o.1).max().unwrap_or(0);
-    println!(
-        "| open with {} objects (fresh process) | | {secs:.3} s, peak RSS {:.0} MiB | |",
-        opens[0].2,
-        rss as f64 / 1024.0
-    );
+    let rounds = |f: &mut dyn FnMut() -> f64| median((0..args.rounds).map(|_| f()).collect());
+    if args.runs("big") {
+        let raw = rounds(&mut || raw_writers(&raw_dir, 16, 4 * MIB, 16, limit) * 4.0);
+        let st = rounds(&mut || store_writers(&store_dir, 16, 4 * MIB, 16, limit) * 4.0);
+        println!(
+            "| 4 MiB writes, 16 in flight | {raw:.0} MiB/s | {st:.0} MiB/s | {:.2} of raw |",
+            st / raw
+        );
+    }
+    if args.runs("small") {
+        let (mut one, mut sixteen, mut raw16, mut piped) = (vec![], vec![], vec![], vec![]);
+        for round in 0..args.rounds {
+            eprintln!("  small writes, round {} of {}", round + 1, args.rounds);
+            raw16.push(raw_writers(&raw_dir, 16, 4096, u64::MAX, limit));
+            one.push(store_writers(&store_dir, 1, 4096, u64::MAX, limit));
+            sixteen.push(store_writers(&store_dir, 16, 4096, u64::MAX, limit));
+            piped.push(store_pipelined(&store_dir, 16, 4096, limit));
+        }
+        let (one, sixteen, raw16, piped) =
+            (median(one), median(sixteen), median(raw16), median(piped));
+        println!("| 4 KiB durable writes, 1 in flight | | {one:.0} commits/s | |");
+        println!("| 4 KiB durable writes, 16 threads | {raw16:.0} fsyncs/s (16 writers) | {sixteen:.0} commits/s | {:.2}x raw, {:.1}x 1-in-flight |", sixteen / raw16, sixteen / one);
+        println!("| 4 KiB durable writes, 16 in flight from one thread | {raw16:.0} fsyncs/s (16 writers) | {piped:.0} commits/s | {:.2}x raw, {:.1}x 1-in-flight |", piped / raw16, piped / one);
+    }
+    if args.runs("reads") {
+        let r = rounds(&mut || reads(&store_dir, 10_000, limit));
+        println!("| 4 KiB reads of cached objects, 1 thread | | {r:.0} reads/s | |");
+    }
+    if args.runs("open") {
+        populate_small(&store_dir, args.objects);
+        let opens: Vec<(f64, u64, u64)> = (0..args.rounds)
+            .map(|_| open_in_child(&store_dir))
+            .collect();
+        let secs = median(opens.iter().map(|o| o.0).collect());
+        let rss = opens.iter().map(|o| o.1).max().unwrap_or(0);
+        println!(
+            "| open with {} objects (fresh process) | | {secs:.3} s, peak RSS {:.0} MiB | |",
+            opens[0].2,
+            rss as f64 / 1024.0
+        );
+    }
     let _ = std::fs::remove_dir_all(&root);
 }

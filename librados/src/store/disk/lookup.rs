@@ -12,6 +12,31 @@ use fjall::Keyspace;
 use std::ops::Bound;
 use std::sync::RwLockReadGuard;
 
+/// A value from the overlay or from the engine.
+pub(super) enum Val {
+    Pending(Bytes),
+    Engine(fjall::Slice),
+}
+
+impl std::ops::Deref for Val {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Val::Pending(b) => b,
+            Val::Engine(s) => s,
+        }
+    }
+}
+
+impl Val {
+    pub(super) fn into_bytes(self) -> Bytes {
+        match self {
+            Val::Pending(b) => b,
+            Val::Engine(s) => Bytes::copy_from_slice(&s),
+        }
+    }
+}
+
 impl Shared {
     pub(super) fn keyspace(&self, ks: Ks) -> &Keyspace {
         match ks {
@@ -29,18 +54,16 @@ impl Shared {
         self.pending.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The value of `key`: the pending one if staged, else the engine's (not copied).
     pub(super) fn get_in(
         &self,
         p: &Pending,
         ks: Ks,
         key: &[u8],
-    ) -> Result<Option<Bytes>, fjall::Error> {
+    ) -> Result<Option<Val>, fjall::Error> {
         match p.get(ks, key) {
-            Some(v) => Ok(v),
-            None => Ok(self
-                .keyspace(ks)
-                .get(key)?
-                .map(|v| Bytes::copy_from_slice(&v))),
+            Some(v) => Ok(v.map(Val::Pending)),
+            None => Ok(self.keyspace(ks).get(key)?.map(Val::Engine)),
         }
     }
 

@@ -22,6 +22,7 @@ mod pending;
 mod read;
 mod txn;
 mod verify;
+mod wal;
 mod write;
 
 pub use format::{CHUNK_SIZE, CSUM_BLOCK, FORMAT_VERSION, INLINE_MAX};
@@ -29,8 +30,10 @@ pub use format::{CHUNK_SIZE, CSUM_BLOCK, FORMAT_VERSION, INLINE_MAX};
 use self::alloc::{Allocator, BlockFile};
 use self::format::{Onode, Superblock};
 use self::keys::*;
+use self::lookup::Val;
 use self::pending::{Ks, Pending};
-use self::write::{CommitQueue, SPACE_REFRESH};
+use self::wal::Wal;
+use self::write::{ApplyState, CommitQueue, SPACE_REFRESH};
 use super::commit::{Commit, CommitTracker};
 use super::error::{StoreError, StoreResult};
 use super::transaction::{check_member, now_ns, Transaction};
@@ -45,6 +48,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 pub(crate) const META_STATS: &[u8] = b"stats";
+/// The sequence number of the last transaction group the engine holds.
+pub(crate) const META_SEQ: &[u8] = b"seq";
 
 /// Tunables of a disk store.
 #[derive(Clone, Debug)]
@@ -54,6 +59,10 @@ pub struct StoreConfig {
     /// Room kept free on the filesystem for deletes, recovery and the engine's compactions;
     /// `None` picks 2% of the filesystem, at least 16 MiB and at most 1 GiB.
     pub reserve_bytes: Option<u64>,
+    /// Segments in the write-ahead log ring (at least 2).
+    pub wal_segments: usize,
+    /// Size of each write-ahead log segment, preallocated.
+    pub wal_segment_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -61,6 +70,8 @@ impl Default for StoreConfig {
         StoreConfig {
             cache_bytes: 64 << 20,
             reserve_bytes: None,
+            wal_segments: 4,
+            wal_segment_bytes: 8 << 20,
         }
     }
 }
@@ -92,6 +103,8 @@ pub(crate) struct Shared {
     tracker: Arc<CommitTracker>,
     queue: Mutex<CommitQueue>,
     queue_cond: Condvar,
+    apply: Mutex<ApplyState>,
+    apply_cond: Condvar,
     failed: Mutex<Option<String>>,
     inflight_bytes: AtomicU64,
     /// Last free-space reading and the bytes requested since (see `fs_available`).
@@ -105,7 +118,7 @@ pub(crate) struct Shared {
 /// See the module documentation.
 pub struct DiskStore {
     sh: Arc<Shared>,
-    committer: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -221,6 +234,51 @@ impl DiskStore {
         let meta = db.keyspace("meta", small)?;
         let block = BlockFile::open(dir.join("block"))?;
 
+        // Bring the engine up to the last durable group from the log, and sync it there.
+        let wal = Wal::open(&dir.join("wal"), cfg.wal_segments, cfg.wal_segment_bytes)?;
+        let applied = meta
+            .get(META_SEQ)?
+            .and_then(|v| v.get(..8).and_then(|b| b.try_into().ok()))
+            .map(u64::from_le_bytes)
+            .unwrap_or(0);
+        let mut last_seq = applied;
+        for r in wal.scan()? {
+            if r.last <= last_seq {
+                continue;
+            }
+            if r.first != last_seq + 1 {
+                return Err(StoreError::Format {
+                    path: dir.join("wal"),
+                    reason: format!(
+                        "the write-ahead log lacks transactions {}..{}; it is damaged",
+                        last_seq + 1,
+                        r.first - 1
+                    ),
+                });
+            }
+            let mut batch = db.batch();
+            for (ks, k, v) in &r.writes {
+                let ks = match ks {
+                    Ks::Onode => &onodes,
+                    Ks::Data => &data,
+                    Ks::Omap => &omap,
+                    Ks::Alloc => &alloc_ks,
+                    Ks::Meta => &meta,
+                };
+                match v {
+                    Some(v) => batch.insert(ks, k.as_slice(), v.as_ref()),
+                    None => batch.remove(ks, k.as_slice()),
+                }
+            }
+            batch.insert(&meta, META_SEQ, r.last.to_le_bytes());
+            batch.commit()?;
+            last_seq = r.last;
+        }
+        db.persist(PersistMode::SyncAll)?;
+        if last_seq > applied {
+            tracing::info!(target: "store", groups_from = applied + 1, groups_to = last_seq, "replayed the write-ahead log");
+        }
+
         let mut refs = Vec::new();
         for kv in alloc_ks.iter() {
             let (k, v) = kv.into_inner()?;
@@ -267,12 +325,17 @@ impl DiskStore {
             writer: Mutex::new(WriterState {
                 nid_next: nid_max,
                 nid_max,
-                seq: 0,
+                seq: last_seq,
             }),
             colls: RwLock::new(colls),
             tracker: Arc::new(CommitTracker::default()),
             queue: Mutex::new(CommitQueue::default()),
             queue_cond: Condvar::new(),
+            apply: Mutex::new(ApplyState {
+                applied: last_seq,
+                ..Default::default()
+            }),
+            apply_cond: Condvar::new(),
             failed: Mutex::new(None),
             inflight_bytes: AtomicU64::new(0),
             space_cache: Mutex::new((0, SPACE_REFRESH)),
@@ -281,15 +344,29 @@ impl DiskStore {
             data_bytes: AtomicU64::new(data_bytes),
             _lock: lock_file,
         });
+        sh.tracker.mark_durable(last_seq);
         let worker = Arc::clone(&sh);
         let committer = std::thread::Builder::new()
             .name("store-commit".into())
-            .spawn(move || worker.commit_loop())
+            .spawn(move || worker.commit_loop(wal))
             .map_err(io_err(Path::new("store-commit thread")))?;
+        let worker = Arc::clone(&sh);
+        let applier = std::thread::Builder::new()
+            .name("store-apply".into())
+            .spawn(move || worker.apply_loop())
+            .map_err(io_err(Path::new("store-apply thread")))?;
         Ok(DiskStore {
             sh,
-            committer: Some(committer),
+            threads: vec![committer, applier],
         })
+    }
+
+    /// Waits until everything queued so far is durable and applied to the engine.
+    fn barrier(&self) -> StoreResult<()> {
+        let seq = self.sh.submit(&Transaction::new())?;
+        Commit::pending(seq, Arc::clone(&self.sh.tracker)).wait()?;
+        self.sh.wait_applied(seq);
+        Ok(())
     }
 
     /// The directory the store lives in.
@@ -300,7 +377,7 @@ impl DiskStore {
     /// Writes the engine's in-memory tables to its files (tests use this to reach table
     /// files with their corruption checks; normal operation never needs it).
     pub fn flush_engine(&self) -> StoreResult<()> {
-        self.apply_transaction(Transaction::new())?;
+        self.barrier()?;
         for ks in [
             &self.sh.onodes,
             &self.sh.data,
@@ -318,7 +395,8 @@ impl Drop for DiskStore {
     fn drop(&mut self) {
         lock(&self.sh.queue).shutdown = true;
         self.sh.queue_cond.notify_all();
-        if let Some(t) = self.committer.take() {
+        // The commit thread drains the queue, then stops the apply thread, which drains too.
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
         if let Err(e) = self.sh.db.persist(PersistMode::SyncAll) {
@@ -428,7 +506,7 @@ impl ObjectStore for DiskStore {
         sh.member_bits(cid, oid)?;
         let _reading = sh.gate.read().unwrap_or_else(|e| e.into_inner());
         // Metadata under the overlay's read lock (one consistent state), data after it.
-        let (o, chunks) = {
+        let (mut o, chunks) = {
             let p = sh.pending_read();
             let o = sh
                 .onode_in(&p, oid)?
@@ -446,6 +524,23 @@ impl ObjectStore for DiskStore {
             }
             (o, chunks)
         };
+        if let Some(inline) = o.inline.take() {
+            // Small objects: hand out the onode's own buffer, checked, without copying.
+            let bytes = inline.verified().map_err(|detail| StoreError::Corrupt {
+                object: oid.clone().into(),
+                detail,
+            })?;
+            let have = bytes.len() as u64;
+            let end = offset.saturating_add(len).min(o.size);
+            if offset >= end {
+                return Ok(Bytes::new());
+            }
+            if end <= have {
+                let all = Bytes::from(inline.bytes.into_vec());
+                return Ok(all.slice(offset as usize..end as usize));
+            }
+            o.inline = Some(inline);
+        }
         let bytes = read::object_bytes(&sh.block, oid, &o, offset, len, |idx| {
             Ok(chunks.get(&idx).cloned())
         })?;
@@ -481,7 +576,7 @@ impl ObjectStore for DiskStore {
                 object: oid.clone().into(),
             })?;
         sh.get_in(&p, Ks::Omap, &omap_header_key(o.nid))
-            .map(Option::unwrap_or_default)
+            .map(|v| v.map(Val::into_bytes).unwrap_or_default())
             .map_err(|e| Shared::engine_err(oid, e))
     }
 
@@ -505,7 +600,7 @@ impl ObjectStore for DiskStore {
                 .get_in(&p, Ks::Omap, &omap_entry_key(o.nid, k))
                 .map_err(|e| Shared::engine_err(oid, e))?;
             if let Some(v) = v {
-                out.insert(k.clone(), v);
+                out.insert(k.clone(), v.into_bytes());
             }
         }
         Ok(out)
@@ -612,7 +707,7 @@ impl ObjectStore for DiskStore {
     fn verify(&self) -> StoreResult<VerifyReport> {
         // Everything queued so far reaches the engine first; the walk reads the engine.
         if self.sh.check_writable().is_ok() {
-            self.apply_transaction(Transaction::new())?;
+            self.barrier()?;
         }
         verify::verify(&self.sh)
     }

@@ -6,7 +6,8 @@ use super::alloc::Run;
 use super::format;
 use super::pending::{Ks, Write1};
 use super::txn::{Ctx, Prewritten};
-use super::{fs_space, lock, Shared, CHUNK_SIZE, META_STATS};
+use super::wal::{self, Wal};
+use super::{fs_space, lock, Shared, CHUNK_SIZE, META_SEQ, META_STATS};
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::transaction::{now_ns, Op, Transaction};
 use bytes::Bytes;
@@ -28,6 +29,16 @@ pub(super) struct CommitQueue {
     /// Slots whose last reference went away, with the transaction that dropped it.
     pub frees: Vec<(u64, Vec<u64>)>,
     pub shutdown: bool,
+}
+
+/// Durable groups waiting for the apply thread.
+#[derive(Default)]
+pub(super) struct ApplyState {
+    pub groups: std::collections::VecDeque<(u64, Vec<Write1>)>,
+    /// The last sequence number the engine holds.
+    pub applied: u64,
+    pub shutdown: bool,
+    pub stopped: bool,
 }
 
 impl Shared {
@@ -218,53 +229,34 @@ impl Shared {
         Ok(seq)
     }
 
-    /// The commit thread: applies every queued transaction to the engine as one batch, syncs
-    /// the journal once, resolves their commits, drops them from the pending overlay, and frees
-    /// slots they released.
-    pub(super) fn commit_loop(&self) {
+    /// The commit thread: writes every queued transaction to the log as one record with one
+    /// sync (group commit), resolves their commits, frees the slots they released, and hands
+    /// the group to the apply thread.
+    pub(super) fn commit_loop(&self, mut wal: Wal) {
+        let mut synced = self.applied();
         loop {
-            let items = {
-                let mut q = lock(&self.queue);
-                while q.items.is_empty() {
-                    if q.shutdown {
-                        return;
-                    }
-                    q = self.queue_cond.wait(q).unwrap_or_else(|e| e.into_inner());
-                }
-                q.bytes = 0;
-                let items = std::mem::take(&mut q.items);
-                self.queue_cond.notify_all();
-                items
+            let Some(items) = self.next_group() else {
+                lock(&self.apply).shutdown = true;
+                self.apply_cond.notify_all();
+                return;
             };
+            let first = items.first().map_or(0, |(s, _)| *s);
             let last = items.last().map_or(0, |(s, _)| *s);
-            // One batch; a key written twice in the group takes its last value.
-            let mut latest: BTreeMap<(Ks, &[u8]), &Option<Bytes>> = BTreeMap::new();
-            for (_, writes) in &items {
-                for (ks, k, v) in writes {
-                    latest.insert((*ks, k.as_slice()), v);
-                }
-            }
-            let mut batch = self.db.batch();
-            for ((ks, k), v) in latest {
-                match v {
-                    Some(v) => batch.insert(self.keyspace(ks), k, v.as_ref()),
-                    None => batch.remove(self.keyspace(ks), k),
-                }
-            }
-            let synced = batch
-                .commit()
-                .and_then(|()| self.db.persist(PersistMode::SyncData));
-            if let Err(e) = synced {
-                self.fail(format!("engine commit failed: {e}"));
+            let writes = dedupe(items);
+            let mut record = Vec::new();
+            wal::encode(first, last, &writes, &mut record);
+            let logged = if record.len() as u64 > wal.max_record() {
+                self.commit_direct(last, &writes)
+            } else {
+                self.log(&mut wal, &mut synced, &record, last)
+            };
+            if let Err(e) = logged {
+                self.fail(format!("commit failed: {e}"));
+                lock(&self.apply).shutdown = true;
+                self.apply_cond.notify_all();
                 return;
             }
             self.tracker.mark_durable(last);
-            {
-                let mut p = self.pending.write().unwrap_or_else(|e| e.into_inner());
-                for (_, writes) in &items {
-                    p.retire(last, writes);
-                }
-            }
             let frees: Vec<u64> = {
                 let mut q = lock(&self.queue);
                 let (done, rest): (Vec<_>, Vec<_>) =
@@ -273,8 +265,126 @@ impl Shared {
                 done.into_iter().flat_map(|(_, s)| s).collect()
             };
             self.release_dropped(&frees);
+            let mut a = lock(&self.apply);
+            a.groups.push_back((last, writes));
+            self.apply_cond.notify_all();
         }
     }
+
+    /// Everything queued, or `None` once shut down with nothing left.
+    fn next_group(&self) -> Option<Vec<(u64, Vec<Write1>)>> {
+        let mut q = lock(&self.queue);
+        while q.items.is_empty() {
+            if q.shutdown {
+                return None;
+            }
+            q = self.queue_cond.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+        q.bytes = 0;
+        let items = std::mem::take(&mut q.items);
+        self.queue_cond.notify_all();
+        Some(items)
+    }
+
+    /// Appends a record to the ring, first checkpointing the segment it is about to reuse.
+    fn log(&self, wal: &mut Wal, synced: &mut u64, record: &[u8], last: u64) -> StoreResult<()> {
+        if let Some(next) = wal.needs_switch(record.len() as u64) {
+            let needed = wal.last_in(next);
+            if needed > *synced {
+                let applied = self.wait_applied(needed);
+                self.db.persist(PersistMode::SyncAll)?;
+                *synced = applied;
+            }
+            wal.switch();
+        }
+        wal.append(record, last)
+    }
+
+    /// A group too large for the log goes to the engine, synced, once everything before it
+    /// is applied.
+    fn commit_direct(&self, last: u64, writes: &[Write1]) -> StoreResult<()> {
+        let before = {
+            let a = lock(&self.apply);
+            a.groups.back().map_or(a.applied, |(s, _)| *s)
+        };
+        self.wait_applied(before);
+        self.apply_to_engine(last, writes)?;
+        self.db.persist(PersistMode::SyncData)?;
+        Ok(())
+    }
+
+    /// Applies a durable group to the engine (no sync) and retires it from the overlay.
+    fn apply_to_engine(&self, last: u64, writes: &[Write1]) -> StoreResult<()> {
+        let mut batch = self.db.batch();
+        for (ks, k, v) in writes {
+            match v {
+                Some(v) => batch.insert(self.keyspace(*ks), k.as_slice(), v.as_ref()),
+                None => batch.remove(self.keyspace(*ks), k.as_slice()),
+            }
+        }
+        batch.insert(&self.meta, META_SEQ, last.to_le_bytes());
+        batch.commit()?;
+        self.pending
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retire(last, writes);
+        let mut a = lock(&self.apply);
+        a.applied = a.applied.max(last);
+        self.apply_cond.notify_all();
+        Ok(())
+    }
+
+    pub(super) fn applied(&self) -> u64 {
+        lock(&self.apply).applied
+    }
+
+    /// Blocks until the engine holds every group up to `seq` (or the apply thread stopped);
+    /// returns the applied sequence number.
+    pub(super) fn wait_applied(&self, seq: u64) -> u64 {
+        let mut a = lock(&self.apply);
+        while a.applied < seq && !a.stopped {
+            a = self.apply_cond.wait(a).unwrap_or_else(|e| e.into_inner());
+        }
+        a.applied
+    }
+
+    /// The apply thread: puts durable groups into the engine, in order.
+    pub(super) fn apply_loop(&self) {
+        loop {
+            let group = {
+                let mut a = lock(&self.apply);
+                loop {
+                    if let Some(g) = a.groups.pop_front() {
+                        break g;
+                    }
+                    if a.shutdown {
+                        a.stopped = true;
+                        self.apply_cond.notify_all();
+                        return;
+                    }
+                    a = self.apply_cond.wait(a).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            if let Err(e) = self.apply_to_engine(group.0, &group.1) {
+                self.fail(format!("applying to the engine failed: {e}"));
+                let mut a = lock(&self.apply);
+                a.stopped = true;
+                self.apply_cond.notify_all();
+                return;
+            }
+        }
+    }
+}
+
+/// The writes of a group, each key once with its last value.
+fn dedupe(items: Vec<(u64, Vec<Write1>)>) -> Vec<Write1> {
+    let mut latest: BTreeMap<(Ks, Vec<u8>), Option<Bytes>> = BTreeMap::new();
+    for (_, writes) in items {
+        for (ks, k, v) in writes {
+            latest.insert((ks, k), v);
+        }
+    }
+    latest.into_iter().map(|((ks, k), v)| (ks, k, v)).collect()
 }
 
 fn runs_of(slots: &[u64]) -> Vec<Run> {
