@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use librados::store::*;
+use std::future::Future;
 
 const C: CollectionId = CollectionId { pool: 1, seed: 0 };
 
@@ -237,4 +238,67 @@ fn omap_listing_honours_start_prefix_and_max() {
         .omap_get_values(C, &o, &[Bytes::from("c"), Bytes::from("zz")])
         .unwrap();
     assert_eq!(got.len(), 1);
+}
+
+#[test]
+fn sparse_objects_reach_the_gib_range() {
+    let (_d, s) = setup();
+    let o = oid("sparse");
+    let far = 5u64 << 30;
+    let mut t = Transaction::new();
+    t.write(C, &o, 0, pattern(1000, 1))
+        .write(C, &o, far, pattern(70_000, 2));
+    s.apply_transaction(t).unwrap();
+    assert_eq!(s.stat(C, &o).unwrap().size, far + 70_000);
+    assert_eq!(
+        s.read(C, &o, far - 10, 20).unwrap().as_ref(),
+        &[&[0u8; 10][..], &pattern(10, 2)].concat()[..]
+    );
+    assert_eq!(
+        s.read(C, &o, 3 << 30, 4096).unwrap(),
+        Bytes::from(vec![0u8; 4096])
+    );
+    // Truncating back frees the far chunks; the start survives.
+    let mut t = Transaction::new();
+    t.truncate(C, &o, 500);
+    s.apply_transaction(t).unwrap();
+    assert_eq!(
+        s.read(C, &o, 0, u64::MAX).unwrap().as_ref(),
+        &pattern(1000, 1)[..500]
+    );
+    assert!(s.verify().unwrap().is_clean());
+}
+
+#[test]
+fn commits_resolve_as_futures_and_in_submission_order() {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let (_d, s) = setup();
+    let o = oid("ordered");
+    let commits: Vec<Commit> = (0..50u8)
+        .map(|i| {
+            let mut t = Transaction::new();
+            t.write(C, &o, 0, vec![i; 100]);
+            s.queue_transaction(t).unwrap()
+        })
+        .collect();
+    // Reads see queued transactions at once, durable or not.
+    assert_eq!(s.read(C, &o, 0, 1).unwrap().as_ref(), &[49]);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    for mut c in commits {
+        loop {
+            match std::pin::Pin::new(&mut c).poll(&mut cx) {
+                Poll::Ready(r) => break r.unwrap(),
+                Poll::Pending => std::thread::park_timeout(std::time::Duration::from_millis(50)),
+            }
+        }
+    }
+    assert_eq!(s.stat(C, &o).unwrap().version, 50);
 }

@@ -1,5 +1,6 @@
 //! The `rados` command.
 //!
+//! `rados store ...` checks and inspects an object store directory.
 //! `rados crush ...` and `rados osdmap ...` keep crushtool's and osdmaptool's flags and output
 //! formats; installed under the names `crushtool` or `osdmaptool` (a symlink), the binary behaves
 //! as that tool.
@@ -7,6 +8,7 @@
 mod args;
 mod crush_cmd;
 mod osdmap_cmd;
+mod store_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +37,11 @@ enum Command {
     Osdmap {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Check, inspect and list one OSD's object store directory (fsck, statfs, ls).
+    Store {
+        #[command(subcommand)]
+        command: store_cmd::StoreCommand,
     },
 }
 
@@ -85,5 +92,6 @@ fn main() -> ExitCode {
             "rados osdmap",
             osdmap_cmd::run(args::expand_equals(args), "rados osdmap"),
         ),
+        Command::Store { command } => report("rados store", store_cmd::run(command)),
     }
 }

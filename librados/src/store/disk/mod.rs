@@ -369,6 +369,18 @@ impl DiskStore {
         Ok(())
     }
 
+    /// [`ObjectStore::verify`], calling `progress(objects, bytes)` as the walk goes.
+    pub fn verify_with_progress(
+        &self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> StoreResult<VerifyReport> {
+        // Everything queued so far reaches the engine first; the walk reads the engine.
+        if self.sh.check_writable().is_ok() {
+            self.barrier()?;
+        }
+        verify::verify(&self.sh, progress)
+    }
+
     /// The directory the store lives in.
     pub fn path(&self) -> &Path {
         &self.sh.dir
@@ -705,10 +717,6 @@ impl ObjectStore for DiskStore {
     }
 
     fn verify(&self) -> StoreResult<VerifyReport> {
-        // Everything queued so far reaches the engine first; the walk reads the engine.
-        if self.sh.check_writable().is_ok() {
-            self.barrier()?;
-        }
-        verify::verify(&self.sh)
+        self.verify_with_progress(&mut |_, _| {})
     }
 }

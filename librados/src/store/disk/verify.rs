@@ -42,7 +42,8 @@ fn check_object(sh: &Shared, oid: &ObjectId, o: &Onode) -> Result<u64, String> {
     Ok(bytes)
 }
 
-pub fn verify(sh: &Shared) -> StoreResult<VerifyReport> {
+/// Walks the store; `progress(objects, bytes)` is called every 1000 objects.
+pub fn verify(sh: &Shared, progress: &mut dyn FnMut(u64, u64)) -> StoreResult<VerifyReport> {
     let mut report = VerifyReport::default();
     let _reading = sh.gate.read().unwrap_or_else(|e| e.into_inner());
     for kv in sh.onodes.iter() {
@@ -62,6 +63,9 @@ pub fn verify(sh: &Shared) -> StoreResult<VerifyReport> {
             continue;
         };
         report.objects_checked += 1;
+        if report.objects_checked % 1000 == 0 {
+            progress(report.objects_checked, report.bytes_checked);
+        }
         let onode: Onode = match decode_record(&v) {
             Ok(o) => o,
             Err(e) => {
@@ -76,5 +80,6 @@ pub fn verify(sh: &Shared) -> StoreResult<VerifyReport> {
             Err(detail) => report.problems.push(object_problem(sh, &oid, detail)),
         }
     }
+    progress(report.objects_checked, report.bytes_checked);
     Ok(report)
 }

@@ -21,10 +21,15 @@ pub(super) const SPACE_REFRESH: u64 = 16 << 20;
 /// Writers wait while more than this many bytes of transactions wait for the commit thread.
 const QUEUE_BYTES_MAX: u64 = 64 << 20;
 
+/// One staged transaction: its sequence number and engine writes.
+pub(super) type Queued = (u64, Vec<Write1>);
+
 /// Transactions staged (visible) but not yet in the engine, for the commit thread.
 #[derive(Default)]
 pub(super) struct CommitQueue {
-    pub items: Vec<(u64, Vec<Write1>)>,
+    pub items: Vec<Queued>,
+    /// Whether a queued transaction wrote slots that the block file must sync first.
+    pub block_dirty: bool,
     pub bytes: u64,
     /// Slots whose last reference went away, with the transaction that dropped it.
     pub frees: Vec<(u64, Vec<u64>)>,
@@ -85,7 +90,8 @@ impl Shared {
         Ok(())
     }
 
-    /// Writes the full chunks of every large write into fresh slots and syncs them.
+    /// Writes the full chunks of every large write into fresh slots (synced later, see
+    /// `commit_loop`).
     fn prewrite(&self, txn: &Transaction) -> StoreResult<Prewritten> {
         let mut pre = Prewritten::default();
         for (i, op) in txn.ops.iter().enumerate() {
@@ -123,12 +129,8 @@ impl Shared {
             }
             pre.per_op.insert(i, placed);
         }
-        if !pre.slots.is_empty() {
-            if let Err(e) = self.block.sync() {
-                self.fail(e.to_string());
-                return Err(e);
-            }
-        }
+        // The block file is synced by the commit thread, once per group, before the log record
+        // that makes these slots referenced becomes durable.
         Ok(pre)
     }
 
@@ -172,6 +174,7 @@ impl Shared {
     /// Under the writer lock: turns the transaction into engine writes, makes them visible,
     /// updates the in-memory state and queues them for the commit thread.
     fn stage(&self, txn: &Transaction, pre: &Prewritten) -> StoreResult<u64> {
+        let wrote_slots = !pre.slots.is_empty();
         let mut w = lock(&self.writer);
         let mut ctx = Ctx::new(self, w.nid_next, w.nid_max, pre);
         for (i, op) in txn.ops.iter().enumerate() {
@@ -217,6 +220,7 @@ impl Shared {
             .sum();
         let mut q = lock(&self.queue);
         q.items.push((seq, st.writes));
+        q.block_dirty |= wrote_slots;
         q.bytes += bytes;
         if !st.freed.is_empty() {
             q.frees.push((seq, st.freed));
@@ -235,7 +239,7 @@ impl Shared {
     pub(super) fn commit_loop(&self, mut wal: Wal) {
         let mut synced = self.applied();
         loop {
-            let Some(items) = self.next_group() else {
+            let Some((items, block_dirty)) = self.next_group() else {
                 lock(&self.apply).shutdown = true;
                 self.apply_cond.notify_all();
                 return;
@@ -245,11 +249,19 @@ impl Shared {
             let writes = dedupe(items);
             let mut record = Vec::new();
             wal::encode(first, last, &writes, &mut record);
-            let logged = if record.len() as u64 > wal.max_record() {
-                self.commit_direct(last, &writes)
+            // Slot data first: the record below makes it referenced.
+            let data_synced = if block_dirty {
+                self.block.sync()
             } else {
-                self.log(&mut wal, &mut synced, &record, last)
+                Ok(())
             };
+            let logged = data_synced.and_then(|()| {
+                if record.len() as u64 > wal.max_record() {
+                    self.commit_direct(last, &writes)
+                } else {
+                    self.log(&mut wal, &mut synced, &record, last)
+                }
+            });
             if let Err(e) = logged {
                 self.fail(format!("commit failed: {e}"));
                 lock(&self.apply).shutdown = true;
@@ -271,8 +283,8 @@ impl Shared {
         }
     }
 
-    /// Everything queued, or `None` once shut down with nothing left.
-    fn next_group(&self) -> Option<Vec<(u64, Vec<Write1>)>> {
+    /// Everything queued (and whether it wrote slots), or `None` once shut down and drained.
+    fn next_group(&self) -> Option<(Vec<Queued>, bool)> {
         let mut q = lock(&self.queue);
         while q.items.is_empty() {
             if q.shutdown {
@@ -282,8 +294,9 @@ impl Shared {
         }
         q.bytes = 0;
         let items = std::mem::take(&mut q.items);
+        let block_dirty = std::mem::take(&mut q.block_dirty);
         self.queue_cond.notify_all();
-        Some(items)
+        Some((items, block_dirty))
     }
 
     /// Appends a record to the ring, first checkpointing the segment it is about to reuse.
@@ -377,7 +390,7 @@ impl Shared {
 }
 
 /// The writes of a group, each key once with its last value.
-fn dedupe(items: Vec<(u64, Vec<Write1>)>) -> Vec<Write1> {
+fn dedupe(items: Vec<Queued>) -> Vec<Write1> {
     let mut latest: BTreeMap<(Ks, Vec<u8>), Option<Bytes>> = BTreeMap::new();
     for (_, writes) in items {
         for (ks, k, v) in writes {
