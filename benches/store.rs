@@ -270,12 +270,23 @@ fn main() {
         open_child(Path::new(&argv[i + 1]));
         return;
     }
-    let args = parse_args();
+    let mut args = parse_args();
+    // `cargo test --all-targets` runs this without `--bench`: a short smoke run then.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    if smoke {
+        args.rounds = 1;
+        args.objects = args.objects.min(2000);
+        args.quick = true;
+    }
     let root = args
         .dir
         .join(format!("rados-store-bench-{}", std::process::id()));
     let (raw_dir, store_dir) = (root.join("raw"), root.join("store"));
-    let limit = Duration::from_secs(if args.quick { 1 } else { 4 });
+    let limit = match (smoke, args.quick) {
+        (true, _) => Duration::from_millis(200),
+        (false, true) => Duration::from_secs(1),
+        (false, false) => Duration::from_secs(4),
+    };
     println!(
         "store benchmark in {} ({} rounds)",
         root.display(),
@@ -309,7 +320,8 @@ fn main() {
         println!("| 4 KiB durable writes, 16 in flight from one thread | {raw16:.0} fsyncs/s (16 writers) | {piped:.0} commits/s | {:.2}x raw, {:.1}x 1-in-flight |", piped / raw16, piped / one);
     }
     if args.runs("reads") {
-        let r = rounds(&mut || reads(&store_dir, 10_000, limit));
+        let objects = if smoke { 1000 } else { 10_000 };
+        let r = rounds(&mut || reads(&store_dir, objects, limit));
         println!("| 4 KiB reads of cached objects, 1 thread | | {r:.0} reads/s | |");
     }
     if args.runs("open") {

@@ -158,8 +158,14 @@ impl Wal {
     /// Opens the ring in `dir`, creating (and zero-filling) any missing segment.
     pub fn open(dir: &Path, segments: usize, segment_bytes: u64) -> StoreResult<Wal> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        // Segments left by an earlier, larger configuration stay in the ring: they may hold
+        // records not yet in the engine.
+        let mut count = segments.max(2);
+        while segment_path(dir, count).exists() {
+            count += 1;
+        }
         let mut files = Vec::new();
-        for i in 0..segments.max(2) {
+        for i in 0..count {
             let path = segment_path(dir, i);
             let f = std::fs::OpenOptions::new()
                 .read(true)

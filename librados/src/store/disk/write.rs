@@ -305,6 +305,15 @@ impl Shared {
             let needed = wal.last_in(next);
             if needed > *synced {
                 let applied = self.wait_applied(needed);
+                if applied < needed {
+                    // The apply thread stopped: that segment holds the only durable copy.
+                    return Err(StoreError::Engine {
+                        detail: format!(
+                            "cannot reuse a log segment: the engine holds groups up to {applied}, \
+                             the segment up to {needed}"
+                        ),
+                    });
+                }
                 self.db.persist(PersistMode::SyncAll)?;
                 *synced = applied;
             }
