@@ -35,7 +35,8 @@ fn crash_child() {
         return;
     };
     let (seed, start): (u64, u64) = (seed.parse().unwrap(), start.parse().unwrap());
-    let store = DiskStore::open(&dir).unwrap();
+    let store =
+        DiskStore::open_with(&dir, config(std::env::var("STORE_CRASH_SMALL_LOG").is_ok())).unwrap();
     println!("OPENED");
     let mut window = VecDeque::new();
     for step in start + 1.. {
@@ -51,6 +52,17 @@ fn crash_child() {
     }
 }
 
+/// The default configuration, or one with a tiny log ring: segments are reused every few
+/// transactions (checkpoints) and large groups bypass the log (direct commits).
+fn config(small_log: bool) -> StoreConfig {
+    let mut c = StoreConfig::default();
+    if small_log {
+        c.wal_segments = 2;
+        c.wal_segment_bytes = 256 * 1024;
+    }
+    c
+}
+
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -62,10 +74,21 @@ fn env_u64(name: &str, default: u64) -> u64 {
 fn sigkill_never_loses_or_tears_a_transaction() {
     let kills = env_u64("STORE_CRASH_KILLS", 50);
     let seed = env_u64("STORE_CRASH_SEED", 0x5eed_0001);
-    println!("crash test: {kills} kills, STORE_CRASH_SEED={seed}");
+    kill_and_check(kills, seed, false);
+}
+
+#[test]
+fn sigkill_with_a_tiny_log_ring_checkpoints_and_direct_commits() {
+    let kills = env_u64("STORE_CRASH_KILLS", 50) / 2;
+    let seed = env_u64("STORE_CRASH_SEED", 0x5eed_0001) ^ 0xabcd;
+    kill_and_check(kills, seed, true);
+}
+
+fn kill_and_check(kills: u64, seed: u64, small_log: bool) {
+    println!("crash test: {kills} kills, seed {seed}, small log {small_log}");
     let dir = tempfile::tempdir().unwrap();
     {
-        let s = DiskStore::open(dir.path()).unwrap();
+        let s = DiskStore::open_with(dir.path(), config(small_log)).unwrap();
         s.apply_transaction(setup_txn()).unwrap();
     }
     let model = MemStore::new();
@@ -86,6 +109,7 @@ fn sigkill_never_loses_or_tears_a_transaction() {
             .env("STORE_CRASH_DIR", dir.path())
             .env("STORE_CRASH_CHILD_SEED", seed.to_string())
             .env("STORE_CRASH_START", model_step.to_string())
+            .envs(small_log.then_some(("STORE_CRASH_SMALL_LOG", "1")))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -111,7 +135,7 @@ fn sigkill_never_loses_or_tears_a_transaction() {
             .unwrap_or(model_step);
         total_reported += reported - model_step;
 
-        let store = DiskStore::open(dir.path()).unwrap();
+        let store = DiskStore::open_with(dir.path(), config(small_log)).unwrap();
         let got = dump(&store);
         // Bring the model up to the last reported transaction, then look for the prefix the
         // store holds among those that may have been applied but not yet reported.

@@ -3,7 +3,9 @@
 
 use super::commit::Commit;
 use super::error::{StoreError, StoreResult};
-use super::transaction::{check_extent, check_member, check_split, now_ns, Op, Transaction};
+use super::transaction::{
+    check_extent, check_member, check_read_len, check_split, now_ns, Op, Transaction,
+};
 use super::types::*;
 use super::ObjectStore;
 use bytes::Bytes;
@@ -196,6 +198,7 @@ impl Applier<'_> {
                 dst_offset,
             } => {
                 check_extent(src, *src_offset, *len)?;
+                check_read_len(src, *len)?;
                 let dst_end = check_extent(dst, *dst_offset, *len)?;
                 let s = self.object(*cid, src, false)?;
                 let from = (*src_offset as usize).min(s.data.len());
@@ -357,6 +360,7 @@ impl ObjectStore for MemStore {
         let size = o.data.len() as u64;
         let from = offset.min(size) as usize;
         let to = offset.saturating_add(len).min(size) as usize;
+        check_read_len(oid, (to - from) as u64)?;
         Ok(Bytes::copy_from_slice(&o.data[from..to]))
     }
 

@@ -23,7 +23,7 @@ pub use commit::Commit;
 pub use disk::{DiskStore, StoreConfig};
 pub use error::{StoreError, StoreResult};
 pub use mem::MemStore;
-pub use transaction::{Op, Transaction, MAX_OBJECT_SIZE};
+pub use transaction::{Op, Transaction, MAX_OBJECT_SIZE, MAX_READ_BYTES};
 pub use types::{
     CollectionId, ListCursor, ListPage, ObjectId, ObjectStat, OmapPage, StoreStats, VerifyProblem,
     VerifyReport, NO_GEN, SNAP_HEAD,
@@ -55,7 +55,8 @@ pub trait ObjectStore: Send + Sync {
     fn stat(&self, cid: CollectionId, oid: &ObjectId) -> StoreResult<ObjectStat>;
 
     /// Up to `len` bytes from `offset`; short at the end of the object, empty past it. Holes
-    /// read as zeros. `len = u64::MAX` reads to the end.
+    /// read as zeros. `len = u64::MAX` reads to the end. More than [`MAX_READ_BYTES`] at once
+    /// is refused (`InvalidArgument`).
     fn read(&self, cid: CollectionId, oid: &ObjectId, offset: u64, len: u64) -> StoreResult<Bytes>;
 
     fn getattr(&self, cid: CollectionId, oid: &ObjectId, name: &str) -> StoreResult<Bytes>;

@@ -16,6 +16,10 @@ use bytes::Bytes;
 /// `osd_max_object_size` is 128 MiB; the store itself allows objects far larger).
 pub const MAX_OBJECT_SIZE: u64 = 1 << 40;
 
+/// Most bytes one read (or one clone range) may move; larger ones are refused so that a read
+/// of a huge sparse object cannot exhaust memory. Read in pieces instead.
+pub const MAX_READ_BYTES: u64 = 1 << 30;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     Touch {
@@ -424,6 +428,16 @@ pub(crate) fn check_extent(oid: &ObjectId, offset: u64, len: u64) -> StoreResult
             "extent {offset}~{len} of {oid} ends past the largest object size ({MAX_OBJECT_SIZE})"
         ))),
     }
+}
+
+/// Refuses a read or clone range longer than [`MAX_READ_BYTES`].
+pub(crate) fn check_read_len(oid: &ObjectId, len: u64) -> StoreResult<()> {
+    if len > MAX_READ_BYTES {
+        return Err(StoreError::invalid(format!(
+            "reading {len} bytes of {oid} at once exceeds the {MAX_READ_BYTES}-byte limit; read in pieces"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a split that does not grow `cid` or whose destination is not one of its children.

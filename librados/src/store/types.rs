@@ -50,7 +50,7 @@ pub fn in_collection(cid: CollectionId, bits: u32, pool: i64, hash: u32) -> bool
 /// `hash` is the placement hash the layer above computed (from the locator key when there is
 /// one, else from the name). `key` is the locator; a locator equal to the name is the same as
 /// none, so [`ObjectId::new`] and friends normalise it away.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ObjectId {
     pub pool: i64,
     pub namespace: String,
@@ -122,6 +122,22 @@ impl ObjectId {
             self.snap,
             self.generation,
         )
+    }
+}
+
+/// Equal exactly when they sort equal: a locator equal to the name is the same object as no
+/// locator, however the fields were filled in.
+impl PartialEq for ObjectId {
+    fn eq(&self, other: &Self) -> bool {
+        self.sort_tuple() == other.sort_tuple()
+    }
+}
+
+impl Eq for ObjectId {}
+
+impl std::hash::Hash for ObjectId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.sort_tuple().hash(state);
     }
 }
 
@@ -265,6 +281,15 @@ mod tests {
     fn locator_equal_to_name_is_no_locator() {
         let a = ObjectId::new(1, "obj", 7).with_key("obj");
         assert_eq!(a, ObjectId::new(1, "obj", 7));
+        // Even when the field is filled in directly.
+        let mut b = ObjectId::new(1, "obj", 7);
+        b.key = "obj".into();
+        assert_eq!(b, ObjectId::new(1, "obj", 7));
+        let rs = std::hash::RandomState::new();
+        assert_eq!(
+            std::hash::BuildHasher::hash_one(&rs, &b),
+            std::hash::BuildHasher::hash_one(&rs, ObjectId::new(1, "obj", 7))
+        );
     }
 
     #[test]

@@ -38,6 +38,9 @@ impl Allocator {
     pub fn from_refcounts(refs: impl IntoIterator<Item = (u64, u32)>) -> Self {
         let mut a = Allocator::default();
         for (slot, count) in refs {
+            if slot < a.end || slot == u64::MAX {
+                continue; // out of order or absurd: a damaged record, ignored rather than trusted
+            }
             if slot > a.end {
                 a.free.insert(a.end, slot - a.end);
             }
@@ -95,6 +98,13 @@ impl Allocator {
         }
     }
 
+    fn is_free(&self, slot: u64) -> bool {
+        self.free
+            .range(..=slot)
+            .next_back()
+            .is_some_and(|(&start, &len)| slot < start + len)
+    }
+
     /// Returns slots to the free list, merging neighbouring runs.
     pub fn release(&mut self, slots: &[u64]) -> Vec<Run> {
         let mut sorted = slots.to_vec();
@@ -102,6 +112,10 @@ impl Allocator {
         sorted.dedup();
         let mut runs: Vec<Run> = Vec::new();
         for s in sorted {
+            if s >= self.end || self.is_free(s) {
+                tracing::error!(target: "store", slot = s, "release of a slot that is not allocated; ignored");
+                continue;
+            }
             self.shared.remove(&s);
             self.used -= 1;
             match runs.last_mut() {
@@ -205,6 +219,9 @@ mod tests {
         );
         a.release(&[3, 4, 1]);
         a.release(&[0]);
+        // Releasing twice, or past the end, changes nothing.
+        let runs = a.release(&[0, 1, 99]);
+        assert!(runs.is_empty());
         assert_eq!(a.allocate(2), vec![Run { start: 0, len: 2 }]);
         assert_eq!(a.allocate(2), vec![Run { start: 3, len: 2 }]);
         assert_eq!(a.allocate(1), vec![Run { start: 7, len: 1 }]);

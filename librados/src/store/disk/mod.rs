@@ -36,7 +36,7 @@ use self::wal::Wal;
 use self::write::{ApplyState, CommitQueue, SPACE_REFRESH};
 use super::commit::{Commit, CommitTracker};
 use super::error::{StoreError, StoreResult};
-use super::transaction::{check_member, now_ns, Transaction};
+use super::transaction::{check_member, check_read_len, now_ns, Transaction};
 use super::types::*;
 use super::ObjectStore;
 use bytes::Bytes;
@@ -236,6 +236,10 @@ impl DiskStore {
 
         // Bring the engine up to the last durable group from the log, and sync it there.
         let wal = Wal::open(&dir.join("wal"), cfg.wal_segments, cfg.wal_segment_bytes)?;
+        // The new entries (block file, log directory) must survive a power cut too.
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(&dir))?;
         let applied = meta
             .get(META_SEQ)?
             .and_then(|v| v.get(..8).and_then(|b| b.try_into().ok()))
@@ -252,7 +256,7 @@ impl DiskStore {
                     reason: format!(
                         "the write-ahead log lacks transactions {}..{}; it is damaged",
                         last_seq + 1,
-                        r.first - 1
+                        r.first.saturating_sub(1)
                     ),
                 });
             }
@@ -459,6 +463,8 @@ impl Shared {
         tracing::error!(target: "store", "store failed, refusing writes: {cause}");
         lock(&self.failed).get_or_insert(cause.clone());
         self.tracker.mark_failed(cause);
+        // Writers held back by a full commit queue must see the failure.
+        self.queue_cond.notify_all();
     }
 }
 
@@ -527,6 +533,7 @@ impl ObjectStore for DiskStore {
                 })?;
             let mut chunks = BTreeMap::new();
             let end = offset.saturating_add(len).min(o.size);
+            check_read_len(oid, end.saturating_sub(offset))?;
             if o.inline.is_none() && offset < end {
                 for idx in (offset / CHUNK_SIZE)..=((end - 1) / CHUNK_SIZE) {
                     if let Some(c) = sh.chunk_in(&p, oid, o.nid, idx as u32)? {
@@ -709,7 +716,7 @@ impl ObjectStore for DiskStore {
         Ok(StoreStats {
             total_bytes: total,
             used_bytes: allocated_bytes(&sh.dir),
-            available_bytes: avail.saturating_sub(sh.reserve_bytes + inflight),
+            available_bytes: avail.saturating_sub(sh.reserve_bytes.saturating_add(inflight)),
             reserved_bytes: sh.reserve_bytes,
             data_bytes: sh.data_bytes.load(Ordering::SeqCst),
             objects: sh.objects.load(Ordering::SeqCst),

@@ -45,7 +45,6 @@ fn check_object(sh: &Shared, oid: &ObjectId, o: &Onode) -> Result<u64, String> {
 /// Walks the store; `progress(objects, bytes)` is called every 1000 objects.
 pub fn verify(sh: &Shared, progress: &mut dyn FnMut(u64, u64)) -> StoreResult<VerifyReport> {
     let mut report = VerifyReport::default();
-    let _reading = sh.gate.read().unwrap_or_else(|e| e.into_inner());
     for kv in sh.onodes.iter() {
         let (k, v) = match kv.into_inner() {
             Ok(kv) => kv,
@@ -66,6 +65,8 @@ pub fn verify(sh: &Shared, progress: &mut dyn FnMut(u64, u64)) -> StoreResult<Ve
         if report.objects_checked % 1000 == 0 {
             progress(report.objects_checked, report.bytes_checked);
         }
+        // Slots are not freed under a reader: held per object, so the store keeps committing.
+        let _reading = sh.gate.read().unwrap_or_else(|e| e.into_inner());
         let onode: Onode = match decode_record(&v) {
             Ok(o) => o,
             Err(e) => {

@@ -42,6 +42,8 @@ pub(super) struct ApplyState {
     pub groups: std::collections::VecDeque<(u64, Vec<Write1>)>,
     /// The last sequence number the engine holds.
     pub applied: u64,
+    /// The last sequence number handed to the apply thread (or applied directly).
+    pub handed: u64,
     pub shutdown: bool,
     pub stopped: bool,
 }
@@ -56,10 +58,12 @@ impl Shared {
                 Op::Write { data, .. } if data.len() as u64 >= CHUNK_SIZE => {
                     data.len() as u64 + 4096
                 }
-                op if op.added_bytes() > 0 => op.added_bytes() * 3 + 512,
+                op if op.added_bytes() > 0 => {
+                    op.added_bytes().saturating_mul(3).saturating_add(512)
+                }
                 _ => 0,
             })
-            .sum()
+            .fold(0u64, u64::saturating_add)
     }
 
     /// Free bytes on the filesystem, asking it at most every [`SPACE_REFRESH`] of writes.
@@ -69,7 +73,7 @@ impl Shared {
             let (_, avail) = fs_space(&self.dir)?;
             *c = (avail, 0);
         }
-        c.1 += need;
+        c.1 = c.1.saturating_add(need);
         Ok(c.0.saturating_sub(c.1))
     }
 
@@ -78,8 +82,14 @@ impl Shared {
             return Ok(());
         }
         let avail = self.fs_available(need)?;
+        if need > avail {
+            return Err(StoreError::NoSpace {
+                needed_bytes: need,
+                available_bytes: avail.saturating_sub(self.reserve_bytes),
+            });
+        }
         let inflight = self.inflight_bytes.fetch_add(need, Ordering::SeqCst);
-        let usable = avail.saturating_sub(self.reserve_bytes + inflight);
+        let usable = avail.saturating_sub(self.reserve_bytes.saturating_add(inflight));
         if need > usable {
             self.inflight_bytes.fetch_sub(need, Ordering::SeqCst);
             return Err(StoreError::NoSpace {
@@ -227,15 +237,15 @@ impl Shared {
         }
         self.queue_cond.notify_all();
         // Back-pressure: the writer lock is held, so every writer waits for the engine here.
-        while q.bytes > QUEUE_BYTES_MAX && !q.shutdown {
+        while q.bytes > QUEUE_BYTES_MAX && !q.shutdown && self.check_writable().is_ok() {
             q = self.queue_cond.wait(q).unwrap_or_else(|e| e.into_inner());
         }
         Ok(seq)
     }
 
     /// The commit thread: writes every queued transaction to the log as one record with one
-    /// sync (group commit), resolves their commits, frees the slots they released, and hands
-    /// the group to the apply thread.
+    /// sync (group commit), resolves their commits, and hands the group to the apply thread
+    /// (a group too large for the log is applied and synced here instead).
     pub(super) fn commit_loop(&self, mut wal: Wal) {
         let mut synced = self.applied();
         loop {
@@ -249,6 +259,7 @@ impl Shared {
             let writes = dedupe(items);
             let mut record = Vec::new();
             wal::encode(first, last, &writes, &mut record);
+            let direct = record.len() as u64 > wal.max_record();
             // Slot data first: the record below makes it referenced.
             let data_synced = if block_dirty {
                 self.block.sync()
@@ -256,7 +267,7 @@ impl Shared {
                 Ok(())
             };
             let logged = data_synced.and_then(|()| {
-                if record.len() as u64 > wal.max_record() {
+                if direct {
                     self.commit_direct(last, &writes)
                 } else {
                     self.log(&mut wal, &mut synced, &record, last)
@@ -269,17 +280,12 @@ impl Shared {
                 return;
             }
             self.tracker.mark_durable(last);
-            let frees: Vec<u64> = {
-                let mut q = lock(&self.queue);
-                let (done, rest): (Vec<_>, Vec<_>) =
-                    q.frees.drain(..).partition(|(s, _)| *s <= last);
-                q.frees = rest;
-                done.into_iter().flat_map(|(_, s)| s).collect()
-            };
-            self.release_dropped(&frees);
-            let mut a = lock(&self.apply);
-            a.groups.push_back((last, writes));
-            self.apply_cond.notify_all();
+            if !direct {
+                let mut a = lock(&self.apply);
+                a.handed = last;
+                a.groups.push_back((last, writes));
+                self.apply_cond.notify_all();
+            }
         }
     }
 
@@ -322,16 +328,21 @@ impl Shared {
         wal.append(record, last)
     }
 
-    /// A group too large for the log goes to the engine, synced, once everything before it
-    /// is applied.
+    /// A group too large for the log goes to the engine, synced, once the apply thread has
+    /// applied every group handed to it (so the engine sees groups strictly in order).
     fn commit_direct(&self, last: u64, writes: &[Write1]) -> StoreResult<()> {
-        let before = {
-            let a = lock(&self.apply);
-            a.groups.back().map_or(a.applied, |(s, _)| *s)
-        };
-        self.wait_applied(before);
+        let handed = lock(&self.apply).handed;
+        let applied = self.wait_applied(handed);
+        if applied < handed {
+            return Err(StoreError::Engine {
+                detail: "the apply thread stopped before earlier groups reached the engine".into(),
+            });
+        }
         self.apply_to_engine(last, writes)?;
         self.db.persist(PersistMode::SyncData)?;
+        // Only now is the group durable: before this, a crash would bring back the references
+        // it dropped, so its slots must not have been reused.
+        self.release_frees(last);
         Ok(())
     }
 
@@ -350,10 +361,26 @@ impl Shared {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .retire(last, writes);
-        let mut a = lock(&self.apply);
-        a.applied = a.applied.max(last);
-        self.apply_cond.notify_all();
+        {
+            let mut a = lock(&self.apply);
+            a.applied = a.applied.max(last);
+            a.handed = a.handed.max(last);
+            self.apply_cond.notify_all();
+        }
         Ok(())
+    }
+
+    /// Frees the slots dropped by groups up to `last`, which must be durable and applied: the
+    /// engine no longer references them, a crash cannot bring the references back, and no
+    /// reader still holds an old reference once the gate is taken.
+    fn release_frees(&self, last: u64) {
+        let frees: Vec<u64> = {
+            let mut q = lock(&self.queue);
+            let (done, rest): (Vec<_>, Vec<_>) = q.frees.drain(..).partition(|(s, _)| *s <= last);
+            q.frees = rest;
+            done.into_iter().flat_map(|(_, s)| s).collect()
+        };
+        self.release_dropped(&frees);
     }
 
     pub(super) fn applied(&self) -> u64 {
@@ -387,7 +414,11 @@ impl Shared {
                     a = self.apply_cond.wait(a).unwrap_or_else(|e| e.into_inner());
                 }
             };
-            if let Err(e) = self.apply_to_engine(group.0, &group.1) {
+            let applied = self.apply_to_engine(group.0, &group.1);
+            if applied.is_ok() {
+                self.release_frees(group.0);
+            }
+            if let Err(e) = applied {
                 self.fail(format!("applying to the engine failed: {e}"));
                 let mut a = lock(&self.apply);
                 a.stopped = true;
