@@ -461,12 +461,7 @@ impl ObjectStore for MemStore {
             }
             objects.push(o.clone());
         }
-        let next = match (more, objects.last()) {
-            (true, Some(last)) => Some(ListCursor::After(last.clone())),
-            (true, None) => Some(cursor.clone()),
-            (false, _) => None,
-        };
-        Ok(ListPage { objects, next })
+        Ok(ListPage::new(objects, more, cursor))
     }
 
     fn statfs(&self) -> StoreResult<StoreStats> {

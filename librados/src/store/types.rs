@@ -202,6 +202,19 @@ pub struct ListPage {
     pub next: Option<ListCursor>,
 }
 
+impl ListPage {
+    /// A page of `objects` listed from `cursor`; `more` says whether the listing stopped at
+    /// `max` with objects left.
+    pub fn new(objects: Vec<ObjectId>, more: bool, cursor: &ListCursor) -> Self {
+        let next = match (more, objects.last()) {
+            (true, Some(last)) => Some(ListCursor::After(last.clone())),
+            (true, None) => Some(cursor.clone()),
+            (false, _) => None,
+        };
+        ListPage { objects, next }
+    }
+}
+
 /// One page of omap entries, in key order; `more` says whether entries remain past the page.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OmapPage {

@@ -153,6 +153,14 @@ impl Shared {
         }
     }
 
+    /// The onode of an object that must exist.
+    pub(super) fn existing_onode_in(&self, p: &Pending, oid: &ObjectId) -> StoreResult<Onode> {
+        self.onode_in(p, oid)?
+            .ok_or_else(|| StoreError::ObjectNotFound {
+                object: oid.clone().into(),
+            })
+    }
+
     pub(super) fn get_onode(&self, oid: &ObjectId) -> StoreResult<Option<Onode>> {
         self.onode_in(&self.pending_read(), oid)
     }

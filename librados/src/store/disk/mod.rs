@@ -444,10 +444,7 @@ impl Shared {
 
     fn head_onode(&self, cid: CollectionId, oid: &ObjectId) -> StoreResult<Onode> {
         self.member_bits(cid, oid)?;
-        self.get_onode(oid)?
-            .ok_or_else(|| StoreError::ObjectNotFound {
-                object: oid.clone().into(),
-            })
+        self.existing_onode_in(&self.pending_read(), oid)
     }
 
     fn check_writable(&self) -> StoreResult<()> {
@@ -526,11 +523,7 @@ impl ObjectStore for DiskStore {
         // Metadata under the overlay's read lock (one consistent state), data after it.
         let (mut o, chunks) = {
             let p = sh.pending_read();
-            let o = sh
-                .onode_in(&p, oid)?
-                .ok_or_else(|| StoreError::ObjectNotFound {
-                    object: oid.clone().into(),
-                })?;
+            let o = sh.existing_onode_in(&p, oid)?;
             let mut chunks = BTreeMap::new();
             let end = offset.saturating_add(len).min(o.size);
             check_read_len(oid, end.saturating_sub(offset))?;
@@ -589,11 +582,7 @@ impl ObjectStore for DiskStore {
         let sh = &self.sh;
         sh.member_bits(cid, oid)?;
         let p = sh.pending_read();
-        let o = sh
-            .onode_in(&p, oid)?
-            .ok_or_else(|| StoreError::ObjectNotFound {
-                object: oid.clone().into(),
-            })?;
+        let o = sh.existing_onode_in(&p, oid)?;
         sh.get_in(&p, Ks::Omap, &omap_header_key(o.nid))
             .map(|v| v.map(Val::into_bytes).unwrap_or_default())
             .map_err(|e| Shared::engine_err(oid, e))
@@ -608,11 +597,7 @@ impl ObjectStore for DiskStore {
         let sh = &self.sh;
         sh.member_bits(cid, oid)?;
         let p = sh.pending_read();
-        let o = sh
-            .onode_in(&p, oid)?
-            .ok_or_else(|| StoreError::ObjectNotFound {
-                object: oid.clone().into(),
-            })?;
+        let o = sh.existing_onode_in(&p, oid)?;
         let mut out = BTreeMap::new();
         for k in keys {
             let v = sh
@@ -636,11 +621,7 @@ impl ObjectStore for DiskStore {
         let sh = &self.sh;
         sh.member_bits(cid, oid)?;
         let p = sh.pending_read();
-        let o = sh
-            .onode_in(&p, oid)?
-            .ok_or_else(|| StoreError::ObjectNotFound {
-                object: oid.clone().into(),
-            })?;
+        let o = sh.existing_onode_in(&p, oid)?;
         let prefix = prefix.unwrap_or(&[]);
         let (lower, skip_first) = match start_after {
             Some(sa) if sa >= prefix => (omap_entry_key(o.nid, sa), true),
@@ -701,12 +682,7 @@ impl ObjectStore for DiskStore {
                 detail: format!("undecodable object key {key:02x?} in {cid}"),
             });
         }
-        let next = match (more, objects.last()) {
-            (true, Some(last)) => Some(ListCursor::After(last.clone())),
-            (true, None) => Some(cursor.clone()),
-            (false, _) => None,
-        };
-        Ok(ListPage { objects, next })
+        Ok(ListPage::new(objects, more, cursor))
     }
 
     fn statfs(&self) -> StoreResult<StoreStats> {
