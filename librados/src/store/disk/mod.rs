@@ -337,6 +337,8 @@ impl DiskStore {
             queue_cond: Condvar::new(),
             apply: Mutex::new(ApplyState {
                 applied: last_seq,
+                handed: last_seq,
+                synced: last_seq,
                 ..Default::default()
             }),
             apply_cond: Condvar::new(),

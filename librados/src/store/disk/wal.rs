@@ -229,6 +229,11 @@ impl Wal {
         self.seg_last[segment]
     }
 
+    /// The segment the write position moves to at the next switch.
+    pub fn next_segment(&self) -> usize {
+        (self.current + 1) % self.files.len()
+    }
+
     pub fn switch(&mut self) {
         self.current = (self.current + 1) % self.files.len();
         self.offset = 0;

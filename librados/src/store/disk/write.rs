@@ -44,6 +44,10 @@ pub(super) struct ApplyState {
     pub applied: u64,
     /// The last sequence number handed to the apply thread (or applied directly).
     pub handed: u64,
+    /// The engine is durable up to here (everything applied before its last sync).
+    pub synced: u64,
+    /// The log wants the engine durable up to here before it reuses its next segment.
+    pub want_synced: u64,
     pub shutdown: bool,
     pub stopped: bool,
 }
@@ -247,7 +251,6 @@ impl Shared {
     /// sync (group commit), resolves their commits, and hands the group to the apply thread
     /// (a group too large for the log is applied and synced here instead).
     pub(super) fn commit_loop(&self, mut wal: Wal) {
-        let mut synced = self.applied();
         loop {
             let Some((items, block_dirty)) = self.next_group() else {
                 lock(&self.apply).shutdown = true;
@@ -270,7 +273,7 @@ impl Shared {
                 if direct {
                     self.commit_direct(last, &writes)
                 } else {
-                    self.log(&mut wal, &mut synced, &record, last)
+                    self.log(&mut wal, &record, last)
                 }
             });
             if let Err(e) = logged {
@@ -306,10 +309,12 @@ impl Shared {
     }
 
     /// Appends a record to the ring, first checkpointing the segment it is about to reuse.
-    fn log(&self, wal: &mut Wal, synced: &mut u64, record: &[u8], last: u64) -> StoreResult<()> {
+    fn log(&self, wal: &mut Wal, record: &[u8], last: u64) -> StoreResult<()> {
         if let Some(next) = wal.needs_switch(record.len() as u64) {
             let needed = wal.last_in(next);
-            if needed > *synced {
+            // Normally the apply thread checkpointed this segment while the previous one
+            // filled up; if not, do it here.
+            if needed > lock(&self.apply).synced {
                 let applied = self.wait_applied(needed);
                 if applied < needed {
                     // The apply thread stopped: that segment holds the only durable copy.
@@ -321,9 +326,15 @@ impl Shared {
                     });
                 }
                 self.db.persist(PersistMode::SyncAll)?;
-                *synced = applied;
+                let mut a = lock(&self.apply);
+                a.synced = a.synced.max(applied);
             }
             wal.switch();
+            // Ask for the checkpoint the next switch will need, ahead of time.
+            let upcoming = wal.last_in(wal.next_segment());
+            let mut a = lock(&self.apply);
+            a.want_synced = a.want_synced.max(upcoming);
+            self.apply_cond.notify_all();
         }
         wal.append(record, last)
     }
@@ -400,11 +411,14 @@ impl Shared {
     /// The apply thread: puts durable groups into the engine, in order.
     pub(super) fn apply_loop(&self) {
         loop {
-            let group = {
+            let job = {
                 let mut a = lock(&self.apply);
                 loop {
                     if let Some(g) = a.groups.pop_front() {
-                        break g;
+                        break Some(g);
+                    }
+                    if a.want_synced > a.synced && a.applied >= a.want_synced {
+                        break None; // a checkpoint, between groups
                     }
                     if a.shutdown {
                         a.stopped = true;
@@ -414,11 +428,13 @@ impl Shared {
                     a = self.apply_cond.wait(a).unwrap_or_else(|e| e.into_inner());
                 }
             };
-            let applied = self.apply_to_engine(group.0, &group.1);
-            if applied.is_ok() {
-                self.release_frees(group.0);
-            }
-            if let Err(e) = applied {
+            let result = match job {
+                Some((last, writes)) => self.apply_to_engine(last, &writes).map(|()| {
+                    self.release_frees(last);
+                }),
+                None => self.checkpoint(),
+            };
+            if let Err(e) = result {
                 self.fail(format!("applying to the engine failed: {e}"));
                 let mut a = lock(&self.apply);
                 a.stopped = true;
@@ -426,6 +442,15 @@ impl Shared {
                 return;
             }
         }
+    }
+
+    /// Syncs the engine, so that log segments holding only groups it has applied may be reused.
+    fn checkpoint(&self) -> StoreResult<()> {
+        let applied = self.applied();
+        self.db.persist(PersistMode::SyncAll)?;
+        let mut a = lock(&self.apply);
+        a.synced = a.synced.max(applied);
+        Ok(())
     }
 }
 
