@@ -114,6 +114,20 @@ fn data_survives_reopen_and_clones_share_slots() {
 }
 
 #[test]
+fn unusable_log_geometry_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig {
+        wal_segment_bytes: 1000,
+        ..Default::default()
+    };
+    let err = DiskStore::open_with(dir.path(), cfg)
+        .err()
+        .expect("must refuse");
+    assert_eq!(err.errno(), librados::errno::EINVAL);
+    assert!(err.to_string().contains("64 KiB"), "{err}");
+}
+
+#[test]
 fn a_second_open_is_refused_with_the_lock_named() {
     let (d, _s) = setup();
     let err = DiskStore::open(d.path())

@@ -59,9 +59,9 @@ pub struct StoreConfig {
     /// Room kept free on the filesystem for deletes, recovery and the engine's compactions;
     /// `None` picks 2% of the filesystem, at least 16 MiB and at most 1 GiB.
     pub reserve_bytes: Option<u64>,
-    /// Segments in the write-ahead log ring (at least 2).
+    /// Segments in the write-ahead log ring (at least 2 are used).
     pub wal_segments: usize,
-    /// Size of each write-ahead log segment, preallocated.
+    /// Size of each write-ahead log segment, preallocated (64 KiB to 1 GiB).
     pub wal_segment_bytes: u64,
 }
 
@@ -201,6 +201,12 @@ impl DiskStore {
 
     pub fn open_with(dir: impl AsRef<Path>, cfg: StoreConfig) -> StoreResult<Self> {
         let dir = dir.as_ref().to_path_buf();
+        if cfg.wal_segment_bytes < 64 * 1024 || cfg.wal_segment_bytes > 1 << 30 {
+            return Err(StoreError::invalid(format!(
+                "write-ahead log segments of {} bytes: use 64 KiB to 1 GiB",
+                cfg.wal_segment_bytes
+            )));
+        }
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let lock_file = lock_dir(&dir)?;
         read_superblock(&dir)?;
