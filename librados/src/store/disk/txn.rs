@@ -137,6 +137,17 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
+    /// Stores `content` as chunk `idx` of `nid`, inline in the engine.
+    fn set_inline_chunk(
+        &mut self,
+        oid: &ObjectId,
+        nid: u64,
+        idx: u32,
+        content: Vec<u8>,
+    ) -> StoreResult<()> {
+        self.set_chunk(oid, nid, idx, Some(Chunk::Inline(InlineData::new(content))))
+    }
+
     fn chunk_indices(&self, nid: u64) -> StoreResult<BTreeSet<u32>> {
         let mut set = BTreeSet::new();
         let (lo, hi) = (data_key(nid, 0), data_key(nid + 1, 0));
@@ -256,12 +267,7 @@ impl<'a> Ctx<'a> {
                 }
                 content[(from - cstart) as usize..need]
                     .copy_from_slice(&data[(from - offset) as usize..(to - offset) as usize]);
-                self.set_chunk(
-                    oid,
-                    o.nid,
-                    idx,
-                    Some(Chunk::Inline(InlineData::new(content))),
-                )?;
+                self.set_inline_chunk(oid, o.nid, idx, content)?;
             }
         }
         o.size = o.size.max(end);
@@ -297,12 +303,7 @@ impl<'a> Ctx<'a> {
                 let stop = (to as usize).min(content.len());
                 if (from as usize) < stop {
                     content[from as usize..stop].fill(0);
-                    self.set_chunk(
-                        oid,
-                        o.nid,
-                        idx,
-                        Some(Chunk::Inline(InlineData::new(content))),
-                    )?;
+                    self.set_inline_chunk(oid, o.nid, idx, content)?;
                 }
             }
         }
@@ -325,12 +326,7 @@ impl<'a> Ctx<'a> {
                     let mut content = self.chunk_content(oid, o.nid, idx)?;
                     if content.len() as u64 > size - cstart {
                         content.truncate((size - cstart) as usize);
-                        self.set_chunk(
-                            oid,
-                            o.nid,
-                            idx,
-                            Some(Chunk::Inline(InlineData::new(content))),
-                        )?;
+                        self.set_inline_chunk(oid, o.nid, idx, content)?;
                     }
                 }
             }
