@@ -73,7 +73,7 @@ impl Shared {
     /// Free bytes on the filesystem, asking it at most every [`SPACE_REFRESH`] of writes.
     fn fs_available(&self, need: u64) -> StoreResult<u64> {
         let mut c = lock(&self.space_cache);
-        if c.1 >= SPACE_REFRESH || c.0 < self.reserve_bytes * 2 {
+        if c.1 >= SPACE_REFRESH || c.0 < self.reserve_bytes.saturating_mul(2) {
             let (_, avail) = fs_space(&self.dir)?;
             *c = (avail, 0);
         }
