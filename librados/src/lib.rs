@@ -8,5 +8,7 @@ pub mod encoding;
 pub mod errno;
 pub mod fmt;
 pub mod hash;
+pub mod mon;
+pub mod msg;
 pub mod osdmap;
 pub mod store;

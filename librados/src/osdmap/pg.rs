@@ -5,7 +5,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A placement group: a pool and a placement seed (`1.6f` in Ceph's notation, seed in hex).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct PgId {
     pub pool: i64,
     pub seed: u32,

@@ -20,7 +20,7 @@ pub const MAX_OBJECT_SIZE: u64 = 1 << 40;
 /// of a huge sparse object cannot exhaust memory. Read in pieces instead.
 pub const MAX_READ_BYTES: u64 = 1 << 30;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     Touch {
         cid: CollectionId,
@@ -156,7 +156,7 @@ impl Op {
 }
 
 /// An ordered list of operations, built with the methods below and applied all or nothing.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Transaction {
     pub ops: Vec<Op>,
     /// The modification time recorded on changed objects; the store's clock when unset. Set it

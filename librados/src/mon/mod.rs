@@ -1,0 +1,210 @@
+//! The monitor: owner of the cluster map.
+//!
+//! - [`state`]: the map logic, pure (commands are proposed into log records, records applied).
+//! - [`log`]: the persistent log those records live in.
+//! - [`report`]: `status`, `df`, `osd tree`.
+//! - [`Monitor`]: the async driver: receives messages, makes records durable, applies them,
+//!   answers, and publishes new epochs to subscribers (OSDs and clients pull what they lack
+//!   with `MonGetMap { have, subscribe }`).
+
+pub mod log;
+pub mod report;
+pub mod state;
+
+pub use state::{LogRecord, MonConfig, MonState, Proposal};
+
+use crate::errno;
+use crate::msg::command::{MonCommand, WireError};
+use crate::msg::{EntityName, Envelope, Inbox, Message, Messenger};
+use crate::osdmap::{Fsid, OsdMapError};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum MonError {
+    #[error("pool '{name}' does not exist")]
+    PoolNotFound { name: String },
+    #[error("pool '{name}' already exists")]
+    PoolExists { name: String },
+    #[error("osd.{osd} does not exist")]
+    OsdNotFound { osd: i32 },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Map(#[from] OsdMapError),
+    #[error(transparent)]
+    Crush(#[from] crate::crush::CrushError),
+    #[error("monitor log is damaged: {0}")]
+    Corrupt(String),
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl MonError {
+    pub fn errno(&self) -> i32 {
+        match self {
+            MonError::PoolNotFound { .. }
+            | MonError::OsdNotFound { .. }
+            | MonError::NotFound(_) => errno::ENOENT,
+            MonError::PoolExists { .. } => errno::EEXIST,
+            MonError::Invalid(_) => errno::EINVAL,
+            MonError::Unsupported(_) => errno::EOPNOTSUPP,
+            MonError::Map(e) => e.errno(),
+            MonError::Crush(e) => e.errno(),
+            MonError::Corrupt(_) | MonError::Io { .. } => errno::EIO,
+        }
+    }
+
+    pub fn to_wire(&self) -> WireError {
+        WireError {
+            errno: self.errno(),
+            message: self.to_string(),
+        }
+    }
+}
+
+/// A running monitor's state and log, shared by its driver task.
+pub struct Monitor {
+    state: MonState,
+    log: Arc<Mutex<log::MonLog>>,
+    msgr: Messenger,
+    /// Subscribers and the last epoch each was sent.
+    subscribers: BTreeMap<EntityName, u32>,
+}
+
+impl Monitor {
+    /// Opens the monitor's directory, creating the cluster (with `fsid`) when it is new.
+    pub fn open(
+        dir: &Path,
+        fsid: Fsid,
+        config: MonConfig,
+        msgr: Messenger,
+    ) -> Result<Monitor, MonError> {
+        std::fs::create_dir_all(dir).map_err(|source| MonError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let (mut log, mut records) = log::MonLog::open(&dir.join("log"))?;
+        if records.is_empty() {
+            let genesis = MonState::genesis(fsid)?;
+            log.append(std::slice::from_ref(&genesis))?;
+            records.push(genesis);
+        }
+        let state = MonState::replay(&records, config)?;
+        tracing::info!(target: "mon", "monitor open at epoch {} ({} log records)", state.map().epoch(), records.len());
+        Ok(Monitor {
+            state,
+            log: Arc::new(Mutex::new(log)),
+            msgr,
+            subscribers: BTreeMap::new(),
+        })
+    }
+
+    pub fn state(&self) -> &MonState {
+        &self.state
+    }
+
+    /// Serves messages until the inbox closes.
+    pub async fn run(mut self, mut inbox: Inbox) {
+        while let Some(env) = inbox.recv().await {
+            self.handle(env).await;
+        }
+    }
+
+    async fn handle(&mut self, env: Envelope) {
+        match env.msg {
+            Message::MonGetMap { have, subscribe } => {
+                if subscribe {
+                    self.subscribers.insert(env.src, have);
+                }
+                self.send_maps(env.src, env.tid, have).await;
+            }
+            Message::MonCommand(MonCommand::PgStats { osd, stats }) => {
+                self.state.note_pg_stats(osd, &stats);
+            }
+            Message::MonCommand(cmd) => {
+                let reply = self.command(&cmd).await;
+                let epoch = self.state.map().epoch();
+                let reply = Message::MonCommandReply(reply.map_err(|e| e.to_wire()));
+                if let Err(e) = self.msgr.send(env.src, env.tid, epoch, &reply).await {
+                    tracing::debug!(target: "mon", "reply to {} lost: {e}", env.src);
+                }
+                self.publish().await;
+            }
+            other => {
+                tracing::warn!(target: "mon", "unexpected message type {} from {}", other.msg_type(), env.src)
+            }
+        }
+    }
+
+    /// Proposes, logs and applies one command.
+    pub async fn command(
+        &mut self,
+        cmd: &MonCommand,
+    ) -> Result<crate::msg::command::MonReply, MonError> {
+        let proposal = self.state.propose(cmd)?;
+        if !proposal.records.is_empty() {
+            let log = self.log.clone();
+            let records = proposal.records.clone();
+            tokio::task::spawn_blocking(move || {
+                log.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .append(&records)
+            })
+            .await
+            .map_err(|e| MonError::Corrupt(format!("log writer failed: {e}")))??;
+            for r in &proposal.records {
+                self.state.apply(r)?;
+            }
+            tracing::debug!(target: "mon", "{cmd:?} -> epoch {}", self.state.map().epoch());
+        }
+        Ok(proposal.reply)
+    }
+
+    async fn send_maps(&mut self, to: EntityName, tid: u64, have: u32) {
+        let map = self.state.map();
+        let msg = match self.state.incrementals_since(have) {
+            Some(incs) if have > 0 => Message::MonMap {
+                full: None,
+                incrementals: incs,
+            },
+            _ => Message::MonMap {
+                full: Some(Box::new(map.clone())),
+                incrementals: Vec::new(),
+            },
+        };
+        let epoch = map.epoch();
+        if self.msgr.send(to, tid, epoch, &msg).await.is_err() {
+            self.subscribers.remove(&to);
+        } else if let Some(h) = self.subscribers.get_mut(&to) {
+            *h = epoch;
+        }
+    }
+
+    async fn publish(&mut self) {
+        let epoch = self.state.map().epoch();
+        let behind: Vec<(EntityName, u32)> = self
+            .subscribers
+            .iter()
+            .filter(|(_, &h)| h < epoch)
+            .map(|(n, h)| (*n, *h))
+            .collect();
+        for (to, have) in behind {
+            self.send_maps(to, 0, have).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

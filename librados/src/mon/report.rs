@@ -1,0 +1,138 @@
+//! Read-only views of the monitor's state: `status`, `df`, `osd tree`.
+
+use super::state::MonState;
+use crate::crush::CrushMap;
+use crate::msg::command::{ClusterStatus, PoolUsage, TreeNode};
+use crate::osdmap::OsdMap;
+
+/// The cluster summary: health, OSDs, PG states (as primaries last reported them), usage.
+pub fn status(state: &MonState) -> ClusterStatus {
+    let map = state.map();
+    let mut st = ClusterStatus {
+        fsid: map.fsid().to_string(),
+        epoch: map.epoch(),
+        num_pools: map.pools().len() as u32,
+        ..ClusterStatus::default()
+    };
+    for id in 0..map.max_osd() {
+        if map.exists(id) {
+            st.num_osds += 1;
+            st.num_up_osds += u32::from(map.is_up(id));
+            st.num_in_osds += u32::from(map.is_in(id));
+        }
+    }
+    for pool in map.pools().values() {
+        for seed in 0..pool.pg_num {
+            let pg = crate::osdmap::PgId::new(pool.id, seed);
+            st.num_pgs += 1;
+            let state_name = match state.pg_stats.get(&pg) {
+                Some((_, s)) => {
+                    st.objects += s.objects;
+                    st.data_bytes += s.bytes;
+                    st.used_bytes += s.bytes * u64::from(pool.size);
+                    s.state.clone()
+                }
+                None => "unknown".to_string(),
+            };
+            *st.pgs_by_state.entry(state_name).or_default() += 1;
+        }
+    }
+    if st.num_up_osds < st.num_osds {
+        st.health_details
+            .push(format!("{} osds down", st.num_osds - st.num_up_osds));
+    }
+    let not_clean: u32 = st
+        .pgs_by_state
+        .iter()
+        .filter(|(s, _)| s.as_str() != "active+clean")
+        .map(|(_, n)| *n)
+        .sum();
+    if not_clean > 0 {
+        st.health_details
+            .push(format!("{not_clean} pgs not active+clean"));
+    }
+    st.health = if st.health_details.is_empty() {
+        "HEALTH_OK".into()
+    } else {
+        "HEALTH_WARN".into()
+    };
+    st
+}
+
+/// Usage per pool, from the primaries' PG reports.
+pub fn df(state: &MonState) -> Vec<PoolUsage> {
+    let map = state.map();
+    map.pools()
+        .values()
+        .map(|pool| {
+            let mut u = PoolUsage {
+                name: pool.name.clone(),
+                id: pool.id,
+                size: pool.size,
+                ..PoolUsage::default()
+            };
+            for (_, (_, s)) in state.pg_stats.range(
+                crate::osdmap::PgId::new(pool.id, 0)..=crate::osdmap::PgId::new(pool.id, u32::MAX),
+            ) {
+                u.bytes += s.bytes;
+                u.objects += s.objects;
+            }
+            u.copies = u.objects * u64::from(pool.size);
+            u
+        })
+        .collect()
+}
+
+/// The CRUSH hierarchy with each OSD's state, roots first, depth-first.
+pub fn osd_tree(map: &OsdMap) -> Vec<TreeNode> {
+    let crush = map.crush();
+    let mut out = Vec::new();
+    for root in crush.roots() {
+        if crush.is_shadow(root) {
+            continue;
+        }
+        let weight = crush.bucket(root).map_or(0, |b| b.weight());
+        walk(map, crush, root, weight, 0, &mut out);
+    }
+    out
+}
+
+fn walk(map: &OsdMap, crush: &CrushMap, id: i32, weight: u32, depth: u32, out: &mut Vec<TreeNode>) {
+    if depth > 64 {
+        return;
+    }
+    let weight = f64::from(weight) / 65536.0;
+    if id >= 0 {
+        let info = map.osd(id);
+        out.push(TreeNode {
+            id,
+            class: crush.item_class(id).unwrap_or("").to_string(),
+            weight,
+            type_name: "osd".into(),
+            name: format!("osd.{id}"),
+            depth,
+            status: Some(if map.is_up(id) { "up" } else { "down" }.to_string()),
+            reweight: Some(info.map_or(0.0, |o| f64::from(o.weight) / 65536.0)),
+        });
+        return;
+    }
+    let Some(bucket) = crush.bucket(id) else {
+        return;
+    };
+    out.push(TreeNode {
+        id,
+        class: String::new(),
+        weight,
+        type_name: crush
+            .type_name(i32::from(bucket.type_id()))
+            .unwrap_or("?")
+            .to_string(),
+        name: crush.item_name(id).unwrap_or("?").to_string(),
+        depth,
+        status: None,
+        reweight: None,
+    });
+    for (pos, &item) in bucket.items().iter().enumerate() {
+        walk(map, crush, item, bucket.item_weight(pos), depth + 1, out);
+    }
+}

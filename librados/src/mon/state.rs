@@ -1,0 +1,399 @@
+//! The monitor's map logic as a pure state machine.
+//!
+//! A command is first *proposed*: checked against the current state, it yields the log records
+//! that carry it out (and a reply), without changing anything. The driver makes the records
+//! durable in the monitor's log and then *applies* them. Replaying the log from the start
+//! rebuilds the state exactly; a replicated monitor only has to agree on the log.
+
+use super::MonError;
+use crate::crush::{simple, CrushMap, WEIGHT_IN};
+use crate::msg::command::{MonCommand, MonReply, PgStat, PoolOption};
+use crate::osdmap::{Fsid, Incremental, OsdMap, PgId, Pool, UTime};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Incrementals kept for subscribers that are behind; older ones get a full map.
+pub const INCREMENTALS_KEPT: usize = 500;
+/// Largest pool size and pg_num a command may ask for.
+pub const MAX_POOL_SIZE: u8 = 10;
+pub const MAX_PG_NUM: u32 = 65536;
+
+/// One entry of the monitor's log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LogRecord {
+    /// The first entry: the cluster's initial map.
+    Create { map: Box<OsdMap> },
+    /// The next map epoch.
+    Map(Box<Incremental>),
+    /// Client ids below `next` are taken.
+    ClientIds { next: u64 },
+}
+
+/// Settings that shape new pools and OSDs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonConfig {
+    pub default_pool_size: u8,
+    pub default_pg_num: u32,
+}
+
+impl Default for MonConfig {
+    fn default() -> Self {
+        MonConfig {
+            default_pool_size: 3,
+            default_pg_num: 32,
+        }
+    }
+}
+
+/// What a proposed command does: records to make durable (in order), then the reply.
+#[derive(Debug)]
+pub struct Proposal {
+    pub records: Vec<LogRecord>,
+    pub reply: MonReply,
+}
+
+/// The monitor's state: the OSD map, recent incrementals, client ids, and (not logged, since
+/// primaries re-report them) the latest PG statistics.
+#[derive(Debug)]
+pub struct MonState {
+    map: OsdMap,
+    incrementals: VecDeque<Incremental>,
+    next_client: u64,
+    pub(crate) pg_stats: BTreeMap<PgId, (i32, PgStat)>,
+    config: MonConfig,
+}
+
+impl MonState {
+    /// The record that creates a new cluster: no OSDs yet, an empty CRUSH hierarchy with the
+    /// default replicated rule over hosts.
+    pub fn genesis(fsid: Fsid) -> Result<LogRecord, MonError> {
+        let mut map = OsdMap::new(fsid);
+        let now = UTime::now();
+        map.set_times(now, now);
+        map.set_epoch(1);
+        map.set_crush(simple::build_hosts(&[], 1)?)?;
+        Ok(LogRecord::Create { map: Box::new(map) })
+    }
+
+    /// Rebuilds the state from the log, starting with its `Create` record.
+    pub fn replay<'a>(
+        records: impl IntoIterator<Item = &'a LogRecord>,
+        config: MonConfig,
+    ) -> Result<MonState, MonError> {
+        let mut it = records.into_iter();
+        let Some(LogRecord::Create { map }) = it.next() else {
+            return Err(MonError::Corrupt(
+                "the log does not begin with the cluster's creation".into(),
+            ));
+        };
+        let mut state = MonState {
+            map: (**map).clone(),
+            incrementals: VecDeque::new(),
+            next_client: 1,
+            pg_stats: BTreeMap::new(),
+            config,
+        };
+        for r in it {
+            state.apply(r)?;
+        }
+        Ok(state)
+    }
+
+    pub fn map(&self) -> &OsdMap {
+        &self.map
+    }
+
+    /// Incrementals after `have`, when all of them are still kept.
+    pub fn incrementals_since(&self, have: u32) -> Option<Vec<Incremental>> {
+        if have >= self.map.epoch() {
+            return Some(Vec::new());
+        }
+        let first = self.incrementals.front()?.epoch;
+        if have + 1 < first {
+            return None;
+        }
+        Some(
+            self.incrementals
+                .iter()
+                .filter(|i| i.epoch > have)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// Applies a durable record.
+    pub fn apply(&mut self, record: &LogRecord) -> Result<(), MonError> {
+        match record {
+            LogRecord::Create { .. } => {
+                return Err(MonError::Corrupt("a second creation record".into()))
+            }
+            LogRecord::Map(inc) => {
+                self.map.apply_incremental(inc)?;
+                self.incrementals.push_back((**inc).clone());
+                while self.incrementals.len() > INCREMENTALS_KEPT {
+                    self.incrementals.pop_front();
+                }
+            }
+            LogRecord::ClientIds { next } => self.next_client = self.next_client.max(*next),
+        }
+        Ok(())
+    }
+
+    /// Checks `cmd` and returns what carrying it out takes. Read-only commands yield no records.
+    pub fn propose(&self, cmd: &MonCommand) -> Result<Proposal, MonError> {
+        match cmd {
+            MonCommand::OsdBoot { osd, host, addr } => self.osd_boot(*osd, host, addr.clone()),
+            MonCommand::PoolCreate { name, pg_num, size } => self.pool_create(name, *pg_num, *size),
+            MonCommand::PoolDelete { name } => {
+                let pool = self.pool(name)?;
+                let mut inc = self.next_inc();
+                inc.old_pools.insert(pool.id);
+                Ok(self.changed(inc, format!("pool '{name}' removed")))
+            }
+            MonCommand::PoolSet { name, var, value } => self.pool_set(name, var, value),
+            MonCommand::PoolGet { name, var } => self.pool_get(name, var),
+            MonCommand::OsdIn { ids } => self.osd_change(ids, "in", |c| c.weight = Some(WEIGHT_IN)),
+            MonCommand::OsdOut { ids } => self.osd_change(ids, "out", |c| c.weight = Some(0)),
+            MonCommand::OsdDown { ids } => self.osd_change(ids, "down", |c| c.up = Some(false)),
+            MonCommand::AllocClientId => Ok(Proposal {
+                records: vec![LogRecord::ClientIds {
+                    next: self.next_client + 1,
+                }],
+                reply: MonReply::ClientId(self.next_client),
+            }),
+            MonCommand::Status => Ok(self.read_only(MonReply::Status(super::report::status(self)))),
+            MonCommand::Df => Ok(self.read_only(MonReply::Df(super::report::df(self)))),
+            MonCommand::OsdTree => {
+                Ok(self.read_only(MonReply::OsdTree(super::report::osd_tree(&self.map))))
+            }
+            MonCommand::PgStats { .. } => Err(MonError::Invalid(
+                "PG statistics are reports, not commands".into(),
+            )),
+        }
+    }
+
+    /// Records a primary's PG report (volatile state: not logged).
+    pub fn note_pg_stats(&mut self, osd: i32, stats: &[PgStat]) {
+        for s in stats {
+            let newer = self
+                .pg_stats
+                .get(&s.pgid)
+                .is_none_or(|(_, old)| old.epoch <= s.epoch);
+            if newer && self.map.pool(s.pgid.pool).is_some() {
+                self.pg_stats.insert(s.pgid, (osd, s.clone()));
+            }
+        }
+        let map = &self.map;
+        self.pg_stats
+            .retain(|pg, _| map.pool(pg.pool).is_some_and(|p| pg.seed < p.pg_num));
+    }
+
+    fn read_only(&self, reply: MonReply) -> Proposal {
+        Proposal {
+            records: Vec::new(),
+            reply,
+        }
+    }
+
+    fn next_inc(&self) -> Incremental {
+        Incremental::next(&self.map)
+    }
+
+    fn changed(&self, inc: Incremental, message: String) -> Proposal {
+        let epoch = inc.epoch;
+        Proposal {
+            records: vec![LogRecord::Map(Box::new(inc))],
+            reply: MonReply::Done { epoch, message },
+        }
+    }
+
+    fn pool(&self, name: &str) -> Result<&Pool, MonError> {
+        self.map
+            .pool_by_name(name)
+            .ok_or_else(|| MonError::PoolNotFound {
+                name: name.to_string(),
+            })
+    }
+
+    fn osd_boot(&self, osd: i32, host: &str, addr: Option<String>) -> Result<Proposal, MonError> {
+        if !(0..crate::osdmap::MAX_OSD_LIMIT).contains(&osd) {
+            return Err(MonError::Invalid(format!("osd id {osd} out of range")));
+        }
+        let mut records = Vec::new();
+        let mut map = self.map.clone();
+        if map.is_up(osd) {
+            // A restarted OSD starts a new interval: down, then up again.
+            let mut down = Incremental::next(&map);
+            down.osd(osd).up = Some(false);
+            map.apply_incremental(&down)?;
+            records.push(LogRecord::Map(Box::new(down)));
+        }
+        let mut inc = Incremental::next(&map);
+        if osd >= map.max_osd() {
+            inc.new_max_osd = Some(osd + 1);
+        }
+        let known = map.exists(osd);
+        if map.crush().item_name(osd).is_none() {
+            let mut crush: CrushMap = map.crush().clone();
+            let loc: BTreeMap<String, String> = [("host", host), ("root", "default")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            crush.insert_item(osd, WEIGHT_IN, &format!("osd.{osd}"), &loc)?;
+            inc.new_crush = Some(crush);
+        }
+        let change = inc.osd(osd);
+        change.exists = Some(true);
+        change.up = Some(true);
+        change.addr = addr;
+        if !known {
+            change.weight = Some(WEIGHT_IN);
+        }
+        let epoch = inc.epoch;
+        records.push(LogRecord::Map(Box::new(inc)));
+        Ok(Proposal {
+            records,
+            reply: MonReply::Done {
+                epoch,
+                message: format!("osd.{osd} booted"),
+            },
+        })
+    }
+
+    fn pool_create(
+        &self,
+        name: &str,
+        pg_num: Option<u32>,
+        size: Option<u8>,
+    ) -> Result<Proposal, MonError> {
+        if name.is_empty() || name.len() > 256 || name.contains('\0') {
+            return Err(MonError::Invalid(format!("invalid pool name '{name}'")));
+        }
+        if self.map.pool_by_name(name).is_some() {
+            return Err(MonError::PoolExists {
+                name: name.to_string(),
+            });
+        }
+        let pg_num = pg_num.unwrap_or(self.config.default_pg_num);
+        if !(1..=MAX_PG_NUM).contains(&pg_num) {
+            return Err(MonError::Invalid(format!(
+                "pg_num {pg_num} must be between 1 and {MAX_PG_NUM}"
+            )));
+        }
+        let size = size.unwrap_or(self.config.default_pool_size);
+        if !(1..=MAX_POOL_SIZE).contains(&size) {
+            return Err(MonError::Invalid(format!(
+                "pool size {size} must be between 1 and {MAX_POOL_SIZE}"
+            )));
+        }
+        let id = self.map.pool_max() + 1;
+        let mut inc = self.next_inc();
+        inc.new_pools
+            .insert(id, Pool::replicated(id, name, size, pg_num, 0));
+        Ok(self.changed(inc, format!("pool '{name}' created")))
+    }
+
+    fn pool_set(&self, name: &str, var: &str, value: &str) -> Result<Proposal, MonError> {
+        let mut pool = self.pool(name)?.clone();
+        let num = |v: &str| -> Result<u64, MonError> {
+            v.parse::<u64>()
+                .map_err(|_| MonError::Invalid(format!("value '{v}' for {var} is not a number")))
+        };
+        match var {
+            "size" => {
+                let size = num(value)?;
+                if !(1..=u64::from(MAX_POOL_SIZE)).contains(&size) {
+                    return Err(MonError::Invalid(format!(
+                        "pool size must be between 1 and {MAX_POOL_SIZE}"
+                    )));
+                }
+                pool.size = size as u8;
+                pool.min_size = pool.min_size.min(pool.size).max(1);
+            }
+            "min_size" => {
+                let min = num(value)?;
+                if min < 1 || min > u64::from(pool.size) {
+                    return Err(MonError::Invalid(format!(
+                        "pool min_size must be between 1 and size({})",
+                        pool.size
+                    )));
+                }
+                pool.min_size = min as u8;
+            }
+            "crush_rule" => {
+                let rule = self
+                    .map
+                    .crush()
+                    .rule_id(value)
+                    .or_else(|| value.parse::<usize>().ok().filter(|r| self.map.crush().rule(*r).is_some()))
+                    .ok_or_else(|| MonError::NotFound(format!("crush rule {value} does not exist")))?;
+                pool.crush_rule = i32::try_from(rule)
+                    .map_err(|_| MonError::Invalid(format!("crush rule {rule} out of range")))?;
+            }
+            "pg_num" | "pgp_num" => {
+                let n = num(value)?;
+                let current = if var == "pg_num" { pool.pg_num } else { pool.pgp_num };
+                if n != u64::from(current) {
+                    return Err(MonError::Unsupported(format!(
+                        "changing {var} (PG split and merge) is not supported yet"
+                    )));
+                }
+            }
+            _ => {
+                return Err(MonError::Invalid(format!(
+                    "unrecognized variable '{var}' (settable: size, min_size, crush_rule, pg_num, pgp_num)"
+                )))
+            }
+        }
+        let mut inc = self.next_inc();
+        inc.new_pools.insert(pool.id, pool);
+        Ok(self.changed(inc, format!("set pool {name} {var} to {value}")))
+    }
+
+    fn pool_get(&self, name: &str, var: &str) -> Result<Proposal, MonError> {
+        let pool = self.pool(name)?;
+        let value = match var {
+            "size" => pool.size.to_string(),
+            "min_size" => pool.min_size.to_string(),
+            "pg_num" => pool.pg_num.to_string(),
+            "pgp_num" => pool.pgp_num.to_string(),
+            "crush_rule" => self
+                .map
+                .crush()
+                .rule_name(usize::try_from(pool.crush_rule).unwrap_or(usize::MAX))
+                .map(str::to_string)
+                .unwrap_or_else(|| pool.crush_rule.to_string()),
+            _ => {
+                return Err(MonError::Invalid(format!(
+                    "unrecognized variable '{var}' (readable: size, min_size, pg_num, pgp_num, crush_rule)"
+                )))
+            }
+        };
+        Ok(self.read_only(MonReply::PoolOption(PoolOption {
+            pool: name.to_string(),
+            var: var.to_string(),
+            value,
+        })))
+    }
+
+    fn osd_change(
+        &self,
+        ids: &[i32],
+        what: &str,
+        f: impl Fn(&mut crate::osdmap::OsdStateChange),
+    ) -> Result<Proposal, MonError> {
+        if ids.is_empty() {
+            return Err(MonError::Invalid("no OSD ids given".into()));
+        }
+        let mut inc = self.next_inc();
+        for &id in ids {
+            if !self.map.exists(id) {
+                return Err(MonError::OsdNotFound { osd: id });
+            }
+            f(inc.osd(id));
+        }
+        let names: Vec<String> = ids.iter().map(|i| format!("osd.{i}")).collect();
+        let message = format!("marked {what} {}. ", names.join(", "));
+        Ok(self.changed(inc, message))
+    }
+}

@@ -1,0 +1,226 @@
+use super::*;
+use crate::msg::command::MonReply;
+use crate::osdmap::Fsid;
+
+fn run(
+    state: &mut MonState,
+    log: &mut Vec<LogRecord>,
+    cmd: MonCommand,
+) -> Result<MonReply, MonError> {
+    let p = state.propose(&cmd)?;
+    for r in &p.records {
+        state.apply(r).unwrap();
+    }
+    log.extend(p.records);
+    Ok(p.reply)
+}
+
+fn booted(n: i32) -> (MonState, Vec<LogRecord>) {
+    let mut log = vec![MonState::genesis(Fsid([1; 16])).unwrap()];
+    let mut st = MonState::replay(&log, MonConfig::default()).unwrap();
+    for osd in 0..n {
+        run(
+            &mut st,
+            &mut log,
+            MonCommand::OsdBoot {
+                osd,
+                host: format!("host{osd}"),
+                addr: None,
+            },
+        )
+        .unwrap();
+    }
+    (st, log)
+}
+
+#[test]
+fn booting_osds_builds_crush_hosts_and_marks_them_up_in() {
+    let (st, _) = booted(3);
+    let map = st.map();
+    assert_eq!(map.epoch(), 4);
+    for osd in 0..3 {
+        assert!(map.is_up(osd) && map.is_in(osd));
+        assert!(map.crush().item_id(&format!("host{osd}")).is_some());
+    }
+    // A pool of size 3 maps every PG to three distinct OSDs (one per host).
+    let (mut st, mut log) = booted(3);
+    run(
+        &mut st,
+        &mut log,
+        MonCommand::PoolCreate {
+            name: "p".into(),
+            pg_num: Some(16),
+            size: None,
+        },
+    )
+    .unwrap();
+    let pool = st.map().pool_by_name("p").unwrap().id;
+    for seed in 0..16 {
+        let m = st.map().pg_mapping(crate::osdmap::PgId::new(pool, seed));
+        let mut acting = m.acting.clone();
+        acting.sort();
+        assert_eq!(acting, vec![0, 1, 2], "pg {seed}");
+    }
+}
+
+#[test]
+fn a_rebooting_up_osd_gets_a_new_up_from() {
+    let (mut st, mut log) = booted(2);
+    let before = st.map().osd(1).unwrap().up_from;
+    run(
+        &mut st,
+        &mut log,
+        MonCommand::OsdBoot {
+            osd: 1,
+            host: "host1".into(),
+            addr: None,
+        },
+    )
+    .unwrap();
+    let after = st.map().osd(1).unwrap().up_from;
+    assert!(after > before);
+    assert!(st.map().is_up(1));
+}
+
+#[test]
+fn pool_commands_check_their_arguments() {
+    let (mut st, mut log) = booted(3);
+    run(
+        &mut st,
+        &mut log,
+        MonCommand::PoolCreate {
+            name: "a".into(),
+            pg_num: None,
+            size: None,
+        },
+    )
+    .unwrap();
+    let dup = run(
+        &mut st,
+        &mut log,
+        MonCommand::PoolCreate {
+            name: "a".into(),
+            pg_num: None,
+            size: None,
+        },
+    );
+    assert_eq!(dup.unwrap_err().errno(), errno::EEXIST);
+    let bad = run(
+        &mut st,
+        &mut log,
+        MonCommand::PoolCreate {
+            name: "b".into(),
+            pg_num: Some(0),
+            size: None,
+        },
+    );
+    assert_eq!(bad.unwrap_err().errno(), errno::EINVAL);
+    let set = run(
+        &mut st,
+        &mut log,
+        MonCommand::PoolSet {
+            name: "a".into(),
+            var: "size".into(),
+            value: "2".into(),
+        },
+    );
+    assert!(set.is_ok());
+    let got = run(
+        &mut st,
+        &mut log,
+        MonCommand::PoolGet {
+            name: "a".into(),
+            var: "size".into(),
+        },
+    )
+    .unwrap();
+    assert!(matches!(got, MonReply::PoolOption(o) if o.value == "2"));
+    let missing = run(
+        &mut st,
+        &mut log,
+        MonCommand::PoolDelete { name: "zz".into() },
+    );
+    assert_eq!(missing.unwrap_err().errno(), errno::ENOENT);
+    let split = run(
+        &mut st,
+        &mut log,
+        MonCommand::PoolSet {
+            name: "a".into(),
+            var: "pg_num".into(),
+            value: "64".into(),
+        },
+    );
+    assert_eq!(split.unwrap_err().errno(), errno::EOPNOTSUPP);
+    run(
+        &mut st,
+        &mut log,
+        MonCommand::PoolDelete { name: "a".into() },
+    )
+    .unwrap();
+    assert!(st.map().pool_by_name("a").is_none());
+    let out = run(&mut st, &mut log, MonCommand::OsdOut { ids: vec![7] });
+    assert_eq!(out.unwrap_err().errno(), errno::ENOENT);
+}
+
+#[test]
+fn replaying_the_log_rebuilds_the_same_state() {
+    let (mut st, mut log) = booted(3);
+    run(
+        &mut st,
+        &mut log,
+        MonCommand::PoolCreate {
+            name: "a".into(),
+            pg_num: Some(8),
+            size: Some(2),
+        },
+    )
+    .unwrap();
+    run(&mut st, &mut log, MonCommand::OsdOut { ids: vec![1] }).unwrap();
+    let id = run(&mut st, &mut log, MonCommand::AllocClientId).unwrap();
+    let again = MonState::replay(&log, MonConfig::default()).unwrap();
+    assert_eq!(again.map(), st.map());
+    let next = again.propose(&MonCommand::AllocClientId).unwrap().reply;
+    assert!(matches!((id, next), (MonReply::ClientId(a), MonReply::ClientId(b)) if b == a + 1));
+}
+
+#[test]
+fn subscribers_get_incrementals_or_a_full_map() {
+    let (st, _) = booted(3);
+    let incs = st.incrementals_since(1).unwrap();
+    assert_eq!(
+        incs.iter().map(|i| i.epoch).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    assert!(st.incrementals_since(4).unwrap().is_empty());
+    let mut map = crate::osdmap::OsdMap::new(Fsid::NIL);
+    // Epoch 1 is the genesis map (not an incremental): a new subscriber needs the full map.
+    assert!(st.incrementals_since(0).is_none() || map.epoch() == 0);
+    map = st.map().clone();
+    assert_eq!(map.epoch(), 4);
+}
+
+#[test]
+fn status_counts_osds_and_unknown_pgs() {
+    let (mut st, mut log) = booted(3);
+    run(
+        &mut st,
+        &mut log,
+        MonCommand::PoolCreate {
+            name: "a".into(),
+            pg_num: Some(4),
+            size: None,
+        },
+    )
+    .unwrap();
+    run(&mut st, &mut log, MonCommand::OsdDown { ids: vec![2] }).unwrap();
+    let s = report::status(&st);
+    assert_eq!(
+        (s.num_osds, s.num_up_osds, s.num_in_osds, s.num_pgs),
+        (3, 2, 3, 4)
+    );
+    assert_eq!(s.pgs_by_state.get("unknown"), Some(&4));
+    assert_eq!(s.health, "HEALTH_WARN");
+    let tree = report::osd_tree(st.map());
+    assert_eq!(tree[0].name, "default");
+    assert_eq!(tree.iter().filter(|n| n.type_name == "osd").count(), 3);
+}

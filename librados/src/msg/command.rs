@@ -1,0 +1,148 @@
+//! Monitor commands: one typed vocabulary shared by the client API, the `rados` command and the
+//! bindings. Each command's reply is typed too; the command-line tools render it as text or JSON.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A request to the monitor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MonCommand {
+    /// An OSD announces it is running (marks it up; a new OSD is also added to CRUSH under
+    /// `host` and marked in).
+    OsdBoot {
+        osd: i32,
+        host: String,
+        addr: Option<String>,
+    },
+    PoolCreate {
+        name: String,
+        pg_num: Option<u32>,
+        size: Option<u8>,
+    },
+    PoolDelete {
+        name: String,
+    },
+    PoolSet {
+        name: String,
+        var: String,
+        value: String,
+    },
+    PoolGet {
+        name: String,
+        var: String,
+    },
+    OsdIn {
+        ids: Vec<i32>,
+    },
+    OsdOut {
+        ids: Vec<i32>,
+    },
+    OsdDown {
+        ids: Vec<i32>,
+    },
+    /// A new, never reused client id.
+    AllocClientId,
+    /// Cluster health, OSD and PG summary, usage.
+    Status,
+    /// Per-pool usage.
+    Df,
+    /// OSDs in the CRUSH hierarchy.
+    OsdTree,
+    /// A primary's report of its PGs' states and usage.
+    PgStats {
+        osd: i32,
+        stats: Vec<PgStat>,
+    },
+}
+
+/// One PG's state and usage as its primary reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgStat {
+    pub pgid: crate::osdmap::PgId,
+    /// The epoch the report describes.
+    pub epoch: u32,
+    /// Ceph-style state string (`active+clean`, `peering`, `active+recovering`, ...).
+    pub state: String,
+    pub objects: u64,
+    pub bytes: u64,
+    pub omap_keys: u64,
+}
+
+/// One pool option's value, as `pool get` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolOption {
+    pub pool: String,
+    pub var: String,
+    pub value: String,
+}
+
+/// A pool's usage, as `rados df` prints it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolUsage {
+    pub name: String,
+    pub id: i64,
+    /// Logical bytes stored (one copy).
+    pub bytes: u64,
+    pub objects: u64,
+    /// Object copies (objects times replicas).
+    pub copies: u64,
+    pub size: u8,
+}
+
+/// One line of `osd tree`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TreeNode {
+    pub id: i32,
+    pub class: String,
+    pub weight: f64,
+    pub type_name: String,
+    pub name: String,
+    pub depth: u32,
+    /// For OSDs: `up`/`down`, and reweight (1.0 = in).
+    pub status: Option<String>,
+    pub reweight: Option<f64>,
+}
+
+/// `status`: what `ceph -s` summarises.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub fsid: String,
+    pub health: String,
+    pub health_details: Vec<String>,
+    pub epoch: u32,
+    pub num_osds: u32,
+    pub num_up_osds: u32,
+    pub num_in_osds: u32,
+    pub num_pools: u32,
+    pub num_pgs: u32,
+    /// PG count by state string.
+    pub pgs_by_state: BTreeMap<String, u32>,
+    pub objects: u64,
+    pub data_bytes: u64,
+    pub used_bytes: u64,
+    pub avail_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// What a command returns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MonReply {
+    /// The command changed (or confirmed) the map; `epoch` is the resulting map epoch, which
+    /// the caller may wait for.
+    Done {
+        epoch: u32,
+        message: String,
+    },
+    ClientId(u64),
+    PoolOption(PoolOption),
+    Status(ClusterStatus),
+    Df(Vec<PoolUsage>),
+    OsdTree(Vec<TreeNode>),
+}
+
+/// A command's failure as it crosses the wire: an errno and Ceph-style message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireError {
+    pub errno: i32,
+    pub message: String,
+}

@@ -1,0 +1,129 @@
+//! The frame every message travels in, on every transport.
+//!
+//! ```text
+//! offset size field
+//!  0     4    magic "RDM1" (0x52 0x44 0x4d 0x31)
+//!  4     2    message type (little endian, see `Message::msg_type`)
+//!  6     1    sender kind (1 mon, 2 osd, 3 client)
+//!  7     1    flags (0; frames with unknown flags are refused)
+//!  8     8    sender id
+//! 16     8    transaction id (matches a reply to its request)
+//! 24     4    the sender's OSD map epoch
+//! 28     4    body length in bytes (at most MAX_BODY_BYTES)
+//! 32     4    crc32c over bytes 0..32 followed by the body
+//! 36     -    body: the message, MessagePack (rmp-serde, named fields)
+//! ```
+//!
+//! A frame is checked whole before its body is decoded: magic, flags, length bound, checksum,
+//! and then that the decoded message is of the type the header names.
+
+use super::{EntityKind, EntityName, MsgError};
+use bytes::{BufMut, Bytes, BytesMut};
+
+pub const MAGIC: [u8; 4] = *b"RDM1";
+pub const HEADER_LEN: usize = 36;
+/// Largest body a frame may carry: room for a 128 MiB write (Ceph's `osd_max_object_size`) and
+/// its envelope.
+pub const MAX_BODY_BYTES: u32 = 130 << 20;
+
+/// The fixed part of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub msg_type: u16,
+    pub src: EntityName,
+    pub tid: u64,
+    pub epoch: u32,
+    pub body_len: u32,
+}
+
+impl Header {
+    fn write_prefix(&self, out: &mut BytesMut) {
+        out.put_slice(&MAGIC);
+        out.put_u16_le(self.msg_type);
+        out.put_u8(self.src.kind as u8);
+        out.put_u8(0);
+        out.put_u64_le(self.src.id);
+        out.put_u64_le(self.tid);
+        out.put_u32_le(self.epoch);
+        out.put_u32_le(self.body_len);
+    }
+
+    /// Parses and checks the 36 header bytes (not yet the body checksum).
+    pub fn parse(bytes: &[u8]) -> Result<(Header, u32), MsgError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(MsgError::Malformed(format!(
+                "frame of {} bytes is shorter than its {HEADER_LEN}-byte header",
+                bytes.len()
+            )));
+        }
+        if bytes[0..4] != MAGIC {
+            return Err(MsgError::Malformed("bad magic".into()));
+        }
+        let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]);
+        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
+        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
+        let kind = EntityKind::from_u8(bytes[6])
+            .ok_or_else(|| MsgError::Malformed(format!("unknown sender kind {}", bytes[6])))?;
+        if bytes[7] != 0 {
+            return Err(MsgError::Malformed(format!(
+                "unknown flags {:#x}",
+                bytes[7]
+            )));
+        }
+        let header = Header {
+            msg_type: u16_at(4),
+            src: EntityName {
+                kind,
+                id: u64_at(8),
+            },
+            tid: u64_at(16),
+            epoch: u32_at(24),
+            body_len: u32_at(28),
+        };
+        if header.body_len > MAX_BODY_BYTES {
+            return Err(MsgError::TooLarge {
+                bytes: u64::from(header.body_len),
+                max: u64::from(MAX_BODY_BYTES),
+            });
+        }
+        Ok((header, u32_at(32)))
+    }
+}
+
+/// Builds a frame from a header (whose `body_len` is filled in here) and an encoded body.
+pub fn build(mut header: Header, body: &[u8]) -> Result<Bytes, MsgError> {
+    header.body_len = u32::try_from(body.len())
+        .ok()
+        .filter(|n| *n <= MAX_BODY_BYTES)
+        .ok_or(MsgError::TooLarge {
+            bytes: body.len() as u64,
+            max: u64::from(MAX_BODY_BYTES),
+        })?;
+    let mut out = BytesMut::with_capacity(HEADER_LEN + body.len());
+    header.write_prefix(&mut out);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&out), body);
+    out.put_u32_le(crc);
+    out.put_slice(body);
+    Ok(out.freeze())
+}
+
+/// Splits a whole frame into its checked header and body.
+pub fn split(frame: &Bytes) -> Result<(Header, Bytes), MsgError> {
+    let (header, crc) = Header::parse(frame)?;
+    let total = HEADER_LEN + header.body_len as usize;
+    if frame.len() != total {
+        return Err(MsgError::Malformed(format!(
+            "frame is {} bytes, its header says {total}",
+            frame.len()
+        )));
+    }
+    let body = frame.slice(HEADER_LEN..);
+    let actual = crc32c::crc32c_append(crc32c::crc32c(&frame[..32]), &body);
+    if actual != crc {
+        return Err(MsgError::Checksum {
+            expected: crc,
+            actual,
+        });
+    }
+    Ok((header, body))
+}

@@ -1,0 +1,278 @@
+//! The object operations a client sends to a PG's primary, and what each returns.
+//!
+//! One [`OsdOpRequest`] carries a compound operation: its steps run in order against one object,
+//! and if any step fails the whole request has no effect (writes are applied atomically, as one
+//! store transaction, only when every step succeeded).
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::osdmap::PgId;
+
+/// A PG log position: the map epoch the write was made in and the PG's write counter.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Eversion {
+    pub epoch: u32,
+    pub version: u64,
+}
+
+impl std::fmt::Display for Eversion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}'{}", self.epoch, self.version)
+    }
+}
+
+/// Identifies a client request across resends, so a write resent after a map change is
+/// recognised and not applied twice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReqId {
+    pub client: u64,
+    pub tid: u64,
+}
+
+/// An object's full name within a pool.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectName {
+    pub namespace: String,
+    /// Locator key: when non-empty, placement hashes it instead of `name`.
+    pub key: String,
+    pub name: String,
+}
+
+/// How `CmpXattr` compares the stored value with the given one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+/// Whether `CmpXattr` compares bytes or decimal numbers (Ceph's `CEPH_OSD_CMPXATTR_MODE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CmpMode {
+    String,
+    U64,
+}
+
+/// One step of a compound operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpStep {
+    // --- writes
+    Create {
+        exclusive: bool,
+    },
+    Write {
+        offset: u64,
+        data: Bytes,
+    },
+    WriteFull {
+        data: Bytes,
+    },
+    Append {
+        data: Bytes,
+    },
+    Truncate {
+        size: u64,
+    },
+    Zero {
+        offset: u64,
+        len: u64,
+    },
+    Remove,
+    SetXattr {
+        name: String,
+        value: Bytes,
+    },
+    RmXattr {
+        name: String,
+    },
+    OmapSetVals {
+        entries: Vec<(Bytes, Bytes)>,
+    },
+    OmapRmKeys {
+        keys: Vec<Bytes>,
+    },
+    /// Removes keys in `[first, last)`.
+    OmapRmRange {
+        first: Bytes,
+        last: Bytes,
+    },
+    OmapClear,
+    OmapSetHeader {
+        header: Bytes,
+    },
+    // --- reads
+    Read {
+        offset: u64,
+        len: u64,
+    },
+    Stat,
+    GetXattr {
+        name: String,
+    },
+    GetXattrs,
+    OmapGetVals {
+        start_after: Bytes,
+        prefix: Bytes,
+        max: u64,
+    },
+    OmapGetKeys {
+        start_after: Bytes,
+        max: u64,
+    },
+    OmapGetValsByKeys {
+        keys: Vec<Bytes>,
+    },
+    OmapGetHeader,
+    // --- guards
+    AssertExists,
+    /// Fails with ERANGE/EOVERFLOW unless the object's user version equals `version`.
+    AssertVersion {
+        version: u64,
+    },
+    CmpXattr {
+        name: String,
+        op: CmpOp,
+        mode: CmpMode,
+        value: Bytes,
+    },
+    // --- object classes
+    Exec {
+        class: String,
+        method: String,
+        input: Bytes,
+    },
+}
+
+impl OpStep {
+    /// Whether the step may change the object (a request with any such step is a write).
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            OpStep::Create { .. }
+                | OpStep::Write { .. }
+                | OpStep::WriteFull { .. }
+                | OpStep::Append { .. }
+                | OpStep::Truncate { .. }
+                | OpStep::Zero { .. }
+                | OpStep::Remove
+                | OpStep::SetXattr { .. }
+                | OpStep::RmXattr { .. }
+                | OpStep::OmapSetVals { .. }
+                | OpStep::OmapRmKeys { .. }
+                | OpStep::OmapRmRange { .. }
+                | OpStep::OmapClear
+                | OpStep::OmapSetHeader { .. }
+        ) || matches!(self, OpStep::Exec { .. })
+    }
+
+    /// Payload bytes the step carries (for client throttling).
+    pub fn payload_bytes(&self) -> u64 {
+        match self {
+            OpStep::Write { data, .. } | OpStep::WriteFull { data } | OpStep::Append { data } => {
+                data.len() as u64
+            }
+            OpStep::SetXattr { value, .. } => value.len() as u64,
+            OpStep::OmapSetVals { entries } => entries
+                .iter()
+                .map(|(k, v)| (k.len() + v.len()) as u64)
+                .sum(),
+            OpStep::Exec { input, .. } => input.len() as u64,
+            _ => 0,
+        }
+    }
+}
+
+/// What one step returned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepOutput {
+    #[default]
+    None,
+    Data(Bytes),
+    Stat {
+        size: u64,
+        mtime_ns: u64,
+    },
+    Xattrs(BTreeMap<String, Bytes>),
+    OmapVals {
+        entries: Vec<(Bytes, Bytes)>,
+        more: bool,
+    },
+    OmapKeys {
+        keys: Vec<Bytes>,
+        more: bool,
+    },
+}
+
+/// A step's result: `rval` is 0 or a negative errno, as Ceph reports per-op return values.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepResult {
+    pub rval: i32,
+    pub out: StepOutput,
+}
+
+/// A client's request to a PG primary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OsdOpRequest {
+    pub reqid: ReqId,
+    pub pgid: PgId,
+    pub object: ObjectName,
+    /// The placement hash of the object (from the locator key when set).
+    pub hash: u32,
+    pub steps: Vec<OpStep>,
+    /// Modification time the client stamps on a write (nanoseconds since the epoch).
+    pub mtime_ns: u64,
+    /// Set by a client retrying after a map change: the OSD checks its log for the request.
+    pub resend: bool,
+}
+
+/// How a request ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpOutcome {
+    /// Every step ran; `results` has one entry per step.
+    Done {
+        results: Vec<StepResult>,
+        /// The object's user version after the request (or as read).
+        user_version: u64,
+    },
+    /// Step `index` failed with `errno` (positive); nothing was changed.
+    Failed {
+        index: u32,
+        errno: i32,
+        results: Vec<StepResult>,
+    },
+    /// The OSD is not this PG's primary at `epoch` or the client's map predates the PG's
+    /// interval: fetch at least `epoch` and resend.
+    Retry { epoch: u32 },
+}
+
+/// The reply to an [`OsdOpRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OsdOpReply {
+    pub reqid: ReqId,
+    pub outcome: OpOutcome,
+}
+
+/// A page of an object listing in one PG.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgListRequest {
+    pub pgid: PgId,
+    /// List only this namespace; `None` lists every namespace.
+    pub namespace: Option<String>,
+    /// Continue after this object (as returned in the previous page).
+    pub after: Option<(u32, ObjectName)>,
+    pub max: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgListReply {
+    pub objects: Vec<(u32, ObjectName)>,
+    /// More objects remain in this PG after the last one.
+    pub more: bool,
+}

@@ -1,0 +1,55 @@
+//! What OSDs tell each other about a PG: its log, its summary (info), and whole-object state
+//! for recovery.
+
+use super::ops::{Eversion, ObjectName, ReqId};
+use crate::osdmap::PgId;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What a log entry did to its object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogOp {
+    Modify,
+    Delete,
+}
+
+/// One PG log entry: a write, named by its position.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub version: Eversion,
+    pub reqid: ReqId,
+    pub object: ObjectName,
+    pub hash: u32,
+    pub op: LogOp,
+    /// The object's user version after the write.
+    pub user_version: u64,
+}
+
+/// A PG replica's summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgInfo {
+    pub pgid: PgId,
+    /// The newest entry in the log (0'0 when nothing was ever written).
+    pub last_update: Eversion,
+    /// Entries at or before this are no longer in the log.
+    pub log_tail: Eversion,
+    /// Epoch the current interval began (as this replica last activated).
+    pub same_interval_since: u32,
+    /// Epoch this replica last activated in.
+    pub last_epoch_started: u32,
+}
+
+/// An object's whole state, as recovery copies it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectState {
+    pub object: ObjectName,
+    pub hash: u32,
+    /// `false`: the object must not exist on the target.
+    pub exists: bool,
+    pub data: Bytes,
+    pub xattrs: BTreeMap<String, Bytes>,
+    pub omap: Vec<(Bytes, Bytes)>,
+    pub omap_header: Bytes,
+    pub mtime_ns: u64,
+}
