@@ -3,6 +3,8 @@
 //! Layers, bottom up (see ARCHITECTURE.md): [`crush`] and [`osdmap`] compute placement (pure);
 //! the object store, messenger, monitor, OSD and client layers build on them.
 
+pub mod client;
+pub mod cluster;
 pub mod crush;
 pub mod encoding;
 pub mod errno;
@@ -10,5 +12,8 @@ pub mod fmt;
 pub mod hash;
 pub mod mon;
 pub mod msg;
+pub mod osd;
 pub mod osdmap;
 pub mod store;
+
+pub use client::{AioCtx, Config, Error, IoCtx, Rados, ReadOp, Result, WriteOp};

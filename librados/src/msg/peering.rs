@@ -38,6 +38,12 @@ pub struct PgInfo {
     pub same_interval_since: u32,
     /// Epoch this replica last activated in.
     pub last_epoch_started: u32,
+    /// Objects in the PG (head objects, as clients see them).
+    #[serde(default)]
+    pub objects: u64,
+    /// Logical bytes of those objects.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 /// An object's whole state, as recovery copies it.

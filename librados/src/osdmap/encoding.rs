@@ -20,11 +20,17 @@ impl OsdMap {
         if super::is_ceph_osdmap(bytes) {
             return super::decode_ceph_osdmap(bytes);
         }
-        let (_, mut map): (u16, OsdMap) =
+        let (_, map): (u16, OsdMap) =
             decode(OSDMAP_KIND, VERSION, bytes).map_err(|e| OsdMapError::Decode(e.to_string()))?;
-        map.validate()?;
-        map.refresh_weights();
-        Ok(map)
+        map.into_checked()
+    }
+
+    /// Validates a map received whole (from the network or a file) and rebuilds what is
+    /// derived from it rather than stored.
+    pub fn into_checked(mut self) -> Result<OsdMap, OsdMapError> {
+        self.validate()?;
+        self.refresh_weights();
+        Ok(self)
     }
 }
 

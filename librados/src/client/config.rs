@@ -1,0 +1,185 @@
+//! Client and cluster configuration: a ceph.conf-style INI file, or built in code.
+//!
+//! ```ini
+//! [global]
+//! data_dir = /var/lib/rados     # embedded: run the cluster in-process over this directory
+//! # mon_host = 10.0.0.1:6789    # distributed: connect to daemons (a later release)
+//! osd_count = 3                 # OSDs of a new embedded cluster
+//! osd_pool_default_size = 3
+//! osd_pool_default_pg_num = 32
+//! rados_osd_op_timeout = 60     # seconds; 0 = wait for ever
+//! ```
+//!
+//! Keys are matched as Ceph matches them: case-insensitive, with spaces, dashes and
+//! underscores equivalent. `[global]` and `[client]` sections are read; a relative `data_dir`
+//! is relative to the file's directory.
+
+use super::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Every option read, by normalised key.
+    values: BTreeMap<String, String>,
+    /// Where the file came from (relative paths resolve against its directory).
+    base: Option<PathBuf>,
+}
+
+fn normalise(key: &str) -> String {
+    key.trim().to_ascii_lowercase().replace([' ', '-'], "_")
+}
+
+impl Config {
+    /// A configuration for an embedded cluster in `dir`.
+    pub fn embedded(dir: impl AsRef<Path>) -> Config {
+        let mut c = Config {
+            values: BTreeMap::new(),
+            base: None,
+        };
+        c.set("data_dir", &dir.as_ref().to_string_lossy());
+        c
+    }
+
+    /// Parses INI text (`base` resolves relative paths).
+    pub fn parse(text: &str, base: Option<&Path>) -> Result<Config> {
+        let mut values = BTreeMap::new();
+        let mut section = String::from("global");
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.split(['#', ';']).next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix('[') {
+                let name = rest.strip_suffix(']').ok_or_else(|| {
+                    Error::InvalidArgument(format!("line {}: unterminated section header", n + 1))
+                })?;
+                section = normalise(name);
+                continue;
+            }
+            let (k, v) = line.split_once('=').ok_or_else(|| {
+                Error::InvalidArgument(format!("line {}: expected 'key = value'", n + 1))
+            })?;
+            if section == "global" || section == "client" || section.starts_with("client.") {
+                values.insert(normalise(k), v.trim().to_string());
+            }
+        }
+        Ok(Config {
+            values,
+            base: base.map(Path::to_path_buf),
+        })
+    }
+
+    /// Reads a configuration file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Config> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Os {
+            what: format!("cannot read {}", path.display()),
+            errno: e.raw_os_error().unwrap_or(crate::errno::EIO),
+            message: e.to_string(),
+        })?;
+        Config::parse(&text, path.parent())
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.values.insert(normalise(key), value.to_string());
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(&normalise(key)).map(String::as_str)
+    }
+
+    fn number<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::InvalidArgument(format!("{key} = {v} is not a number"))),
+        }
+    }
+
+    /// The embedded data directory, when the configuration names one.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        let d = PathBuf::from(self.get("data_dir")?);
+        Some(match &self.base {
+            Some(b) if d.is_relative() => b.join(d),
+            _ => d,
+        })
+    }
+
+    pub fn mon_host(&self) -> Option<&str> {
+        self.get("mon_host").filter(|s| !s.is_empty())
+    }
+
+    pub fn osd_count(&self) -> Result<u32> {
+        let n = self.number::<u32>("osd_count")?.unwrap_or(3);
+        if !(1..=64).contains(&n) {
+            return Err(Error::InvalidArgument(format!(
+                "osd_count = {n}: an embedded cluster has 1 to 64 OSDs"
+            )));
+        }
+        Ok(n)
+    }
+
+    pub fn default_pool_size(&self) -> Result<Option<u8>> {
+        self.number("osd_pool_default_size")
+    }
+
+    pub fn default_pg_num(&self) -> Result<Option<u32>> {
+        self.number("osd_pool_default_pg_num")
+    }
+
+    /// How long an operation may wait before failing with ETIMEDOUT (None: for ever).
+    pub fn op_timeout(&self) -> Result<Option<Duration>> {
+        let secs = self.number::<f64>("rados_osd_op_timeout")?.unwrap_or(60.0);
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(Error::InvalidArgument(format!(
+                "rados_osd_op_timeout = {secs} must be a number of seconds"
+            )));
+        }
+        Ok((secs > 0.0).then(|| Duration::from_secs_f64(secs)))
+    }
+
+    /// The text of this configuration as an INI file.
+    pub fn to_ini(&self) -> String {
+        let mut out = String::from("[global]\n");
+        for (k, v) in &self.values {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ceph_style_files() {
+        let c = Config::parse(
+            "# comment\n[global]\n  Data Dir = ./d ; trailing\nmon-host=\n[osd]\nosd_count = 9\n[client]\nrados osd op timeout = 5\n",
+            Some(Path::new("/etc/x")),
+        )
+        .unwrap();
+        assert_eq!(c.data_dir(), Some(PathBuf::from("/etc/x/./d")));
+        assert_eq!(c.mon_host(), None);
+        assert_eq!(
+            c.osd_count().unwrap(),
+            3,
+            "[osd] sections are not the client's"
+        );
+        assert_eq!(c.op_timeout().unwrap(), Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn bad_lines_and_values_are_errors() {
+        assert!(Config::parse("[global\n", None).is_err());
+        assert!(Config::parse("novalue\n", None).is_err());
+        let c = Config::parse("osd_count = many\n", None).unwrap();
+        assert_eq!(c.osd_count().unwrap_err().errno(), crate::errno::EINVAL);
+        let c = Config::parse("osd_count = 0\n", None).unwrap();
+        assert!(c.osd_count().is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! The client's one error type. Every variant maps to the errno a Ceph client reports
+//! ([`Error::errno`]); the Python bindings raise one exception class per variant.
+
+use crate::errno;
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{what}: No such file or directory")]
+    NotFound { what: String },
+    #[error("{what}: File exists")]
+    Exists { what: String },
+    #[error("pool '{name}' does not exist")]
+    PoolNotFound { name: String },
+    #[error("{what}: No data available")]
+    NoData { what: String },
+    #[error("{what}: Operation canceled (a guard failed)")]
+    Canceled { what: String },
+    #[error("{what}: No space left on device")]
+    NoSpace { what: String },
+    #[error("{what}: Connection timed out")]
+    TimedOut { what: String },
+    #[error("{what}: Device or resource busy")]
+    Busy { what: String },
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("the data directory {path} is in use by {holder}")]
+    Locked { path: String, holder: String },
+    #[error("{what}: {message}")]
+    Os {
+        what: String,
+        errno: i32,
+        message: String,
+    },
+}
+
+/// The C library's text for an errno, as Ceph's tools print it.
+pub fn strerror(e: i32) -> String {
+    std::io::Error::from_raw_os_error(e)
+        .to_string()
+        .split(" (os error")
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+impl Error {
+    /// The errno Ceph's clients report for this error (positive).
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::NotFound { .. } | Error::PoolNotFound { .. } => errno::ENOENT,
+            Error::Exists { .. } => errno::EEXIST,
+            Error::NoData { .. } => errno::ENODATA,
+            Error::Canceled { .. } => errno::ECANCELED,
+            Error::NoSpace { .. } => errno::ENOSPC,
+            Error::TimedOut { .. } => errno::ETIMEDOUT,
+            Error::Busy { .. } => errno::EBUSY,
+            Error::InvalidArgument(_) => errno::EINVAL,
+            Error::Unsupported(_) => errno::EOPNOTSUPP,
+            Error::Locked { .. } => errno::EBUSY,
+            Error::Os { errno, .. } => *errno,
+        }
+    }
+
+    /// The error for a failed operation on `what` with `errno` (positive).
+    pub fn from_errno(errno: i32, what: impl Into<String>) -> Error {
+        let what = what.into();
+        match errno {
+            errno::ENOENT => Error::NotFound { what },
+            errno::EEXIST => Error::Exists { what },
+            errno::ENODATA => Error::NoData { what },
+            errno::ECANCELED => Error::Canceled { what },
+            errno::ENOSPC => Error::NoSpace { what },
+            errno::ETIMEDOUT => Error::TimedOut { what },
+            errno::EBUSY => Error::Busy { what },
+            errno::EINVAL => Error::InvalidArgument(what),
+            _ => Error::Os {
+                message: strerror(errno),
+                what,
+                errno,
+            },
+        }
+    }
+}
+
+impl From<crate::msg::command::WireError> for Error {
+    fn from(e: crate::msg::command::WireError) -> Self {
+        match e.errno {
+            errno::EINVAL => Error::InvalidArgument(e.message),
+            errno::EOPNOTSUPP => Error::Unsupported(e.message),
+            n => Error::from_errno(n, e.message),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,222 @@
+//! Compound operations: a [`WriteOp`] applies all its steps atomically or none; a [`ReadOp`]
+//! returns one [`StepOutput`] per step.
+
+use crate::msg::ops::{CmpMode, CmpOp, OpStep};
+use bytes::Bytes;
+
+pub use crate::osd::class::lock::{LockType, Locker};
+
+/// Steps changing one object, applied all or nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteOp {
+    pub(crate) steps: Vec<OpStep>,
+}
+
+/// Steps reading one object.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadOp {
+    pub(crate) steps: Vec<OpStep>,
+}
+
+fn b(v: impl Into<Bytes>) -> Bytes {
+    v.into()
+}
+
+/// Guards and class calls, shared by both kinds of operation.
+macro_rules! common_steps {
+    ($t:ty) => {
+        impl $t {
+            pub fn new() -> Self {
+                Self::default()
+            }
+            pub fn is_empty(&self) -> bool {
+                self.steps.is_empty()
+            }
+            /// Fails with ENOENT unless the object exists.
+            pub fn assert_exists(&mut self) -> &mut Self {
+                self.steps.push(OpStep::AssertExists);
+                self
+            }
+            /// Fails with ERANGE (object newer) or EOVERFLOW (object older) unless the
+            /// object's version is `version`.
+            pub fn assert_version(&mut self, version: u64) -> &mut Self {
+                self.steps.push(OpStep::AssertVersion { version });
+                self
+            }
+            /// Fails with ECANCELED unless `xattr <op> value` holds.
+            pub fn cmp_xattr(
+                &mut self,
+                name: &str,
+                op: CmpOp,
+                value: impl Into<Bytes>,
+            ) -> &mut Self {
+                self.steps.push(OpStep::CmpXattr {
+                    name: name.into(),
+                    op,
+                    mode: CmpMode::String,
+                    value: b(value),
+                });
+                self
+            }
+            /// Like `cmp_xattr`, comparing decimal numbers.
+            pub fn cmp_xattr_u64(&mut self, name: &str, op: CmpOp, value: u64) -> &mut Self {
+                self.steps.push(OpStep::CmpXattr {
+                    name: name.into(),
+                    op,
+                    mode: CmpMode::U64,
+                    value: b(value.to_string()),
+                });
+                self
+            }
+            /// Calls an object class method.
+            pub fn exec(
+                &mut self,
+                class: &str,
+                method: &str,
+                input: impl Into<Bytes>,
+            ) -> &mut Self {
+                self.steps.push(OpStep::Exec {
+                    class: class.into(),
+                    method: method.into(),
+                    input: b(input),
+                });
+                self
+            }
+        }
+    };
+}
+
+common_steps!(WriteOp);
+common_steps!(ReadOp);
+
+impl WriteOp {
+    /// Creates the object; with `exclusive`, fails with EEXIST if it exists.
+    pub fn create(&mut self, exclusive: bool) -> &mut Self {
+        self.steps.push(OpStep::Create { exclusive });
+        self
+    }
+    pub fn write(&mut self, offset: u64, data: impl Into<Bytes>) -> &mut Self {
+        self.steps.push(OpStep::Write {
+            offset,
+            data: b(data),
+        });
+        self
+    }
+    pub fn write_full(&mut self, data: impl Into<Bytes>) -> &mut Self {
+        self.steps.push(OpStep::WriteFull { data: b(data) });
+        self
+    }
+    pub fn append(&mut self, data: impl Into<Bytes>) -> &mut Self {
+        self.steps.push(OpStep::Append { data: b(data) });
+        self
+    }
+    pub fn truncate(&mut self, size: u64) -> &mut Self {
+        self.steps.push(OpStep::Truncate { size });
+        self
+    }
+    pub fn zero(&mut self, offset: u64, len: u64) -> &mut Self {
+        self.steps.push(OpStep::Zero { offset, len });
+        self
+    }
+    pub fn remove(&mut self) -> &mut Self {
+        self.steps.push(OpStep::Remove);
+        self
+    }
+    pub fn set_xattr(&mut self, name: &str, value: impl Into<Bytes>) -> &mut Self {
+        self.steps.push(OpStep::SetXattr {
+            name: name.into(),
+            value: b(value),
+        });
+        self
+    }
+    pub fn rm_xattr(&mut self, name: &str) -> &mut Self {
+        self.steps.push(OpStep::RmXattr { name: name.into() });
+        self
+    }
+    pub fn omap_set<K: Into<Bytes>, V: Into<Bytes>>(
+        &mut self,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> &mut Self {
+        let entries = entries
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self.steps.push(OpStep::OmapSetVals { entries });
+        self
+    }
+    pub fn omap_rm_keys<K: Into<Bytes>>(&mut self, keys: impl IntoIterator<Item = K>) -> &mut Self {
+        let keys = keys.into_iter().map(Into::into).collect();
+        self.steps.push(OpStep::OmapRmKeys { keys });
+        self
+    }
+    /// Removes keys in `[first, last)`.
+    pub fn omap_rm_range(&mut self, first: impl Into<Bytes>, last: impl Into<Bytes>) -> &mut Self {
+        self.steps.push(OpStep::OmapRmRange {
+            first: b(first),
+            last: b(last),
+        });
+        self
+    }
+    pub fn omap_clear(&mut self) -> &mut Self {
+        self.steps.push(OpStep::OmapClear);
+        self
+    }
+    pub fn omap_set_header(&mut self, header: impl Into<Bytes>) -> &mut Self {
+        self.steps.push(OpStep::OmapSetHeader { header: b(header) });
+        self
+    }
+}
+
+impl ReadOp {
+    /// Reads `len` bytes at `offset` (`len` 0: to the end).
+    pub fn read(&mut self, offset: u64, len: u64) -> &mut Self {
+        self.steps.push(OpStep::Read { offset, len });
+        self
+    }
+    pub fn stat(&mut self) -> &mut Self {
+        self.steps.push(OpStep::Stat);
+        self
+    }
+    pub fn get_xattr(&mut self, name: &str) -> &mut Self {
+        self.steps.push(OpStep::GetXattr { name: name.into() });
+        self
+    }
+    pub fn get_xattrs(&mut self) -> &mut Self {
+        self.steps.push(OpStep::GetXattrs);
+        self
+    }
+    /// Up to `max` entries after `start_after` (empty: from the first) whose keys begin with
+    /// `prefix` (empty: any).
+    pub fn omap_get_vals(
+        &mut self,
+        start_after: impl Into<Bytes>,
+        prefix: impl Into<Bytes>,
+        max: u64,
+    ) -> &mut Self {
+        self.steps.push(OpStep::OmapGetVals {
+            start_after: b(start_after),
+            prefix: b(prefix),
+            max,
+        });
+        self
+    }
+    pub fn omap_get_keys(&mut self, start_after: impl Into<Bytes>, max: u64) -> &mut Self {
+        self.steps.push(OpStep::OmapGetKeys {
+            start_after: b(start_after),
+            max,
+        });
+        self
+    }
+    pub fn omap_get_vals_by_keys<K: Into<Bytes>>(
+        &mut self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> &mut Self {
+        let keys = keys.into_iter().map(Into::into).collect();
+        self.steps.push(OpStep::OmapGetValsByKeys { keys });
+        self
+    }
+    pub fn omap_get_header(&mut self) -> &mut Self {
+        self.steps.push(OpStep::OmapGetHeader);
+        self
+    }
+}

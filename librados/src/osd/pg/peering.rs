@@ -1,0 +1,205 @@
+//! Peering decisions, pure: which replica's log is authoritative, and what each member of the
+//! acting set must receive to match it.
+//!
+//! Every acknowledged write is on every member of the acting set it was made in, so the
+//! replica with the newest `last_update` among those that answered holds every acknowledged
+//! write. A replica's entries that the authority lacks (possible only for writes that were never
+//! acknowledged) are *divergent*: their objects are reset to the authority's copy.
+
+use crate::msg::ops::{Eversion, ObjectName};
+use crate::msg::peering::{LogEntry, PgInfo};
+use std::collections::BTreeSet;
+
+/// What one replica needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Need {
+    Nothing,
+    /// These objects (hash, name) must be copied from the authority (or deleted where the
+    /// authority no longer has them).
+    Objects(BTreeSet<(u32, ObjectName)>),
+    /// The logs do not overlap: copy every object and drop the rest.
+    Backfill,
+}
+
+/// One replica's answer to a query.
+#[derive(Clone, Debug)]
+pub struct PeerState {
+    pub osd: i32,
+    pub info: Option<PgInfo>,
+    pub log: Vec<LogEntry>,
+}
+
+/// The authoritative replica: the newest `last_update`; on a tie, the one listed first
+/// (callers list the primary first, then the rest of the acting set).
+pub fn choose_authority(peers: &[PeerState]) -> Option<usize> {
+    let mut best: Option<(usize, Eversion)> = None;
+    for (i, p) in peers.iter().enumerate() {
+        let Some(info) = &p.info else { continue };
+        if best.is_none_or(|(_, v)| info.last_update > v) {
+            best = Some((i, info.last_update));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// What `peer` needs to match `auth`.
+pub fn need(auth: &PeerState, peer: &PeerState) -> Need {
+    let Some(auth_info) = &auth.info else {
+        return Need::Nothing;
+    };
+    let Some(info) = &peer.info else {
+        return if auth_info.last_update == Eversion::default() {
+            Need::Nothing
+        } else {
+            Need::Backfill
+        };
+    };
+    if info.last_update == auth_info.last_update {
+        return Need::Nothing;
+    }
+    if info.last_update < auth_info.log_tail {
+        return Need::Backfill;
+    }
+    let auth_versions: BTreeSet<Eversion> = auth.log.iter().map(|e| e.version).collect();
+    let known = |v: &Eversion| auth_versions.contains(v) || *v == auth_info.log_tail;
+    // The newest point both histories share (an eversion names one write, whoever holds it).
+    let common = peer
+        .log
+        .iter()
+        .rev()
+        .map(|e| e.version)
+        .chain(std::iter::once(info.log_tail))
+        .find(known);
+    let Some(common) = common else {
+        return Need::Backfill;
+    };
+    let mut objects = BTreeSet::new();
+    for e in auth.log.iter().filter(|e| e.version > common) {
+        objects.insert((e.hash, e.object.clone()));
+    }
+    for e in peer.log.iter().filter(|e| e.version > common) {
+        objects.insert((e.hash, e.object.clone()));
+    }
+    if objects.is_empty() {
+        Need::Nothing
+    } else {
+        Need::Objects(objects)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::ops::ReqId;
+    use crate::msg::peering::LogOp;
+    use crate::osdmap::PgId;
+
+    fn e(epoch: u32, version: u64, name: &str) -> LogEntry {
+        LogEntry {
+            version: Eversion { epoch, version },
+            reqid: ReqId {
+                client: 1,
+                tid: version,
+            },
+            object: ObjectName {
+                name: name.into(),
+                ..ObjectName::default()
+            },
+            hash: 0,
+            op: LogOp::Modify,
+            user_version: version,
+        }
+    }
+
+    fn peer(osd: i32, tail: (u32, u64), log: Vec<LogEntry>) -> PeerState {
+        let last = log.last().map_or(
+            Eversion {
+                epoch: tail.0,
+                version: tail.1,
+            },
+            |x| x.version,
+        );
+        PeerState {
+            osd,
+            info: Some(PgInfo {
+                pgid: PgId::new(1, 0),
+                last_update: last,
+                log_tail: Eversion {
+                    epoch: tail.0,
+                    version: tail.1,
+                },
+                ..PgInfo::default()
+            }),
+            log,
+        }
+    }
+
+    fn names(n: &Need) -> Vec<String> {
+        match n {
+            Need::Objects(s) => s.iter().map(|(_, o)| o.name.clone()).collect(),
+            other => panic!("expected objects, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn newest_log_wins_and_ties_go_to_the_first() {
+        let a = peer(0, (0, 0), vec![e(1, 1, "x")]);
+        let b = peer(1, (0, 0), vec![e(1, 1, "x"), e(1, 2, "y")]);
+        let c = peer(2, (0, 0), vec![e(1, 1, "x"), e(1, 2, "y")]);
+        assert_eq!(
+            choose_authority(&[a.clone(), b.clone(), c.clone()]),
+            Some(1)
+        );
+        assert_eq!(choose_authority(&[c, b]), Some(0));
+        let none = PeerState {
+            osd: 3,
+            info: None,
+            log: vec![],
+        };
+        assert_eq!(choose_authority(std::slice::from_ref(&none)), None);
+        assert_eq!(choose_authority(&[none, a]), Some(1));
+    }
+
+    #[test]
+    fn a_lagging_replica_needs_the_newer_objects() {
+        let auth = peer(
+            0,
+            (0, 0),
+            vec![e(1, 1, "x"), e(1, 2, "y"), e(1, 3, "z"), e(1, 4, "y")],
+        );
+        let behind = peer(1, (0, 0), vec![e(1, 1, "x")]);
+        assert_eq!(names(&need(&auth, &behind)), vec!["y", "z"]);
+        assert_eq!(need(&auth, &auth), Need::Nothing);
+    }
+
+    #[test]
+    fn divergent_entries_are_reset() {
+        // The peer wrote 1'3 (never acknowledged) while the authority moved on in epoch 2.
+        let auth = peer(0, (0, 0), vec![e(1, 1, "x"), e(1, 2, "y"), e(2, 3, "w")]);
+        let div = peer(1, (0, 0), vec![e(1, 1, "x"), e(1, 2, "y"), e(1, 3, "q")]);
+        assert_eq!(names(&need(&auth, &div)), vec!["q", "w"]);
+    }
+
+    #[test]
+    fn logs_that_do_not_overlap_mean_backfill() {
+        let auth = peer(0, (1, 10), vec![e(1, 11, "a"), e(1, 12, "b")]);
+        let old = peer(1, (0, 0), vec![e(1, 1, "x")]);
+        assert_eq!(need(&auth, &old), Need::Backfill);
+        let empty = PeerState {
+            osd: 2,
+            info: None,
+            log: vec![],
+        };
+        assert_eq!(need(&auth, &empty), Need::Backfill);
+        let fresh = peer(0, (0, 0), vec![]);
+        assert_eq!(need(&fresh, &empty), Need::Nothing);
+    }
+
+    #[test]
+    fn a_peer_at_the_authoritys_tail_recovers_from_the_log() {
+        let auth = peer(0, (1, 10), vec![e(1, 11, "a"), e(1, 12, "b")]);
+        let at_tail = peer(1, (1, 9), vec![e(1, 10, "x")]);
+        // 1'10 is the authority's tail: not in its log, but not before it either.
+        assert_eq!(names(&need(&auth, &at_tail)), vec!["a", "b"]);
+    }
+}

@@ -1,0 +1,484 @@
+//! Peering, recovery and activation, driven by the primary; pushes of whole objects between
+//! OSDs.
+//!
+//! 1. The primary asks every up OSD for its info and log (`PgQuery` → `PgNotify`).
+//! 2. It picks the authority (newest log, [`peering::choose_authority`]) and works out what
+//!    each acting member needs ([`peering::need`]): some objects, or everything (backfill).
+//! 3. The authority pushes those objects (`PgPush`), each member acknowledges the last push to
+//!    the primary.
+//! 4. The primary adopts the authoritative log, recounts its objects, sends `PgActivate` to the
+//!    members (who adopt the same log) and starts serving. Ops wait until then.
+
+use super::peering::{self, Need, PeerState};
+use super::primary::store_oid;
+use super::{log, Pg, Phase};
+use crate::msg::ops::{Eversion, ObjectName};
+use crate::msg::peering::{LogEntry, ObjectState, PgInfo};
+use crate::msg::Message;
+use crate::store::{ListCursor, ObjectId, ObjectStore, StoreResult, Transaction};
+use bytes::Bytes;
+use std::collections::BTreeSet;
+
+/// Bytes of object state per push message.
+const PUSH_BATCH_BYTES: usize = 16 << 20;
+
+impl Pg {
+    fn own_peer_state(&self) -> PeerState {
+        let has = self.sh.store.collection_bits(self.cid).is_ok()
+            && (self.info.last_update != Eversion::default() || !self.log.is_empty());
+        PeerState {
+            osd: self.sh.id,
+            info: has.then(|| self.info.clone()),
+            log: self.log.to_vec(),
+        }
+    }
+
+    pub(super) async fn start_peering(&mut self) {
+        let Some(map) = self.map.clone() else { return };
+        let me = self.sh.id;
+        let others: BTreeSet<i32> = (0..map.max_osd())
+            .filter(|&o| o != me && map.is_up(o))
+            .collect();
+        let own = self.own_peer_state();
+        if let Some(p) = &mut self.primary {
+            p.phase = Phase::Peering {
+                waiting: others.clone(),
+                peers: vec![own],
+            };
+        }
+        let query = Message::PgQuery {
+            pgid: self.pgid,
+            interval: self.interval,
+        };
+        for o in others {
+            self.send_osd(o, &query).await;
+        }
+        self.report_stat();
+        self.maybe_finish_peering().await;
+    }
+
+    pub(super) async fn on_notify(
+        &mut self,
+        from: i32,
+        interval: u32,
+        info: Option<PgInfo>,
+        log: Vec<LogEntry>,
+    ) {
+        if interval != self.interval {
+            return;
+        }
+        let Some(p) = &mut self.primary else { return };
+        let Phase::Peering { waiting, peers } = &mut p.phase else {
+            return;
+        };
+        if waiting.remove(&from) {
+            peers.push(PeerState {
+                osd: from,
+                info,
+                log,
+            });
+        }
+        self.maybe_finish_peering().await;
+    }
+
+    pub(super) async fn maybe_finish_peering(&mut self) {
+        let Some(p) = &mut self.primary else { return };
+        let Phase::Peering { waiting, peers } = &mut p.phase else {
+            return;
+        };
+        if !waiting.is_empty() {
+            return;
+        }
+        let mut peers = std::mem::take(peers);
+        // The primary first, then the acting set in order, then the rest: ties go to them.
+        let rank =
+            |o: i32, acting: &[i32]| acting.iter().position(|&a| a == o).unwrap_or(usize::MAX);
+        let acting = self.acting.clone();
+        peers.sort_by_key(|p| (p.osd != self.sh.id, rank(p.osd, &acting), p.osd));
+        let auth = peering::choose_authority(&peers)
+            .map(|i| peers[i].clone())
+            .unwrap_or_else(|| self.own_peer_state());
+        let mut pending = BTreeSet::new();
+        let mut plans = Vec::new();
+        for &member in &acting {
+            let state = peers
+                .iter()
+                .find(|p| p.osd == member)
+                .cloned()
+                .unwrap_or(PeerState {
+                    osd: member,
+                    info: None,
+                    log: Vec::new(),
+                });
+            match peering::need(&auth, &state) {
+                Need::Nothing => {}
+                need => {
+                    pending.insert(member);
+                    plans.push((member, need));
+                }
+            }
+        }
+        tracing::debug!(target: "osd", "osd.{} pg {}: authority osd.{} at {}, recovering {:?}", self.sh.id, self.pgid, auth.osd,
+            auth.info.as_ref().map(|i| i.last_update).unwrap_or_default(), pending);
+        let auth_info = auth.info.clone().unwrap_or_else(|| PgInfo {
+            pgid: self.pgid,
+            ..PgInfo::default()
+        });
+        if let Some(p) = &mut self.primary {
+            p.phase = Phase::Recovering {
+                pending: pending.clone(),
+                auth_info,
+                auth_log: auth.log.clone(),
+            };
+        }
+        self.report_stat();
+        for (member, need) in plans {
+            let objects = match need {
+                Need::Objects(set) => Some(set.into_iter().collect::<Vec<_>>()),
+                _ => None,
+            };
+            if auth.osd == self.sh.id {
+                let interval = self.interval;
+                let me = self.sh.id;
+                self.push_to(member, interval, objects, me).await;
+            } else {
+                let msg = Message::PgPushRequest {
+                    pgid: self.pgid,
+                    interval: self.interval,
+                    target: member,
+                    backfill: objects.is_none(),
+                    objects: objects.unwrap_or_default(),
+                };
+                self.send_osd(auth.osd, &msg).await;
+            }
+        }
+        if pending.is_empty() {
+            self.activate().await;
+        }
+    }
+
+    pub(super) async fn on_push_ack(&mut self, from: i32, interval: u32) {
+        if interval != self.interval {
+            return;
+        }
+        let Some(p) = &mut self.primary else { return };
+        let Phase::Recovering { pending, .. } = &mut p.phase else {
+            return;
+        };
+        pending.remove(&from);
+        if pending.is_empty() {
+            self.activate().await;
+        }
+    }
+
+    async fn activate(&mut self) {
+        let Some(p) = &mut self.primary else { return };
+        let Phase::Recovering {
+            auth_info,
+            auth_log,
+            ..
+        } = std::mem::replace(&mut p.phase, Phase::Peered)
+        else {
+            return;
+        };
+        let mut info = auth_info;
+        info.pgid = self.pgid;
+        info.same_interval_since = self.interval;
+        info.last_epoch_started = self.interval;
+        match count_objects(self.sh.store.as_ref(), self.cid) {
+            Ok((objects, bytes)) => {
+                info.objects = objects;
+                info.bytes = bytes;
+            }
+            Err(e) => tracing::error!(target: "osd", "pg {}: cannot count objects: {e}", self.pgid),
+        }
+        let log = log::PgLog::from_entries(auth_log);
+        let mut t = Transaction::new();
+        if let Err(e) = log
+            .rewrite(&info, &mut t)
+            .and_then(|()| self.sh.store.queue_transaction(t).map(|_| ()))
+        {
+            tracing::error!(target: "osd", "pg {}: cannot record activation: {e}", self.pgid);
+        }
+        let msg = Message::PgActivate {
+            pgid: self.pgid,
+            interval: self.interval,
+            info: info.clone(),
+            log: log.to_vec(),
+        };
+        self.info = info;
+        self.log = log;
+        let replicas: Vec<i32> = self
+            .acting
+            .iter()
+            .copied()
+            .filter(|&o| o != self.sh.id)
+            .collect();
+        for r in replicas {
+            self.send_osd(r, &msg).await;
+        }
+        let min_size = self
+            .map
+            .as_ref()
+            .and_then(|m| m.pool(self.pgid.pool))
+            .map_or(1, |p| p.min_size as usize);
+        let active = self.acting.len() >= min_size;
+        if let Some(p) = &mut self.primary {
+            p.phase = if active { Phase::Active } else { Phase::Peered };
+        }
+        tracing::debug!(target: "osd", "osd.{} pg {}: {} at {}", self.sh.id, self.pgid, self.state_name(), self.info.last_update);
+        self.report_stat();
+        if active {
+            self.run_waiting().await;
+        }
+    }
+
+    /// Sends `target` these objects' state (or, with `None`, every object and the list to
+    /// keep), then the final push that `target` acknowledges to `primary`.
+    pub(super) async fn push_to(
+        &mut self,
+        target: i32,
+        interval: u32,
+        objects: Option<Vec<(u32, ObjectName)>>,
+        primary: i32,
+    ) {
+        let store = self.sh.store.clone();
+        let (list, keep_only) = match objects {
+            Some(list) => (list, None),
+            None => match list_all(store.as_ref(), self.cid) {
+                Ok(all) => (all.clone(), Some(all)),
+                Err(e) => {
+                    tracing::error!(target: "osd", "pg {}: cannot list for backfill: {e}", self.pgid);
+                    return;
+                }
+            },
+        };
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0usize;
+        for (hash, name) in list {
+            let state = match read_state(store.as_ref(), self.pgid.pool, self.cid, hash, &name) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(target: "osd", "pg {}: cannot read {} for recovery: {e}", self.pgid, name.name);
+                    return;
+                }
+            };
+            batch_bytes += state.data.len()
+                + state
+                    .omap
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>();
+            batch.push(state);
+            if batch_bytes >= PUSH_BATCH_BYTES {
+                let msg = Message::PgPush {
+                    pgid: self.pgid,
+                    interval,
+                    objects: std::mem::take(&mut batch),
+                    keep_only: None,
+                    last: false,
+                    primary,
+                };
+                self.send_osd(target, &msg).await;
+                batch_bytes = 0;
+            }
+        }
+        let msg = Message::PgPush {
+            pgid: self.pgid,
+            interval,
+            objects: batch,
+            keep_only,
+            last: true,
+            primary,
+        };
+        self.send_osd(target, &msg).await;
+    }
+
+    /// Applies pushed object state; acknowledges the last push once durable.
+    pub(super) async fn on_push(
+        &mut self,
+        interval: u32,
+        objects: Vec<ObjectState>,
+        keep_only: Option<Vec<(u32, ObjectName)>>,
+        last: bool,
+        primary: i32,
+    ) {
+        self.ensure_collection();
+        let store = self.sh.store.clone();
+        let mut commit = None;
+        for state in &objects {
+            let oid = store_oid(self.pgid.pool, state.hash, &state.object);
+            let mut t = Transaction::new();
+            if store.exists(self.cid, &oid).unwrap_or(false) {
+                t.remove(self.cid, &oid);
+            }
+            if state.exists {
+                apply_state(&mut t, self.cid, &oid, state);
+            }
+            if t.is_empty() {
+                continue;
+            }
+            match store.queue_transaction(t) {
+                Ok(c) => commit = Some(c),
+                Err(e) => {
+                    tracing::error!(target: "osd", "pg {}: cannot apply pushed {}: {e}", self.pgid, state.object.name);
+                    return;
+                }
+            }
+        }
+        if let Some(keep) = keep_only {
+            let keep: BTreeSet<(u32, ObjectName)> = keep.into_iter().collect();
+            match list_all(store.as_ref(), self.cid) {
+                Ok(local) => {
+                    let mut t = Transaction::new();
+                    for (hash, name) in local.into_iter().filter(|o| !keep.contains(o)) {
+                        t.remove(self.cid, &store_oid(self.pgid.pool, hash, &name));
+                    }
+                    if !t.is_empty() {
+                        match store.queue_transaction(t) {
+                            Ok(c) => commit = Some(c),
+                            Err(e) => {
+                                tracing::error!(target: "osd", "pg {}: backfill cleanup failed: {e}", self.pgid);
+                                return;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(target: "osd", "pg {}: cannot list for backfill: {e}", self.pgid);
+                    return;
+                }
+            }
+        }
+        if !last {
+            return;
+        }
+        let sh = self.sh.clone();
+        let pgid = self.pgid;
+        let epoch = self.epoch();
+        tokio::spawn(async move {
+            if let Some(c) = commit {
+                if let Err(e) = c.await {
+                    tracing::error!(target: "osd", "pg {pgid}: pushed objects not durable: {e}");
+                    return;
+                }
+            }
+            let ack = Message::PgPushAck { pgid, interval };
+            let _ = sh
+                .msgr
+                .send(crate::msg::EntityName::osd(primary), 0, epoch, &ack)
+                .await;
+        });
+    }
+}
+
+fn apply_state(
+    t: &mut Transaction,
+    cid: crate::store::CollectionId,
+    oid: &ObjectId,
+    s: &ObjectState,
+) {
+    t.touch(cid, oid);
+    if !s.data.is_empty() {
+        t.write(cid, oid, 0, s.data.clone());
+    }
+    if !s.xattrs.is_empty() {
+        t.setattrs(
+            cid,
+            oid,
+            s.xattrs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
+    }
+    if !s.omap.is_empty() {
+        t.omap_setkeys(cid, oid, s.omap.clone());
+    }
+    if !s.omap_header.is_empty() {
+        t.omap_setheader(cid, oid, s.omap_header.clone());
+    }
+    t.set_mtime_ns(s.mtime_ns);
+}
+
+/// Every client object of a collection (the PG metadata object excluded).
+fn list_all(
+    store: &dyn ObjectStore,
+    cid: crate::store::CollectionId,
+) -> StoreResult<Vec<(u32, ObjectName)>> {
+    let mut out = Vec::new();
+    let mut cursor = ListCursor::Start;
+    loop {
+        let page = store.list_objects(cid, &cursor, 1024)?;
+        for oid in page.objects.into_iter().filter(|o| !o.name.is_empty()) {
+            out.push((
+                oid.hash,
+                ObjectName {
+                    namespace: oid.namespace,
+                    key: oid.key,
+                    name: oid.name,
+                },
+            ));
+        }
+        match page.next {
+            Some(c) => cursor = c,
+            None => return Ok(out),
+        }
+    }
+}
+
+fn count_objects(
+    store: &dyn ObjectStore,
+    cid: crate::store::CollectionId,
+) -> StoreResult<(u64, u64)> {
+    let mut objects = 0;
+    let mut bytes = 0;
+    let mut cursor = ListCursor::Start;
+    loop {
+        let page = store.list_objects(cid, &cursor, 1024)?;
+        for oid in page.objects.iter().filter(|o| !o.name.is_empty()) {
+            objects += 1;
+            bytes += store.stat(cid, oid)?.size;
+        }
+        match page.next {
+            Some(c) => cursor = c,
+            None => return Ok((objects, bytes)),
+        }
+    }
+}
+
+fn read_state(
+    store: &dyn ObjectStore,
+    pool: i64,
+    cid: crate::store::CollectionId,
+    hash: u32,
+    name: &ObjectName,
+) -> StoreResult<ObjectState> {
+    let oid = store_oid(pool, hash, name);
+    let mut s = ObjectState {
+        object: name.clone(),
+        hash,
+        ..ObjectState::default()
+    };
+    let stat = match store.stat(cid, &oid) {
+        Ok(st) => st,
+        Err(crate::store::StoreError::ObjectNotFound { .. }) => return Ok(s),
+        Err(e) => return Err(e),
+    };
+    s.exists = true;
+    s.mtime_ns = stat.mtime_ns;
+    s.data = if stat.size > 0 {
+        store.read(cid, &oid, 0, stat.size)?
+    } else {
+        Bytes::new()
+    };
+    s.xattrs = store.getattrs(cid, &oid)?;
+    s.omap = store
+        .omap_list(cid, &oid, None, None, usize::MAX)?
+        .entries
+        .into_iter()
+        .map(|(k, v)| (Bytes::from(k), Bytes::from(v)))
+        .collect();
+    s.omap_header = store.omap_get_header(cid, &oid)?;
+    Ok(s)
+}

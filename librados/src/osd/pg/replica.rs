@@ -1,0 +1,122 @@
+//! The replica's side: answering queries, adopting the primary's activation, and applying
+//! its writes in order.
+
+use super::{log, Pg};
+use crate::msg::command::WireError;
+use crate::msg::peering::{LogEntry, PgInfo};
+use crate::msg::Message;
+use crate::store::Transaction;
+
+impl Pg {
+    pub(super) async fn on_query(&mut self, from: i32, interval: u32) {
+        if self.replica_interval.is_some_and(|i| i < interval) {
+            // A new interval has begun: writes of the old one are refused from now on.
+            self.replica_interval = None;
+        }
+        let own = self.own_peer_state_for_query();
+        let msg = Message::PgNotify {
+            pgid: self.pgid,
+            interval,
+            info: own.0,
+            log: own.1,
+        };
+        self.send_osd(from, &msg).await;
+    }
+
+    fn own_peer_state_for_query(&self) -> (Option<PgInfo>, Vec<LogEntry>) {
+        let has = self.sh.store.collection_bits(self.cid).is_ok();
+        (has.then(|| self.info.clone()), self.log.to_vec())
+    }
+
+    pub(super) async fn on_activate(
+        &mut self,
+        interval: u32,
+        info: PgInfo,
+        entries: Vec<LogEntry>,
+    ) {
+        if self.replica_interval.is_some_and(|i| i > interval) || self.interval > interval {
+            return;
+        }
+        self.ensure_collection();
+        let log = log::PgLog::from_entries(entries);
+        let mut t = Transaction::new();
+        if let Err(e) = log
+            .rewrite(&info, &mut t)
+            .and_then(|()| self.sh.store.queue_transaction(t).map(|_| ()))
+        {
+            tracing::error!(target: "osd", "osd.{} pg {}: cannot adopt the primary's log: {e}", self.sh.id, self.pgid);
+            return;
+        }
+        self.info = info;
+        self.log = log;
+        self.replica_interval = Some(interval);
+    }
+
+    pub(super) async fn on_rep_op(
+        &mut self,
+        from: i32,
+        tid: u64,
+        interval: u32,
+        entry: LogEntry,
+        txn: Transaction,
+    ) {
+        let version = entry.version;
+        let reply = |result: Result<(), WireError>| Message::RepOpReply {
+            pgid: self.pgid,
+            interval,
+            version,
+            result,
+        };
+        if self.replica_interval != Some(interval) {
+            let msg = reply(Err(WireError {
+                errno: crate::errno::EAGAIN,
+                message: format!("not active in interval {interval}"),
+            }));
+            self.send(crate::msg::EntityName::osd(from), tid, &msg)
+                .await;
+            return;
+        }
+        if version <= self.info.last_update {
+            tracing::warn!(target: "osd", "osd.{} pg {}: write {version} is not after {}", self.sh.id, self.pgid, self.info.last_update);
+            let msg = reply(Ok(()));
+            self.send(crate::msg::EntityName::osd(from), tid, &msg)
+                .await;
+            return;
+        }
+        let commit = match self.sh.store.queue_transaction(txn) {
+            Ok(c) => c,
+            Err(e) => {
+                let msg = reply(Err(WireError {
+                    errno: e.errno(),
+                    message: e.to_string(),
+                }));
+                self.send(crate::msg::EntityName::osd(from), tid, &msg)
+                    .await;
+                return;
+            }
+        };
+        self.info.last_update = version;
+        if let Some(tail) = self.log.apply_append(entry) {
+            self.info.log_tail = tail;
+        }
+        let sh = self.sh.clone();
+        let epoch = self.epoch();
+        let pgid = self.pgid;
+        tokio::spawn(async move {
+            let result = commit.await.map_err(|e| WireError {
+                errno: e.errno(),
+                message: e.to_string(),
+            });
+            let msg = Message::RepOpReply {
+                pgid,
+                interval,
+                version,
+                result,
+            };
+            let _ = sh
+                .msgr
+                .send(crate::msg::EntityName::osd(from), tid, epoch, &msg)
+                .await;
+        });
+    }
+}
