@@ -37,11 +37,13 @@ pub const MAX_BYTES_IN_FLIGHT: usize = 100 << 20;
 /// How long a monitor command may take.
 pub const MON_TIMEOUT: Duration = Duration::from_secs(30);
 
+type Pending = Mutex<HashMap<u64, oneshot::Sender<Envelope>>>;
+
 pub(crate) struct ClientInner {
     pub(crate) id: u64,
     msgr: Messenger,
     map: watch::Receiver<Arc<OsdMap>>,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Envelope>>>,
+    pending: Arc<Pending>,
     next_tid: AtomicU64,
     ops: Semaphore,
     bytes: Semaphore,
@@ -135,14 +137,16 @@ impl Rados {
             id,
             msgr: msgr.clone(),
             map: map_rx,
-            pending: Mutex::new(HashMap::new()),
+            pending: Arc::new(Mutex::new(HashMap::new())),
             next_tid: AtomicU64::new(1),
             ops: Semaphore::new(MAX_OPS_IN_FLIGHT),
             bytes: Semaphore::new(MAX_BYTES_IN_FLIGHT),
             op_timeout,
             cluster,
         });
-        tokio::spawn(dispatch(Arc::downgrade(&inner), inbox, map_tx));
+        // The receive loop holds no reference to the handle, so the cluster is always shut down
+        // by whoever drops the last handle, never from inside its own runtime.
+        tokio::spawn(dispatch(inner.pending.clone(), inbox, map_tx));
         let rados = Rados { inner };
         rados.request_map(0).await;
         rados.wait_for_epoch(1).await?;
@@ -669,12 +673,11 @@ fn blocking_in_async() -> Error {
 
 /// The client's receive loop: maps from the monitor, replies to their waiters.
 async fn dispatch(
-    inner: std::sync::Weak<ClientInner>,
+    pending: Arc<Pending>,
     mut inbox: crate::msg::Inbox,
     map_tx: watch::Sender<Arc<OsdMap>>,
 ) {
     while let Some(env) = inbox.recv().await {
-        let Some(inner) = inner.upgrade() else { return };
         match env.msg {
             Message::MonMap { full, incrementals } => {
                 let current = map_tx.borrow().clone();
@@ -699,8 +702,7 @@ async fn dispatch(
                 }
             }
             _ => {
-                let waiter = inner
-                    .pending
+                let waiter = pending
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&env.tid);

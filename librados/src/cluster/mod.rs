@@ -266,8 +266,15 @@ impl Embedded {
 impl Drop for Embedded {
     fn drop(&mut self) {
         if let Some(rt) = self.runtime.take() {
-            // Ends every task; each OSD's store flushes as it is dropped.
-            rt.shutdown_timeout(Duration::from_secs(10));
+            // Ends every task; each OSD's store flushes as it is dropped. A runtime cannot be
+            // shut down from async code (a handle dropped inside the caller's own runtime), so
+            // that case hands the shutdown to a plain thread and waits for it.
+            let shutdown = move || rt.shutdown_timeout(Duration::from_secs(10));
+            if Handle::try_current().is_ok() {
+                let _ = std::thread::spawn(shutdown).join();
+            } else {
+                shutdown();
+            }
         }
         let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
         if reg.get(&self.dir).is_some_and(|w| w.strong_count() == 0) {

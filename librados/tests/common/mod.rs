@@ -11,3 +11,6 @@ pub fn cases(default: u32) -> u32 {
 
 #[allow(dead_code)]
 pub mod store_workload;
+
+#[allow(dead_code)]
+pub mod cluster;

@@ -424,9 +424,15 @@ impl Pg {
                 result,
                 ..
             } => {
-                if let Some(from) = from {
-                    self.on_commit(from, interval, version, result.map_err(|e| e.message))
-                        .await;
+                match (from, result) {
+                    // The replica has moved to a newer interval: this write will not complete
+                    // here; the client resends once the map reaches us.
+                    (_, Err(e)) if e.errno == crate::errno::EAGAIN => {}
+                    (Some(from), result) => {
+                        self.on_commit(from, interval, version, result.map_err(|e| e.message))
+                            .await
+                    }
+                    (None, _) => {}
                 }
             }
             Message::PgQuery { interval, .. } => {

@@ -1,0 +1,245 @@
+//! Replication and durability of the embedded cluster: replicas identical, every acknowledged
+//! write kept across OSD out/in and down, a clean restart and a kill -9, and the data
+//! directory's lock against a second process.
+
+mod common;
+
+use bytes::Bytes;
+use common::cluster::{assert_replicas_identical, init_tracing};
+use librados::Rados;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn content(i: usize) -> Bytes {
+    Bytes::from(format!("object {i} ").repeat(1 + i % 50))
+}
+
+#[test]
+fn replicas_are_identical_after_writes() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let r = Rados::embedded(dir.path()).unwrap();
+        let mut io = r.ioctx("data").unwrap();
+        for i in 0..200 {
+            io.write_full(&format!("o{i}"), content(i)).unwrap();
+        }
+        for i in (0..200).step_by(3) {
+            io.set_xattr(&format!("o{i}"), "x", Bytes::from(format!("{i}")))
+                .unwrap();
+            io.omap_set(
+                &format!("o{i}"),
+                [(Bytes::from("k"), Bytes::from(format!("{i}")))],
+            )
+            .unwrap();
+        }
+        for i in (0..200).step_by(7) {
+            io.remove(&format!("o{i}")).unwrap();
+        }
+        io.set_namespace("other");
+        io.write_full("big", Bytes::from(vec![9u8; 5 << 20]))
+            .unwrap();
+    }
+    let objects = assert_replicas_identical(dir.path(), 3);
+    assert_eq!(objects.len(), 200 - 29 + 1);
+}
+
+/// Writes `o<N>` objects until stopped; records every acknowledged one.
+fn spawn_writer(
+    r: &Rados,
+    prefix: &'static str,
+) -> (
+    Arc<AtomicBool>,
+    Arc<Mutex<Vec<usize>>>,
+    std::thread::JoinHandle<()>,
+) {
+    let io = r.ioctx("data").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let (s, a) = (stop.clone(), acked.clone());
+    let h = std::thread::spawn(move || {
+        let mut i = 0;
+        while !s.load(Ordering::Relaxed) {
+            io.write_full(&format!("{prefix}{i}"), content(i)).unwrap();
+            a.lock().unwrap().push(i);
+            i += 1;
+        }
+    });
+    (stop, acked, h)
+}
+
+#[test]
+fn acknowledged_writes_survive_osd_out_in_and_down() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let acked;
+    {
+        let r = Rados::embedded(dir.path()).unwrap();
+        let (stop, ack, writer) = spawn_writer(&r, "w");
+        std::thread::sleep(Duration::from_millis(300));
+        r.osd_set_in(&[1], false).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        r.osd_set_in(&[1], true).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        r.osd_down(&[2]).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        r.wait_for_clean(Duration::from_secs(30)).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        acked = ack.lock().unwrap().clone();
+        assert!(
+            acked.len() > 20,
+            "the writer made progress ({} writes)",
+            acked.len()
+        );
+        r.wait_for_clean(Duration::from_secs(30)).unwrap();
+        let io = r.ioctx("data").unwrap();
+        for &i in &acked {
+            assert_eq!(io.read_full(&format!("w{i}")).unwrap(), content(i), "w{i}");
+        }
+    }
+    // Every replica holds every acknowledged write, identically.
+    let objects = assert_replicas_identical(dir.path(), 3);
+    for &i in &acked {
+        let copy = objects
+            .iter()
+            .find(|((_, ns, name), _)| ns.is_empty() && *name == format!("w{i}"))
+            .unwrap_or_else(|| panic!("w{i} missing from the replicas"));
+        assert_eq!(copy.1.data, content(i).to_vec());
+    }
+}
+
+#[test]
+fn a_clean_restart_keeps_everything() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let r = Rados::embedded(dir.path()).unwrap();
+        r.create_pool("kept").unwrap();
+        let io = r.ioctx("kept").unwrap();
+        for i in 0..50 {
+            io.write_full(&format!("r{i}"), content(i)).unwrap();
+        }
+        io.omap_set("r0", [(&b"k"[..], &b"v"[..])]).unwrap();
+    }
+    let r = Rados::embedded(dir.path()).unwrap();
+    let io = r.ioctx("kept").unwrap();
+    for i in 0..50 {
+        assert_eq!(io.read_full(&format!("r{i}")).unwrap(), content(i));
+    }
+    assert_eq!(
+        io.omap_get_vals_by_keys("r0", [&b"k"[..]]).unwrap().len(),
+        1
+    );
+    assert_eq!(io.list_objects().count(), 50);
+    // Writes continue after the restart.
+    io.write_full("after", &b"restart"[..]).unwrap();
+    r.wait_for_clean(Duration::from_secs(30)).unwrap();
+}
+
+/// Child side of the kill -9 and lock tests: does what `RADOS_TEST_CHILD` says.
+#[test]
+fn child_process() {
+    let Ok(mode) = std::env::var("RADOS_TEST_CHILD") else {
+        return;
+    };
+    let dir = std::env::var("RADOS_TEST_DIR").unwrap();
+    let r = Rados::embedded(&dir).unwrap();
+    println!("ready");
+    std::io::Write::flush(&mut std::io::stdout()).unwrap();
+    if mode == "hold" {
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
+    let io = r.ioctx("data").unwrap();
+    for i in 0.. {
+        io.write_full(&format!("k{i}"), content(i)).unwrap();
+        println!("acked {i}");
+        std::io::Write::flush(&mut std::io::stdout()).unwrap();
+    }
+}
+
+fn spawn_child(mode: &str, dir: &std::path::Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RADOS_TEST_CHILD", mode)
+        .env("RADOS_TEST_DIR", dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn kill_9_keeps_acknowledged_writes() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let mut last = None;
+    for round in 0..3 {
+        let mut child = spawn_child("write", dir.path());
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let start = Instant::now();
+        for line in out.lines() {
+            let line = line.unwrap();
+            if let Some(n) = line
+                .rsplit("acked ")
+                .next()
+                .filter(|_| line.contains("acked "))
+            {
+                last = Some(n.parse::<usize>().unwrap());
+            }
+            if start.elapsed() > Duration::from_millis(400 + 300 * round) && last.is_some() {
+                break;
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let r = Rados::embedded(dir.path()).unwrap();
+        let io = r.ioctx("data").unwrap();
+        let n = last.expect("the child acknowledged writes");
+        for i in 0..=n {
+            assert_eq!(
+                io.read_full(&format!("k{i}")).unwrap(),
+                content(i),
+                "round {round}: k{i} of {n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_second_process_gets_a_clear_error() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_child("hold", dir.path());
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the child ended before opening the cluster"
+        );
+        if line.trim().ends_with("ready") {
+            break;
+        }
+    }
+    let err = Rados::embedded(dir.path())
+        .err()
+        .expect("the directory is locked");
+    assert_eq!(err.errno(), librados::errno::EBUSY);
+    let text = err.to_string();
+    assert!(text.contains(&format!("process {}", child.id())), "{text}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Once the holder is gone the directory opens.
+    Rados::embedded(dir.path()).unwrap();
+}
