@@ -21,4 +21,8 @@ cargo test --workspace --all-targets
 step "examples"
 cargo run --quiet -p rados-examples --example placement >/dev/null
 cargo run --quiet -p rados-examples --example object_store >/dev/null
+example_dir=$(mktemp -d)
+cargo run --quiet -p rados-examples --example embedded "$example_dir/data" >/dev/null
+cargo run --quiet -p rados-examples --example embedded "$example_dir/data" | grep -q 'run-1'
+rm -rf "$example_dir"
 step "all tests passed"
