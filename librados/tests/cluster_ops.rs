@@ -475,3 +475,55 @@ fn usage_is_reported() {
     let tree = r.osd_tree().unwrap();
     assert_eq!(tree.iter().filter(|n| n.type_name == "host").count(), 3);
 }
+
+#[test]
+fn watch_and_notify() {
+    let watcher = io();
+    let notifier = io();
+    assert_eq!(
+        errno_of(watcher.watch("wn-missing", |_| Vec::new())),
+        ENOENT
+    );
+    watcher.write_full("wn", &b"x"[..]).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let cookie = watcher
+        .watch("wn", move |ev| {
+            s.lock().unwrap().push(ev.payload.clone());
+            b"pong".to_vec()
+        })
+        .unwrap();
+    let r = notifier
+        .notify("wn", &b"ping"[..], Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(r.acks.len(), 1);
+    assert_eq!(r.acks[0].1, cookie);
+    assert_eq!(&r.acks[0].2[..], b"pong");
+    assert_eq!(seen.lock().unwrap().as_slice(), &[Bytes::from("ping")]);
+    // A watcher that does not answer in time makes the notify time out.
+    let slow = io();
+    let slow_cookie = slow
+        .watch("wn", |_| {
+            std::thread::sleep(Duration::from_millis(800));
+            Vec::new()
+        })
+        .unwrap();
+    assert_eq!(
+        errno_of(notifier.notify("wn", &b"again"[..], Duration::from_millis(200))),
+        ETIMEDOUT
+    );
+    slow.unwatch(slow_cookie).unwrap();
+    watcher.unwatch(cookie).unwrap();
+    assert_eq!(errno_of(watcher.unwatch(cookie)), ENOENT);
+    let r = notifier
+        .notify("wn", &b"nobody"[..], Duration::from_secs(1))
+        .unwrap();
+    assert!(r.acks.is_empty());
+    // Notifies on an object nobody watches succeed at once.
+    notifier.write_full("wn-quiet", &b""[..]).unwrap();
+    assert!(notifier
+        .notify("wn-quiet", &b"?"[..], Duration::from_secs(1))
+        .unwrap()
+        .acks
+        .is_empty());
+}

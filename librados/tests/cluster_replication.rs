@@ -243,3 +243,53 @@ fn a_second_process_gets_a_clear_error() {
     // Once the holder is gone the directory opens.
     Rados::embedded(dir.path()).unwrap();
 }
+
+#[test]
+fn watches_follow_the_primary_across_map_changes() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let r = Rados::embedded(dir.path()).unwrap();
+    let io = r.ioctx("data").unwrap();
+    io.write_full("watched", &b"x"[..]).unwrap();
+    io.watch("watched", |ev| ev.payload.to_vec()).unwrap();
+    let map = r.osdmap();
+    let pool = map.pool_by_name("data").unwrap();
+    let pg = pool.raw_pg_to_pg(librados::osdmap::PgId::new(
+        pool.id,
+        pool.hash_key(b"watched", b""),
+    ));
+    let primary = map.pg_mapping(pg).acting_primary;
+    r.osd_set_in(&[primary], false).unwrap();
+    r.wait_for_clean_or_degraded();
+    let notifier = Rados::embedded(dir.path()).unwrap().ioctx("data").unwrap();
+    let replies = notifier
+        .notify("watched", &b"hi"[..], Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(replies.acks.len(), 1, "the watch moved to the new primary");
+    assert_eq!(&replies.acks[0].2[..], b"hi");
+    r.osd_set_in(&[primary], true).unwrap();
+    r.wait_for_clean(Duration::from_secs(30)).unwrap();
+    let replies = notifier
+        .notify("watched", &b"back"[..], Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(replies.acks.len(), 1);
+}
+
+trait WaitActive {
+    fn wait_for_clean_or_degraded(&self);
+}
+
+impl WaitActive for Rados {
+    /// Waits until every PG is active (clean or degraded).
+    fn wait_for_clean_or_degraded(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.status().unwrap();
+            if s.pgs_by_state.keys().all(|k| k.starts_with("active")) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "PGs stuck: {:?}", s.pgs_by_state);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

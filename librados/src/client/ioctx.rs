@@ -19,6 +19,12 @@ pub struct ObjectStat {
     pub mtime: SystemTime,
 }
 
+/// What a notify gathered: each acknowledging watcher's (client id, cookie, reply).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotifyReplies {
+    pub acks: Vec<(u64, u64, Bytes)>,
+}
+
 /// One object of a listing.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ListEntry {
@@ -341,6 +347,32 @@ impl IoCtx {
             .map_err(|e| Error::InvalidArgument(format!("bad lock list: {e}")))
     }
 
+    /// Watches the object: `callback` runs for every notify and its result is the reply.
+    /// Returns the watch's cookie.
+    pub fn watch(
+        &self,
+        name: &str,
+        callback: impl Fn(&super::NotifyEvent) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Result<u64> {
+        let n = name.to_string();
+        let cb: super::WatchCallback = Arc::new(callback);
+        self.block(|a| async move { a.watch(&n, cb).await })
+    }
+    pub fn unwatch(&self, cookie: u64) -> Result<()> {
+        self.block(|a| async move { a.unwatch(cookie).await })
+    }
+    /// Notifies every watcher and waits up to `timeout` for their replies; ETIMEDOUT when some
+    /// did not answer in time.
+    pub fn notify(
+        &self,
+        name: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<NotifyReplies> {
+        let (n, p) = (name.to_string(), payload.into());
+        self.block(|a| async move { a.notify(&n, p, timeout).await })
+    }
+
     /// Every object of the pool in this context's namespace, PG by PG.
     pub fn list_objects(&self) -> ObjectIter {
         ObjectIter::new(self.clone(), Some(self.namespace.clone()))
@@ -536,6 +568,59 @@ impl AioCtx {
         match one(self.run(name, vec![step]).await?) {
             StepOutput::Data(d) => Ok(d),
             _ => Ok(Bytes::new()),
+        }
+    }
+
+    pub async fn watch(&self, name: &str, callback: super::WatchCallback) -> Result<u64> {
+        let cookie = self.io.rados.new_cookie();
+        let entry = super::WatchEntry {
+            pool: self.io.pool,
+            object: self.object(name),
+            callback,
+        };
+        // Registered first, so a notify racing the reply finds its callback.
+        self.io.rados.add_watch(cookie, entry);
+        if let Err(e) = self.run(name, vec![OpStep::Watch { cookie }]).await {
+            self.io.rados.remove_watch(cookie);
+            return Err(e);
+        }
+        Ok(cookie)
+    }
+    pub async fn unwatch(&self, cookie: u64) -> Result<()> {
+        let entry = self
+            .io
+            .rados
+            .remove_watch(cookie)
+            .ok_or_else(|| Error::NotFound {
+                what: format!("watch {cookie}"),
+            })?;
+        let (results, _) = self
+            .io
+            .rados
+            .submit(entry.pool, entry.object, vec![OpStep::Unwatch { cookie }])
+            .await?;
+        drop(results);
+        Ok(())
+    }
+    pub async fn notify(
+        &self,
+        name: &str,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<NotifyReplies> {
+        let timeout_ms = timeout.as_millis().max(1) as u64;
+        match one(self
+            .run(
+                name,
+                vec![OpStep::Notify {
+                    payload,
+                    timeout_ms,
+                }],
+            )
+            .await?)
+        {
+            StepOutput::NotifyReplies { acks, .. } => Ok(NotifyReplies { acks }),
+            _ => Ok(NotifyReplies::default()),
         }
     }
 

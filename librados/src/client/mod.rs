@@ -17,7 +17,7 @@ pub use crate::msg::command::{ClusterStatus, PoolOption, PoolUsage, TreeNode};
 pub use crate::msg::ops::{CmpMode, CmpOp, StepOutput, StepResult};
 pub use config::Config;
 pub use error::{Error, Result};
-pub use ioctx::{AioCtx, IoCtx, ListEntry, ObjectStat};
+pub use ioctx::{AioCtx, IoCtx, ListEntry, NotifyReplies, ObjectStat};
 pub use ops::{LockType, Locker, ReadOp, WriteOp};
 
 use crate::cluster::Embedded;
@@ -38,12 +38,35 @@ pub const MAX_BYTES_IN_FLIGHT: usize = 100 << 20;
 pub const MON_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Pending = Mutex<HashMap<u64, oneshot::Sender<Envelope>>>;
+type Watches = Mutex<HashMap<u64, WatchEntry>>;
+
+/// A notify as a watcher's callback sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifyEvent {
+    pub notify_id: u64,
+    /// The notifying client's id.
+    pub notifier: u64,
+    /// The watch this notify arrived through.
+    pub cookie: u64,
+    pub payload: bytes::Bytes,
+}
+
+/// The watcher's callback: returns the reply sent back to the notifier.
+pub type WatchCallback = Arc<dyn Fn(&NotifyEvent) -> Vec<u8> + Send + Sync>;
+
+#[derive(Clone)]
+pub(crate) struct WatchEntry {
+    pub(crate) pool: i64,
+    pub(crate) object: ObjectName,
+    pub(crate) callback: WatchCallback,
+}
 
 pub(crate) struct ClientInner {
     pub(crate) id: u64,
     msgr: Messenger,
     map: watch::Receiver<Arc<OsdMap>>,
     pending: Arc<Pending>,
+    watches: Arc<Watches>,
     next_tid: AtomicU64,
     ops: Semaphore,
     bytes: Semaphore,
@@ -138,6 +161,7 @@ impl Rados {
             msgr: msgr.clone(),
             map: map_rx,
             pending: Arc::new(Mutex::new(HashMap::new())),
+            watches: Arc::new(Mutex::new(HashMap::new())),
             next_tid: AtomicU64::new(1),
             ops: Semaphore::new(MAX_OPS_IN_FLIGHT),
             bytes: Semaphore::new(MAX_BYTES_IN_FLIGHT),
@@ -146,7 +170,14 @@ impl Rados {
         });
         // The receive loop holds no reference to the handle, so the cluster is always shut down
         // by whoever drops the last handle, never from inside its own runtime.
-        tokio::spawn(dispatch(inner.pending.clone(), inbox, map_tx));
+        tokio::spawn(dispatch(
+            Arc::downgrade(&inner),
+            inner.pending.clone(),
+            inner.watches.clone(),
+            msgr,
+            inbox,
+            map_tx,
+        ));
         let rados = Rados { inner };
         rados.request_map(0).await;
         rados.wait_for_epoch(1).await?;
@@ -673,12 +704,49 @@ fn blocking_in_async() -> Error {
 
 /// The client's receive loop: maps from the monitor, replies to their waiters.
 async fn dispatch(
+    client: std::sync::Weak<ClientInner>,
     pending: Arc<Pending>,
+    watches: Arc<Watches>,
+    msgr: Messenger,
     mut inbox: crate::msg::Inbox,
     map_tx: watch::Sender<Arc<OsdMap>>,
 ) {
     while let Some(env) = inbox.recv().await {
         match env.msg {
+            Message::WatchNotify {
+                pgid,
+                cookie,
+                notify_id,
+                notifier,
+                payload,
+            } => {
+                let entry = watches
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&cookie)
+                    .cloned();
+                let Some(entry) = entry else { continue };
+                let ev = NotifyEvent {
+                    notify_id,
+                    notifier,
+                    cookie,
+                    payload,
+                };
+                let msgr = msgr.clone();
+                // The callback is user code and may block: run it off the receive loop.
+                tokio::spawn(async move {
+                    let reply = tokio::task::spawn_blocking(move || (entry.callback)(&ev))
+                        .await
+                        .unwrap_or_default();
+                    let ack = Message::NotifyAck {
+                        pgid,
+                        cookie,
+                        notify_id,
+                        reply: reply.into(),
+                    };
+                    let _ = msgr.send(env.src, env.tid, env.epoch, &ack).await;
+                });
+            }
             Message::MonMap { full, incrementals } => {
                 let current = map_tx.borrow().clone();
                 let mut map = match full.map(|f| f.into_checked()) {
@@ -698,7 +766,9 @@ async fn dispatch(
                     }
                 }
                 if map.epoch() > current.epoch() {
-                    map_tx.send_replace(Arc::new(map));
+                    let map = Arc::new(map);
+                    map_tx.send_replace(map.clone());
+                    rewatch(&client, &watches, &current, &map);
                 }
             }
             _ => {
@@ -711,5 +781,65 @@ async fn dispatch(
                 }
             }
         }
+    }
+}
+
+/// Registers watches again on PGs whose interval changed (the new primary has none of them).
+fn rewatch(client: &std::sync::Weak<ClientInner>, watches: &Watches, old: &OsdMap, new: &OsdMap) {
+    let entries: Vec<(u64, WatchEntry)> = watches
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(c, e)| (*c, e.clone()))
+        .collect();
+    for (cookie, e) in entries {
+        let Some(pool) = new.pool(e.pool) else {
+            continue;
+        };
+        let key = if e.object.key.is_empty() {
+            &e.object.name
+        } else {
+            &e.object.key
+        };
+        let hash = pool.hash_key(key.as_bytes(), e.object.namespace.as_bytes());
+        let pgid = pool.raw_pg_to_pg(PgId::new(e.pool, hash));
+        if !crate::osd::pg::interval_changed(old, new, pgid) {
+            continue;
+        }
+        let client = client.clone();
+        tokio::spawn(async move {
+            let Some(inner) = client.upgrade() else {
+                return;
+            };
+            let rados = Rados { inner };
+            if let Err(err) = rados
+                .submit(e.pool, e.object.clone(), vec![OpStep::Watch { cookie }])
+                .await
+            {
+                tracing::warn!(target: "client", "re-registering watch {cookie} on {}: {err}", e.object.name);
+            }
+        });
+    }
+}
+
+impl Rados {
+    pub(crate) fn add_watch(&self, cookie: u64, entry: WatchEntry) {
+        self.inner
+            .watches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(cookie, entry);
+    }
+
+    pub(crate) fn remove_watch(&self, cookie: u64) -> Option<WatchEntry> {
+        self.inner
+            .watches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&cookie)
+    }
+
+    pub(crate) fn new_cookie(&self) -> u64 {
+        self.tid()
     }
 }

@@ -139,6 +139,21 @@ pub enum Message {
     OsdOpReply(Box<OsdOpReply>),
     PgList(PgListRequest),
     PgListReply(Result<PgListReply, WireError>),
+    /// A notify delivered to a watcher.
+    WatchNotify {
+        pgid: PgId,
+        cookie: u64,
+        notify_id: u64,
+        notifier: u64,
+        payload: bytes::Bytes,
+    },
+    /// The watcher's acknowledgement, with its reply.
+    NotifyAck {
+        pgid: PgId,
+        cookie: u64,
+        notify_id: u64,
+        reply: bytes::Bytes,
+    },
     // --- between OSDs
     /// A write the primary made, for a replica to apply: the store transaction (including
     /// the PG log entry) and the entry itself.
@@ -209,6 +224,8 @@ impl Message {
             Message::OsdOpReply(_) => 11,
             Message::PgList(_) => 12,
             Message::PgListReply(_) => 13,
+            Message::WatchNotify { .. } => 14,
+            Message::NotifyAck { .. } => 15,
             Message::RepOp { .. } => 20,
             Message::RepOpReply { .. } => 21,
             Message::PgQuery { .. } => 22,

@@ -142,6 +142,19 @@ pub enum OpStep {
         mode: CmpMode,
         value: Bytes,
     },
+    // --- watch/notify (must be the only step of a request)
+    /// Registers this client's watch `cookie` on the object (ENOENT if it does not exist).
+    Watch {
+        cookie: u64,
+    },
+    Unwatch {
+        cookie: u64,
+    },
+    /// Sends `payload` to every watcher and waits up to `timeout_ms` for their acknowledgements.
+    Notify {
+        payload: Bytes,
+        timeout_ms: u64,
+    },
     // --- object classes
     Exec {
         class: String,
@@ -184,6 +197,7 @@ impl OpStep {
                 .map(|(k, v)| (k.len() + v.len()) as u64)
                 .sum(),
             OpStep::Exec { input, .. } => input.len() as u64,
+            OpStep::Notify { payload, .. } => payload.len() as u64,
             _ => 0,
         }
     }
@@ -207,6 +221,12 @@ pub enum StepOutput {
     OmapKeys {
         keys: Vec<Bytes>,
         more: bool,
+    },
+    /// A notify's outcome: replies of the watchers that acknowledged (client id, cookie,
+    /// reply), and the watchers that did not in time.
+    NotifyReplies {
+        acks: Vec<(u64, u64, Bytes)>,
+        timeouts: Vec<(u64, u64)>,
     },
 }
 

@@ -371,6 +371,10 @@ impl StepCtx<'_> {
                     return Err(errno::ECANCELED);
                 }
             }
+            OpStep::Watch { .. } | OpStep::Unwatch { .. } | OpStep::Notify { .. } => {
+                // Watch/notify requests are handled by the PG, alone; never in a compound op.
+                return Err(errno::EINVAL);
+            }
             OpStep::Exec {
                 class,
                 method,

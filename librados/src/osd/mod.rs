@@ -205,7 +205,8 @@ impl Osd {
             | Message::RepOpReply { pgid, .. }
             | Message::PgNotify { pgid, .. }
             | Message::PgPushRequest { pgid, .. }
-            | Message::PgPushAck { pgid, .. } => {
+            | Message::PgPushAck { pgid, .. }
+            | Message::NotifyAck { pgid, .. } => {
                 let pgid = *pgid;
                 self.route_pg(pgid, env, false);
             }

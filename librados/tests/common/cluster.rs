@@ -1,7 +1,6 @@
 //! Helpers for tests that run an embedded cluster: a shared cluster per test binary, and a
 //! direct dump of each OSD's store (taken with the cluster closed) to compare replicas.
 
-
 use librados::store::{CollectionId, DiskStore, ListCursor, ObjectStore};
 use librados::Rados;
 use std::collections::BTreeMap;

@@ -18,6 +18,7 @@ pub mod peering;
 mod primary;
 mod recovery;
 mod replica;
+mod watch;
 
 use super::OsdShared;
 use crate::msg::command::PgStat;
@@ -40,6 +41,10 @@ pub enum PgEvent {
         interval: u32,
         version: crate::msg::ops::Eversion,
         result: Result<(), String>,
+    },
+    /// A notify's time is up: answer with whatever acknowledgements arrived.
+    NotifyTimeout {
+        notify_id: u64,
     },
     Shutdown,
 }
@@ -137,6 +142,11 @@ struct PrimaryState {
     phase: Phase,
     in_flight: BTreeMap<crate::msg::ops::Eversion, InFlight>,
     objects: HashMap<ObjKey, ObjQueue>,
+    /// Watches per object: (client id, cookie). Kept in memory by the primary; clients
+    /// register again when the PG's interval changes.
+    watchers: HashMap<ObjKey, BTreeSet<(u64, u64)>>,
+    notifies: HashMap<u64, watch::Notify>,
+    next_notify: u64,
 }
 
 pub struct Pg {
@@ -216,6 +226,10 @@ impl Pg {
                     self.on_commit(self.sh.id, interval, version, result).await;
                     true
                 }
+                PgEvent::NotifyTimeout { notify_id } => {
+                    self.finish_notify(notify_id).await;
+                    true
+                }
                 PgEvent::Shutdown => false,
             };
             if !go_on {
@@ -290,6 +304,9 @@ impl Pg {
                 },
                 in_flight: BTreeMap::new(),
                 objects: HashMap::new(),
+                watchers: HashMap::new(),
+                notifies: HashMap::new(),
+                next_notify: 1,
             });
             self.start_peering().await;
         } else {
@@ -484,6 +501,15 @@ impl Pg {
                 log,
                 ..
             } => self.on_activate(interval, info, log).await,
+            Message::NotifyAck {
+                cookie,
+                notify_id,
+                reply,
+                ..
+            } => {
+                self.on_notify_ack(env.src.id, cookie, notify_id, reply)
+                    .await
+            }
             _ => {}
         }
     }

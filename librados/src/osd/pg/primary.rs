@@ -4,7 +4,7 @@
 use super::{InFlight, ObjKey, Pg, PgEvent, Phase};
 use crate::errno;
 use crate::msg::ops::{
-    Eversion, ObjectName, OpOutcome, OsdOpReply, OsdOpRequest, PgListReply, PgListRequest,
+    Eversion, ObjectName, OpOutcome, OpStep, OsdOpReply, OsdOpRequest, PgListReply, PgListRequest,
     StepResult,
 };
 use crate::msg::peering::{LogEntry, LogOp};
@@ -94,7 +94,7 @@ impl Pg {
         }
     }
 
-    async fn reply(
+    pub(super) async fn reply(
         &mut self,
         env_src: crate::msg::EntityName,
         tid: u64,
@@ -138,6 +138,12 @@ impl Pg {
                 results: Vec::new(),
             };
             self.reply(src, tid, reqid, outcome).await;
+            return;
+        }
+        if let [step @ (OpStep::Watch { .. } | OpStep::Unwatch { .. } | OpStep::Notify { .. })] =
+            req.steps.as_slice()
+        {
+            self.watch_op(src, tid, &req, step.clone()).await;
             return;
         }
         let is_write = req.steps.iter().any(|s| s.is_write());
