@@ -130,8 +130,11 @@ impl Monitor {
                 }
                 self.send_maps(env.src, env.tid, have).await;
             }
-            Message::MonCommand(MonCommand::PgStats { osd, stats }) => {
+            Message::MonCommand(MonCommand::PgStats { osd, stats, usage }) => {
                 self.state.note_pg_stats(osd, &stats);
+                if let Some(u) = usage {
+                    self.state.osd_usage.insert(osd, u);
+                }
             }
             Message::MonCommand(cmd) => {
                 let reply = self.command(&cmd).await;

@@ -29,12 +29,18 @@ pub fn status(state: &MonState) -> ClusterStatus {
                 Some((_, s)) => {
                     st.objects += s.objects;
                     st.data_bytes += s.bytes;
-                    st.used_bytes += s.bytes * u64::from(pool.size);
                     s.state.clone()
                 }
                 None => "unknown".to_string(),
             };
             *st.pgs_by_state.entry(state_name).or_default() += 1;
+        }
+    }
+    for (osd, (total, used, avail)) in &state.osd_usage {
+        if map.exists(*osd) {
+            st.total_bytes += total;
+            st.used_bytes += used;
+            st.avail_bytes += avail;
         }
     }
     if st.num_up_osds < st.num_osds {

@@ -60,6 +60,8 @@ pub struct MonState {
     incrementals: VecDeque<Incremental>,
     next_client: u64,
     pub(crate) pg_stats: BTreeMap<PgId, (i32, PgStat)>,
+    /// Each OSD's store usage (total, used, available), as last reported.
+    pub(crate) osd_usage: BTreeMap<i32, (u64, u64, u64)>,
     config: MonConfig,
 }
 
@@ -91,6 +93,7 @@ impl MonState {
             incrementals: VecDeque::new(),
             next_client: 1,
             pg_stats: BTreeMap::new(),
+            osd_usage: BTreeMap::new(),
             config,
         };
         for r in it {

@@ -52,6 +52,9 @@ pub enum MonCommand {
     PgStats {
         osd: i32,
         stats: Vec<PgStat>,
+        /// The OSD's store: (total, used, available) bytes.
+        #[serde(default)]
+        usage: Option<(u64, u64, u64)>,
     },
 }
 

@@ -61,6 +61,8 @@ pub struct Osd {
     tid: u64,
     /// A map has shown this OSD up since it booted.
     seen_up: bool,
+    /// The store usage last reported.
+    last_usage: Option<(u64, u64, u64)>,
 }
 
 impl Osd {
@@ -78,6 +80,7 @@ impl Osd {
             waiting_for_map: Vec::new(),
             tid: 0,
             seen_up: false,
+            last_usage: None,
         }
     }
 
@@ -162,17 +165,25 @@ impl Osd {
     }
 
     async fn send_stats(&mut self) {
+        let usage = self
+            .sh
+            .store
+            .statfs()
+            .ok()
+            .map(|s| (s.total_bytes, s.used_bytes, s.available_bytes));
         let stats = {
             let mut s = self.sh.stats.lock().unwrap_or_else(|e| e.into_inner());
-            if !s.1 {
+            if !s.1 && usage == self.last_usage {
                 return;
             }
             s.1 = false;
             s.0.values().cloned().collect::<Vec<_>>()
         };
+        self.last_usage = usage;
         let msg = Message::MonCommand(MonCommand::PgStats {
             osd: self.sh.id,
             stats,
+            usage,
         });
         self.send_mon(msg).await;
     }
