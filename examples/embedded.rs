@@ -11,16 +11,25 @@
 use librados::{Rados, Result, WriteOp};
 
 fn main() -> Result<()> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "rados-data".to_string());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "rados-data".to_string());
     let t = std::time::Instant::now();
     let cluster = Rados::embedded(&dir)?;
-    println!("cluster {} open in {dir} ({:.2?})", cluster.fsid(), t.elapsed());
+    println!(
+        "cluster {} open in {dir} ({:.2?})",
+        cluster.fsid(),
+        t.elapsed()
+    );
 
     if !cluster.pool_exists("photos") {
         cluster.create_pool("photos")?;
     }
     let io = cluster.ioctx("photos")?;
-    let runs = io.list_objects().filter(|o| o.as_ref().is_ok_and(|o| o.name.starts_with("run-"))).count();
+    let runs = io
+        .list_objects()
+        .filter(|o| o.as_ref().is_ok_and(|o| o.name.starts_with("run-")))
+        .count();
     let name = format!("run-{runs}");
 
     // One atomic write: data, an xattr and omap entries land together or not at all.
@@ -31,9 +40,16 @@ fn main() -> Result<()> {
     io.operate(&name, &op)?;
     io.write_full("cat.jpg", vec![0xffu8; 256 << 10])?;
 
-    let mut names: Vec<String> = io.list_objects().map(|o| o.map(|o| o.name)).collect::<Result<_>>()?;
+    let mut names: Vec<String> = io
+        .list_objects()
+        .map(|o| o.map(|o| o.name))
+        .collect::<Result<_>>()?;
     names.sort();
-    println!("pool photos holds {} objects: {}", names.len(), names.join(", "));
+    println!(
+        "pool photos holds {} objects: {}",
+        names.len(),
+        names.join(", ")
+    );
     for n in &names {
         let st = io.stat(n)?;
         let data = io.read_full(n)?;
@@ -42,7 +58,10 @@ fn main() -> Result<()> {
     }
     let back = io.read_full(&name)?;
     println!("read back {name}: {:?}", String::from_utf8_lossy(&back));
-    println!("  xattr content-type = {:?}", String::from_utf8_lossy(&io.get_xattr(&name, "content-type")?));
+    println!(
+        "  xattr content-type = {:?}",
+        String::from_utf8_lossy(&io.get_xattr(&name, "content-type")?)
+    );
 
     let s = cluster.status()?;
     println!(

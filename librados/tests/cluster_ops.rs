@@ -472,7 +472,10 @@ fn usage_is_reported() {
     }
     let st = r.status().unwrap();
     assert_eq!((st.num_osds, st.num_up_osds, st.num_in_osds), (3, 3, 3));
-    assert!(st.total_bytes > 0 && st.used_bytes > 0 && st.avail_bytes > 0, "{st:?}");
+    assert!(
+        st.total_bytes > 0 && st.used_bytes > 0 && st.avail_bytes > 0,
+        "{st:?}"
+    );
     let tree = r.osd_tree().unwrap();
     assert_eq!(tree.iter().filter(|n| n.type_name == "host").count(), 3);
 }

@@ -107,6 +107,32 @@ pub fn build(mut header: Header, body: &[u8]) -> Result<Bytes, MsgError> {
     Ok(out.freeze())
 }
 
+/// Builds a frame around a body written in place by `write_body` (saving a copy of the body):
+/// the header is reserved first and filled in once the body's length is known.
+pub fn build_with(
+    mut header: Header,
+    size_hint: usize,
+    write_body: impl FnOnce(&mut Vec<u8>) -> Result<(), MsgError>,
+) -> Result<Bytes, MsgError> {
+    let mut out = Vec::with_capacity(HEADER_LEN + size_hint);
+    out.resize(HEADER_LEN, 0);
+    write_body(&mut out)?;
+    let body_len = out.len() - HEADER_LEN;
+    header.body_len = u32::try_from(body_len)
+        .ok()
+        .filter(|n| *n <= MAX_BODY_BYTES)
+        .ok_or(MsgError::TooLarge {
+            bytes: body_len as u64,
+            max: u64::from(MAX_BODY_BYTES),
+        })?;
+    let mut prefix = BytesMut::with_capacity(32);
+    header.write_prefix(&mut prefix);
+    out[..32].copy_from_slice(&prefix);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[..32]), &out[HEADER_LEN..]);
+    out[32..36].copy_from_slice(&crc.to_le_bytes());
+    Ok(Bytes::from(out))
+}
+
 /// Splits a whole frame into its checked header and body.
 pub fn split(frame: &Bytes) -> Result<(Header, Bytes), MsgError> {
     let (header, crc) = Header::parse(frame)?;

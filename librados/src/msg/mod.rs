@@ -213,6 +213,31 @@ pub enum Message {
 }
 
 impl Message {
+    /// Roughly how many bytes the message's body takes (to size its buffer once).
+    fn payload_hint(&self) -> usize {
+        let steps = |steps: &[ops::OpStep]| {
+            steps
+                .iter()
+                .map(|s| s.payload_bytes() as usize)
+                .sum::<usize>()
+        };
+        256 + match self {
+            Message::OsdOp(r) => steps(&r.steps),
+            Message::RepOp { txn, .. } => txn.added_bytes() as usize,
+            Message::OsdOpReply(r) => match &r.outcome {
+                ops::OpOutcome::Done { results, .. } => results
+                    .iter()
+                    .map(|r| match &r.out {
+                        ops::StepOutput::Data(d) => d.len(),
+                        _ => 64,
+                    })
+                    .sum(),
+                _ => 0,
+            },
+            _ => 0,
+        }
+    }
+
     /// The header's message type.
     pub fn msg_type(&self) -> u16 {
         match self {
@@ -254,7 +279,6 @@ pub fn encode(
     epoch: u32,
     msg: &Message,
 ) -> Result<bytes::Bytes, MsgError> {
-    let body = rmp_serde::to_vec_named(msg).map_err(|e| MsgError::Malformed(e.to_string()))?;
     let header = frame::Header {
         msg_type: msg.msg_type(),
         src,
@@ -262,7 +286,9 @@ pub fn encode(
         epoch,
         body_len: 0,
     };
-    frame::build(header, &body)
+    frame::build_with(header, msg.payload_hint(), |out| {
+        rmp_serde::encode::write_named(out, msg).map_err(|e| MsgError::Malformed(e.to_string()))
+    })
 }
 
 /// Checks and decodes a frame.
