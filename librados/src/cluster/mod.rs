@@ -276,9 +276,13 @@ impl Drop for Embedded {
                 shutdown();
             }
         }
-        let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
-        if reg.get(&self.dir).is_some_and(|w| w.strong_count() == 0) {
-            reg.remove(&self.dir);
+        // `open` holds the registry while starting a cluster (and drops it here if starting
+        // fails): never wait for the registry in that case; a dead entry is replaced on the
+        // next open anyway.
+        if let Ok(mut reg) = registry().try_lock() {
+            if reg.get(&self.dir).is_some_and(|w| w.strong_count() == 0) {
+                reg.remove(&self.dir);
+            }
         }
     }
 }
