@@ -56,6 +56,11 @@ fn contents_round_trip_byte_exact() {
         ENAMETOOLONG
     );
     assert_eq!(errno_of(io.write_full("", &b"x"[..])), EINVAL);
+    // Larger than a message may be: refused at once, not retried.
+    assert_eq!(
+        errno_of(io.write_full("rt-huge", vec![0u8; 200 << 20])),
+        E2BIG
+    );
 }
 
 #[test]

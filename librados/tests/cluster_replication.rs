@@ -293,3 +293,38 @@ impl WaitActive for Rados {
         }
     }
 }
+
+#[test]
+fn a_pool_smaller_than_the_cluster_reopens() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let r = Rados::embedded(dir.path()).unwrap();
+        r.pool_set("data", "size", "2").unwrap();
+        r.create_pool_with("one", Some(8), Some(1)).unwrap();
+        r.ioctx("data")
+            .unwrap()
+            .write_full("two-copies", &b"2"[..])
+            .unwrap();
+        r.ioctx("one")
+            .unwrap()
+            .write_full("one-copy", &b"1"[..])
+            .unwrap();
+    }
+    let t = Instant::now();
+    let r = Rados::embedded(dir.path()).unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "reopening took {:?}",
+        t.elapsed()
+    );
+    r.wait_for_clean(Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        &r.ioctx("data").unwrap().read_full("two-copies").unwrap()[..],
+        b"2"
+    );
+    assert_eq!(
+        &r.ioctx("one").unwrap().read_full("one-copy").unwrap()[..],
+        b"1"
+    );
+}

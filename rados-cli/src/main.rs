@@ -1,14 +1,25 @@
 //! The `rados` command.
 //!
+//! Object, pool, benchmark, lock, import/export and admin commands keep Ceph's `rados` (and
+//! `ceph`) syntax and output, against an embedded cluster (see `cli.rs`).
 //! `rados store ...` checks and inspects an object store directory.
 //! `rados crush ...` and `rados osdmap ...` keep crushtool's and osdmaptool's flags and output
 //! formats; installed under the names `crushtool` or `osdmaptool` (a symlink), the binary behaves
 //! as that tool.
 
+mod admin_cmd;
 mod args;
+mod attr_cmd;
+mod bench_cmd;
+mod bench_run;
+mod cli;
 mod crush_cmd;
+mod export_cmd;
+mod object_cmd;
 mod osdmap_cmd;
+mod session;
 mod store_cmd;
+mod textfmt;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -85,6 +96,12 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
+    if !matches!(
+        argv.get(1).map(String::as_str),
+        Some("crush" | "osdmap" | "store")
+    ) {
+        return run_rados(argv);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Crush { args } => report("rados crush", crush_cmd::run(args::expand_equals(args))),
@@ -93,5 +110,157 @@ fn main() -> ExitCode {
             osdmap_cmd::run(args::expand_equals(args), "rados osdmap"),
         ),
         Command::Store { command } => report("rados store", store_cmd::run(command)),
+    }
+}
+
+/// Parses and runs one of the Ceph-style commands; errors print as Ceph prints them.
+fn run_rados(argv: Vec<String>) -> ExitCode {
+    let mut after_dashdash = false;
+    let argv: Vec<String> = argv
+        .into_iter()
+        .map(|a| {
+            if a == "--" {
+                after_dashdash = true;
+            }
+            if after_dashdash {
+                a
+            } else {
+                args::normalize_flag(&a)
+            }
+        })
+        .collect();
+    let parsed = match <cli::RadosCli as clap::Parser>::try_parse_from(&argv) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run_cluster_command(parsed) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            if let Some(c) = e.downcast_ref::<session::CliError>() {
+                if !c.message.is_empty() {
+                    eprintln!("{}", c.message);
+                }
+                return ExitCode::from(c.code.max(1));
+            }
+            eprintln!("rados: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cluster_command(parsed: cli::RadosCli) -> anyhow::Result<()> {
+    use cli::Cmd;
+    let cli::RadosCli { opts, command } = parsed;
+    match command {
+        Cmd::Crush { args } => return crush_cmd::run(args::expand_equals(args)),
+        Cmd::Osdmap { args } => return osdmap_cmd::run(args::expand_equals(args), "rados osdmap"),
+        Cmd::Store { command } => return store_cmd::run(command),
+        Cmd::Rmpool {
+            ref pool,
+            ref confirm,
+        } => object_cmd::check_rmpool(&opts, pool, confirm.as_deref())?,
+        _ => {}
+    }
+    let pool = if command.needs_pool() {
+        Some(session::pool_name(&opts)?.to_string())
+    } else {
+        None
+    };
+    let rados = session::connect(&opts)?;
+    let result = dispatch(&rados, &opts, pool.as_deref().unwrap_or(""), &command);
+    // The cluster stops (and its stores flush) when the last handle goes.
+    drop(rados);
+    result
+}
+
+fn dispatch(
+    rados: &librados::Rados,
+    opts: &cli::Opts,
+    pool: &str,
+    command: &cli::Cmd,
+) -> anyhow::Result<()> {
+    use cli::Cmd;
+    use object_cmd as o;
+    let io = || session::open_pool(rados, opts, pool);
+    match command {
+        Cmd::Lspools => o::lspools(rados, opts),
+        Cmd::Mkpool { pool } => o::mkpool(rados, pool),
+        Cmd::Rmpool { pool, .. } => o::rmpool(rados, pool),
+        Cmd::Df => admin_cmd::df(rados, opts),
+        Cmd::Ls { outfile } => o::ls(&io()?, opts, outfile.as_deref()),
+        Cmd::Put { obj, infile } => o::put(&io()?, opts, obj, infile),
+        Cmd::Get { obj, outfile } => o::get(&io()?, opts, obj, outfile),
+        Cmd::Append { obj, infile } => o::append(&io()?, opts, obj, infile),
+        Cmd::Truncate { obj, length } => o::truncate(&io()?, obj, length),
+        Cmd::Create { obj } => o::create(&io()?, obj),
+        Cmd::Rm { objs } => o::rm(&io()?, objs),
+        Cmd::Stat { obj } => o::stat(&io()?, obj, false),
+        Cmd::Stat2 { obj } => o::stat(&io()?, obj, true),
+        Cmd::Cp { obj, target } => o::cp(rados, &io()?, opts, obj, target.as_deref()),
+        Cmd::Listxattr { obj } => attr_cmd::listxattr(&io()?, obj),
+        Cmd::Getxattr { obj, attr } => attr_cmd::getxattr(&io()?, obj, attr),
+        Cmd::Setxattr { obj, attr, value } => {
+            attr_cmd::setxattr(&io()?, opts, obj, attr, value.as_deref())
+        }
+        Cmd::Rmxattr { obj, attr } => attr_cmd::rmxattr(&io()?, obj, attr),
+        Cmd::Listomapkeys { obj } => attr_cmd::listomapkeys(&io()?, obj),
+        Cmd::Listomapvals { obj } => attr_cmd::listomapvals(&io()?, obj),
+        Cmd::Getomapval { obj, key, outfile } => {
+            attr_cmd::getomapval(&io()?, obj, key, outfile.as_deref())
+        }
+        Cmd::Setomapval { obj, key, value } => {
+            attr_cmd::setomapval(&io()?, opts, obj, key, value.as_deref())
+        }
+        Cmd::Rmomapkey { obj, key } => attr_cmd::rmomapkey(&io()?, obj, key),
+        Cmd::Clearomap { objs } => attr_cmd::clearomap(&io()?, objs),
+        Cmd::Getomapheader { obj, outfile } => {
+            attr_cmd::getomapheader(&io()?, obj, outfile.as_deref())
+        }
+        Cmd::Setomapheader { obj, value } => attr_cmd::setomapheader(&io()?, obj, value),
+        Cmd::Lock { cmd } => attr_cmd::lock(&io()?, opts, cmd),
+        Cmd::Export { args } => {
+            let (pool, file) = match args.as_slice() {
+                [file] => (session::pool_name(opts)?, file),
+                [pool, file, ..] => (pool.as_str(), file),
+                [] => {
+                    return Err(session::fail(
+                        "export needs a file (- for standard output)",
+                        1,
+                    ))
+                }
+            };
+            export_cmd::export(rados, pool, file)
+        }
+        Cmd::Import { args } => {
+            let (file, pool) = match args.as_slice() {
+                [file] => (file, session::pool_name(opts)?),
+                [file, pool, ..] => (file, pool.as_str()),
+                [] => {
+                    return Err(session::fail(
+                        "import needs a file (- for standard input)",
+                        1,
+                    ))
+                }
+            };
+            export_cmd::import(rados, opts, file, pool)
+        }
+        Cmd::Bench { seconds, mode } => bench_cmd::bench(&io()?, opts, seconds, *mode),
+        Cmd::Cleanup => bench_cmd::cleanup(&io()?, opts),
+        Cmd::Status => admin_cmd::status(rados, opts),
+        Cmd::Osd { cmd } => admin_cmd::osd(rados, opts, cmd),
+        Cmd::Pool { cmd } => admin_cmd::pool(rados, opts, cmd),
+        Cmd::Crush { .. } | Cmd::Osdmap { .. } | Cmd::Store { .. } => Ok(()),
     }
 }

@@ -586,9 +586,23 @@ impl Rados {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&tid);
         };
-        if sent.is_err() {
-            cleanup();
-            return Ok(None);
+        match sent {
+            Ok(()) => {}
+            Err(crate::msg::MsgError::TooLarge { bytes, max }) => {
+                cleanup();
+                return Err(Error::Os {
+                    what: format!(
+                        "{}: request of {bytes} bytes exceeds the {max}-byte message limit",
+                        req.object.name
+                    ),
+                    errno: crate::errno::E2BIG,
+                    message: error::strerror(crate::errno::E2BIG),
+                });
+            }
+            Err(_) => {
+                cleanup();
+                return Ok(None);
+            }
         }
         let mut maps = self.inner.map.clone();
         let pgid = req.pgid;

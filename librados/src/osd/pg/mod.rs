@@ -247,16 +247,21 @@ impl Pg {
         self.tid
     }
 
-    async fn send(&mut self, to: EntityName, tid: u64, msg: &Message) {
+    /// Sends; false when the destination could not be reached.
+    async fn send(&mut self, to: EntityName, tid: u64, msg: &Message) -> bool {
         let epoch = self.epoch();
-        if let Err(e) = self.sh.msgr.send(to, tid, epoch, msg).await {
-            tracing::debug!(target: "osd", "osd.{} pg {}: send to {to} failed: {e}", self.sh.id, self.pgid);
+        match self.sh.msgr.send(to, tid, epoch, msg).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(target: "osd", "osd.{} pg {}: send to {to} failed: {e}", self.sh.id, self.pgid);
+                false
+            }
         }
     }
 
-    async fn send_osd(&mut self, osd: i32, msg: &Message) {
+    async fn send_osd(&mut self, osd: i32, msg: &Message) -> bool {
         let tid = self.next_tid();
-        self.send(EntityName::osd(osd), tid, msg).await;
+        self.send(EntityName::osd(osd), tid, msg).await
     }
 
     /// Returns false when the PG is gone (its pool was deleted) and the task should end.
@@ -274,6 +279,9 @@ impl Pg {
         } else if let Some(p) = &mut self.primary {
             if let Phase::Peering { waiting, .. } = &mut p.phase {
                 waiting.retain(|&o| map.is_up(o));
+                // Ask again: an OSD that was not running when first asked may be now.
+                let again: Vec<i32> = waiting.iter().copied().collect();
+                self.query(again).await;
                 self.maybe_finish_peering().await;
             }
         }

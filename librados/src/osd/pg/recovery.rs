@@ -11,7 +11,7 @@
 
 use super::peering::{self, Need, PeerState};
 use super::primary::store_oid;
-use super::{log, Pg, Phase};
+use super::{log, Pg, Phase, PrimaryState};
 use crate::msg::ops::{Eversion, ObjectName};
 use crate::msg::peering::{LogEntry, ObjectState, PgInfo};
 use crate::msg::Message;
@@ -46,15 +46,28 @@ impl Pg {
                 peers: vec![own],
             };
         }
+        self.query(others.into_iter().collect()).await;
+        self.report_stat();
+        self.maybe_finish_peering().await;
+    }
+
+    /// Queries these OSDs; those that cannot be reached are not waited for.
+    pub(super) async fn query(&mut self, osds: Vec<i32>) {
         let query = Message::PgQuery {
             pgid: self.pgid,
             interval: self.interval,
         };
-        for o in others {
-            self.send_osd(o, &query).await;
+        for o in osds {
+            if !self.send_osd(o, &query).await {
+                if let Some(PrimaryState {
+                    phase: Phase::Peering { waiting, .. },
+                    ..
+                }) = &mut self.primary
+                {
+                    waiting.remove(&o);
+                }
+            }
         }
-        self.report_stat();
-        self.maybe_finish_peering().await;
     }
 
     pub(super) async fn on_notify(

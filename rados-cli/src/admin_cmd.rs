@@ -1,0 +1,288 @@
+//! Cluster-wide commands: `df` (as `rados df` prints it), and from the `ceph` tool `status`
+//! (`ceph -s`), `osd tree`, `osd in|out|down`, `pool get|set`. Failures of these monitor
+//! commands print as `ceph` prints them (`Error ENOENT: ...`) and exit with the errno, as `ceph`
+//! does; their status messages ("marked out osd.1. ") go to standard error, as with `ceph`.
+
+use crate::cli::{Format, Opts, OsdCmd, PoolCmd};
+use crate::session::{detail, errstr, fail, format, print, print_json};
+use crate::textfmt::{bytes_u, weightf, Align, TextTable};
+use anyhow::Result;
+use librados::{Error, Rados};
+
+/// Ceph's symbolic name for an errno.
+fn errno_name(n: i32) -> String {
+    let name = match n {
+        1 => "EPERM",
+        2 => "ENOENT",
+        5 => "EIO",
+        11 => "EAGAIN",
+        12 => "ENOMEM",
+        13 => "EACCES",
+        16 => "EBUSY",
+        17 => "EEXIST",
+        22 => "EINVAL",
+        28 => "ENOSPC",
+        34 => "ERANGE",
+        61 => "ENODATA",
+        95 => "EOPNOTSUPP",
+        110 => "ETIMEDOUT",
+        125 => "ECANCELED",
+        _ => return n.to_string(),
+    };
+    name.to_string()
+}
+
+/// A monitor command's failure as `ceph` reports it, exiting with the errno.
+fn mon_error(e: Error) -> anyhow::Error {
+    let n = e.errno();
+    fail(
+        format!("Error {}: {}", errno_name(n), detail(&e)),
+        u8::try_from(n).unwrap_or(1),
+    )
+}
+
+pub fn df(rados: &Rados, opts: &Opts) -> Result<()> {
+    let mut pools = rados
+        .df()
+        .map_err(|e| fail(format!("error fetching pool stats: {}", errstr(&e)), 1))?;
+    if let Some(p) = &opts.pool {
+        if !rados.pool_exists(p) {
+            return Err(fail(
+                format!(
+                    "error fetching pool stats: {}",
+                    crate::session::errno_str(2)
+                ),
+                1,
+            ));
+        }
+        pools.retain(|u| &u.name == p);
+    }
+    pools.sort_by(|a, b| a.name.cmp(&b.name));
+    let st = rados.status().map_err(|e| {
+        fail(
+            format!("error getting total cluster usage: {}", errstr(&e)),
+            1,
+        )
+    })?;
+    let fmt = format(opts);
+    if fmt != Format::Plain {
+        let list: Vec<_> = pools
+            .iter()
+            .map(|u| {
+                let used = u.bytes * u64::from(u.size);
+                serde_json::json!({
+                    "name": u.name, "id": u.id,
+                    "size_bytes": used, "size_kb": used.div_ceil(1024),
+                    "num_objects": u.objects, "num_object_clones": 0,
+                    "num_object_copies": u.copies, "num_objects_missing_on_primary": 0,
+                    "num_objects_unfound": 0, "num_objects_degraded": 0,
+                    "read_ops": 0, "read_bytes": 0, "write_ops": 0, "write_bytes": 0,
+                    "compress_bytes_used": 0, "compress_under_bytes": 0,
+                })
+            })
+            .collect();
+        return print_json(
+            fmt,
+            &serde_json::json!({
+                "pools": list,
+                "total_objects": st.objects,
+                "total_used": st.used_bytes / 1024,
+                "total_avail": st.avail_bytes / 1024,
+                "total_space": st.total_bytes / 1024,
+            }),
+        );
+    }
+    let mut t = TextTable::new();
+    t.column("POOL_NAME", Align::Left, Align::Left);
+    for h in [
+        "USED",
+        "OBJECTS",
+        "CLONES",
+        "COPIES",
+        "MISSING_ON_PRIMARY",
+        "UNFOUND",
+        "DEGRADED",
+        "RD_OPS",
+        "RD",
+        "WR_OPS",
+        "WR",
+        "USED COMPR",
+        "UNDER COMPR",
+    ] {
+        t.column(h, Align::Right, Align::Right);
+    }
+    for u in &pools {
+        let zero = || "0".to_string();
+        t.row(vec![
+            u.name.clone(),
+            bytes_u(u.bytes * u64::from(u.size)),
+            u.objects.to_string(),
+            zero(),
+            u.copies.to_string(),
+            zero(),
+            zero(),
+            zero(),
+            zero(),
+            bytes_u(0),
+            zero(),
+            bytes_u(0),
+            bytes_u(0),
+            bytes_u(0),
+        ]);
+    }
+    print(&format!(
+        "{}\ntotal_objects    {}\ntotal_used       {}\ntotal_avail      {}\ntotal_space      {}\n",
+        t.render(),
+        st.objects,
+        bytes_u(st.used_bytes),
+        bytes_u(st.avail_bytes),
+        bytes_u(st.total_bytes)
+    ))
+}
+
+pub fn status(rados: &Rados, opts: &Opts) -> Result<()> {
+    let st = rados.status().map_err(mon_error)?;
+    let fmt = format(opts);
+    if fmt != Format::Plain {
+        return print_json(fmt, &serde_json::to_value(&st)?);
+    }
+    let mut s = String::new();
+    s.push_str("  cluster:\n");
+    s.push_str(&format!("    id:     {}\n", st.fsid));
+    s.push_str(&format!("    health: {}\n", st.health));
+    for d in &st.health_details {
+        s.push_str(&format!("            {d}\n"));
+    }
+    s.push_str(" \n  services:\n");
+    s.push_str("    mon: 1 daemons, quorum a (embedded)\n");
+    s.push_str(&format!(
+        "    osd: {} osds: {} up, {} in\n",
+        st.num_osds, st.num_up_osds, st.num_in_osds
+    ));
+    s.push_str(" \n  data:\n");
+    s.push_str(&format!(
+        "    pools:   {} pools, {} pgs\n",
+        st.num_pools, st.num_pgs
+    ));
+    s.push_str(&format!(
+        "    objects: {} objects, {}\n",
+        st.objects,
+        bytes_u(st.data_bytes)
+    ));
+    if st.total_bytes > 0 {
+        s.push_str(&format!(
+            "    usage:   {} used, {} / {} avail\n",
+            bytes_u(st.used_bytes),
+            bytes_u(st.avail_bytes),
+            bytes_u(st.total_bytes)
+        ));
+    } else {
+        s.push_str(&format!("    usage:   {} used\n", bytes_u(st.used_bytes)));
+    }
+    let mut states: Vec<(&String, &u32)> = st.pgs_by_state.iter().collect();
+    states.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let width = states
+        .iter()
+        .map(|(_, n)| n.to_string().len())
+        .max()
+        .unwrap_or(1);
+    for (i, (state, n)) in states.iter().enumerate() {
+        let lead = if i == 0 {
+            "    pgs:     "
+        } else {
+            "             "
+        };
+        s.push_str(&format!("{lead}{:<width$} {state}\n", n.to_string()));
+    }
+    s.push_str(" \n");
+    print(&s)
+}
+
+fn osd_tree(rados: &Rados, opts: &Opts) -> Result<()> {
+    let nodes = rados.osd_tree().map_err(mon_error)?;
+    let fmt = format(opts);
+    if fmt != Format::Plain {
+        return print_json(
+            fmt,
+            &serde_json::json!({"nodes": serde_json::to_value(&nodes)?, "stray": []}),
+        );
+    }
+    let mut t = TextTable::new();
+    t.column("ID", Align::Left, Align::Right)
+        .column("CLASS", Align::Left, Align::Right)
+        .column("WEIGHT", Align::Left, Align::Right)
+        .column("TYPE NAME", Align::Left, Align::Left)
+        .column("STATUS", Align::Left, Align::Right)
+        .column("REWEIGHT", Align::Left, Align::Right)
+        .column("PRI-AFF", Align::Left, Align::Right);
+    for n in &nodes {
+        let indent = "    ".repeat(n.depth as usize);
+        let name = if n.id >= 0 {
+            format!("{indent}{}", n.name)
+        } else {
+            format!("{indent}{} {}", n.type_name, n.name)
+        };
+        let osd = n.id >= 0;
+        t.row(vec![
+            n.id.to_string(),
+            n.class.clone(),
+            weightf(n.weight),
+            name,
+            n.status.clone().unwrap_or_default(),
+            n.reweight.map(weightf).unwrap_or_default(),
+            if osd { weightf(1.0) } else { String::new() },
+        ]);
+    }
+    print(&t.render())
+}
+
+fn parse_osd_ids(ids: &[String]) -> Result<Vec<i32>> {
+    ids.iter()
+        .map(|s| {
+            let digits = s.strip_prefix("osd.").unwrap_or(s);
+            digits
+                .parse::<i32>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| fail(format!("Error EINVAL: invalid osd id '{s}'"), 22))
+        })
+        .collect()
+}
+
+pub fn osd(rados: &Rados, opts: &Opts, cmd: &OsdCmd) -> Result<()> {
+    let msg = match cmd {
+        OsdCmd::Tree => return osd_tree(rados, opts),
+        OsdCmd::In { ids } => rados.osd_set_in(&parse_osd_ids(ids)?, true),
+        OsdCmd::Out { ids } => rados.osd_set_in(&parse_osd_ids(ids)?, false),
+        OsdCmd::Down { ids } => rados.osd_down(&parse_osd_ids(ids)?),
+    }
+    .map_err(mon_error)?;
+    eprintln!("{msg}");
+    Ok(())
+}
+
+pub fn pool(rados: &Rados, opts: &Opts, cmd: &PoolCmd) -> Result<()> {
+    match cmd {
+        PoolCmd::Get { pool, var } => {
+            let o = rados.pool_get(pool, var).map_err(mon_error)?;
+            let fmt = format(opts);
+            if fmt == Format::Plain {
+                return print(&format!("{}: {}\n", o.var, o.value));
+            }
+            let value = o
+                .value
+                .parse::<i64>()
+                .map(serde_json::Value::from)
+                .unwrap_or_else(|_| serde_json::Value::from(o.value.clone()));
+            let mut v = serde_json::json!({"pool": o.pool, "pool_id": rados.pool_lookup(pool)});
+            v[o.var.as_str()] = value;
+            print_json(fmt, &v)
+        }
+        PoolCmd::Set { pool, var, value } => {
+            rados.pool_set(pool, var, value).map_err(mon_error)?;
+            let id = rados.pool_lookup(pool).unwrap_or(-1);
+            eprintln!("set pool {id} {var} to {value}");
+            Ok(())
+        }
+    }
+}
