@@ -3,7 +3,7 @@
 //! commands print as `ceph` prints them (`Error ENOENT: ...`) and exit with the errno, as `ceph`
 //! does; their status messages ("marked out osd.1. ") go to standard error, as with `ceph`.
 
-use crate::cli::{Format, Opts, OsdCmd, PoolCmd};
+use crate::cli::{CrushCmd, Format, Opts, OsdCmd, PoolCmd};
 use crate::session::{detail, errstr, fail, format, print, print_json};
 use crate::textfmt::{bytes_u, weightf, Align, TextTable};
 use anyhow::Result;
@@ -255,6 +255,25 @@ pub fn osd(rados: &Rados, opts: &Opts, cmd: &OsdCmd) -> Result<()> {
         OsdCmd::In { ids } => rados.osd_set_in(&parse_osd_ids(ids)?, true),
         OsdCmd::Out { ids } => rados.osd_set_in(&parse_osd_ids(ids)?, false),
         OsdCmd::Down { ids } => rados.osd_down(&parse_osd_ids(ids)?),
+        OsdCmd::Reweight { id, weight } => {
+            let id = parse_osd_ids(std::slice::from_ref(id))?[0];
+            rados.osd_reweight(id, *weight)
+        }
+        OsdCmd::Crush {
+            cmd: CrushCmd::Reweight { name, weight },
+        } => rados.osd_crush_reweight(name, *weight),
+        OsdCmd::Getcrushmap { output } => {
+            let map = rados.get_crush_map().map_err(mon_error)?;
+            std::fs::write(output, &map)
+                .map_err(|e| fail(format!("error writing {output}: {e}"), 1))?;
+            eprintln!("got crush map from osdmap epoch {}", rados.osdmap().epoch());
+            return Ok(());
+        }
+        OsdCmd::Setcrushmap { input } => {
+            let map =
+                std::fs::read(input).map_err(|e| fail(format!("error reading {input}: {e}"), 1))?;
+            rados.set_crush_map(&map)
+        }
     }
     .map_err(mon_error)?;
     eprintln!("{msg}");

@@ -304,6 +304,29 @@ pub enum OsdCmd {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Set an OSD's reweight, 0.0 (out) to 1.0 (fully in)
+    Reweight { id: String, weight: f64 },
+    /// Edit CRUSH through the monitor
+    Crush {
+        #[command(subcommand)]
+        cmd: CrushCmd,
+    },
+    /// Write the CRUSH map (Ceph's binary encoding) to a file
+    Getcrushmap {
+        #[arg(short = 'o', long = "output")]
+        output: String,
+    },
+    /// Replace the CRUSH map from a file (binary or crushtool text)
+    Setcrushmap {
+        #[arg(short = 'i', long = "input")]
+        input: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CrushCmd {
+    /// Set a device's CRUSH weight
+    Reweight { name: String, weight: f64 },
 }
 
 #[derive(Subcommand)]

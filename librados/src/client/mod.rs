@@ -417,6 +417,39 @@ impl Rados {
         }
     }
 
+    /// Sets an OSD's reweight (0.0 .. 1.0).
+    pub fn osd_reweight(&self, id: i32, weight: f64) -> Result<String> {
+        self.done_message(MonCommand::OsdReweight { id, weight })
+    }
+
+    /// Sets a CRUSH item's weight.
+    pub fn osd_crush_reweight(&self, name: &str, weight: f64) -> Result<String> {
+        self.done_message(MonCommand::OsdCrushReweight {
+            name: name.into(),
+            weight,
+        })
+    }
+
+    /// The CRUSH map, in Ceph's binary encoding (`rados crush -d` decompiles it).
+    pub fn get_crush_map(&self) -> Result<Vec<u8>> {
+        match self.mon_command(MonCommand::GetCrushMap)? {
+            MonReply::CrushMap(m) => Ok(m),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces the CRUSH map (binary or crushtool text); data moves as the new map says.
+    pub fn set_crush_map(&self, map: &[u8]) -> Result<String> {
+        self.done_message(MonCommand::SetCrushMap { map: map.to_vec() })
+    }
+
+    fn done_message(&self, cmd: MonCommand) -> Result<String> {
+        match self.mon_command(cmd)? {
+            MonReply::Done { message, .. } => Ok(message),
+            other => Err(unexpected(other)),
+        }
+    }
+
     pub fn osd_down(&self, ids: &[i32]) -> Result<String> {
         match self.mon_command(MonCommand::OsdDown { ids: ids.to_vec() })? {
             MonReply::Done { message, .. } => Ok(message),

@@ -158,6 +158,12 @@ impl MonState {
             MonCommand::OsdIn { ids } => self.osd_change(ids, "in", |c| c.weight = Some(WEIGHT_IN)),
             MonCommand::OsdOut { ids } => self.osd_change(ids, "out", |c| c.weight = Some(0)),
             MonCommand::OsdDown { ids } => self.osd_change(ids, "down", |c| c.up = Some(false)),
+            MonCommand::OsdReweight { id, weight } => self.osd_reweight(*id, *weight),
+            MonCommand::OsdCrushReweight { name, weight } => self.crush_reweight(name, *weight),
+            MonCommand::GetCrushMap => Ok(self.read_only(MonReply::CrushMap(
+                crate::crush::binary::encode(self.map.crush()),
+            ))),
+            MonCommand::SetCrushMap { map } => self.set_crush_map(map),
             MonCommand::AllocClientId => Ok(Proposal {
                 records: vec![LogRecord::ClientIds {
                     next: self.next_client + 1,
@@ -377,6 +383,68 @@ impl MonState {
             var: var.to_string(),
             value,
         })))
+    }
+
+    fn osd_reweight(&self, id: i32, weight: f64) -> Result<Proposal, MonError> {
+        if !self.map.exists(id) {
+            return Err(MonError::OsdNotFound { osd: id });
+        }
+        if !(0.0..=1.0).contains(&weight) {
+            return Err(MonError::Invalid(format!(
+                "weight {weight} must be in the range [0.0, 1.0]"
+            )));
+        }
+        let fixed = (weight * f64::from(WEIGHT_IN)).round() as u32;
+        let mut inc = self.next_inc();
+        inc.osd(id).weight = Some(fixed);
+        Ok(self.changed(inc, format!("reweighted osd.{id} to {weight} ({fixed:x})")))
+    }
+
+    fn crush_reweight(&self, name: &str, weight: f64) -> Result<Proposal, MonError> {
+        let mut crush = self.map.crush().clone();
+        let item = crush.item_id(name).ok_or_else(|| {
+            MonError::NotFound(format!("device '{name}' does not appear in the crush map"))
+        })?;
+        if item < 0 {
+            return Err(MonError::Invalid(format!(
+                "{name} is a bucket; reweight its devices"
+            )));
+        }
+        let fixed = crate::crush::weight_to_fixed(weight as f32)?;
+        crush.adjust_item_weight(item, fixed)?;
+        let mut inc = self.next_inc();
+        inc.new_crush = Some(crush);
+        Ok(self.changed(
+            inc,
+            format!("reweighted item id {item} name '{name}' to {weight} in crush map"),
+        ))
+    }
+
+    fn set_crush_map(&self, bytes: &[u8]) -> Result<Proposal, MonError> {
+        let crush = if crate::crush::binary::is_binary(bytes) {
+            crate::crush::binary::decode(bytes)?
+        } else {
+            let text = std::str::from_utf8(bytes).map_err(|_| {
+                MonError::Invalid("the CRUSH map is neither binary nor text".into())
+            })?;
+            crate::crush::compile(text)?
+        };
+        for pool in self.map.pools().values() {
+            let rule = usize::try_from(pool.crush_rule)
+                .ok()
+                .and_then(|r| crush.rule(r));
+            if rule.is_none() {
+                return Err(MonError::Invalid(format!(
+                    "pool '{}' uses crush rule {} which the new map lacks",
+                    pool.name, pool.crush_rule
+                )));
+            }
+        }
+        let mut next = self.map.clone();
+        next.set_crush(crush.clone())?;
+        let mut inc = self.next_inc();
+        inc.new_crush = Some(crush);
+        Ok(self.changed(inc, "set crush map".to_string()))
     }
 
     fn osd_change(

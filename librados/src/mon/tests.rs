@@ -224,3 +224,96 @@ fn status_counts_osds_and_unknown_pgs() {
     assert_eq!(tree[0].name, "default");
     assert_eq!(tree.iter().filter(|n| n.type_name == "osd").count(), 3);
 }
+
+#[test]
+fn weights_and_crush_maps_are_editable() {
+    let (mut st, mut log) = booted(3);
+    run(
+        &mut st,
+        &mut log,
+        MonCommand::OsdReweight { id: 1, weight: 0.5 },
+    )
+    .unwrap();
+    assert_eq!(st.map().osd(1).unwrap().weight, 0x8000);
+    let bad = run(
+        &mut st,
+        &mut log,
+        MonCommand::OsdReweight { id: 1, weight: 1.5 },
+    );
+    assert_eq!(bad.unwrap_err().errno(), errno::EINVAL);
+    run(
+        &mut st,
+        &mut log,
+        MonCommand::OsdCrushReweight {
+            name: "osd.2".into(),
+            weight: 2.0,
+        },
+    )
+    .unwrap();
+    let crush = st.map().crush();
+    let host = crush.bucket(crush.item_id("host2").unwrap()).unwrap();
+    assert_eq!(
+        host.weight(),
+        0x20000,
+        "the host's weight follows its device"
+    );
+    let missing = run(
+        &mut st,
+        &mut log,
+        MonCommand::OsdCrushReweight {
+            name: "osd.9".into(),
+            weight: 1.0,
+        },
+    );
+    assert_eq!(missing.unwrap_err().errno(), errno::ENOENT);
+    // A map round-trips through get/set, in binary and as text.
+    let MonReply::CrushMap(bin) = st.propose(&MonCommand::GetCrushMap).unwrap().reply else {
+        panic!()
+    };
+    run(
+        &mut st,
+        &mut log,
+        MonCommand::SetCrushMap { map: bin.clone() },
+    )
+    .unwrap();
+    let text = crate::crush::decompile(&crate::crush::binary::decode(&bin).unwrap());
+    run(
+        &mut st,
+        &mut log,
+        MonCommand::SetCrushMap {
+            map: text.into_bytes(),
+        },
+    )
+    .unwrap();
+    let garbage = run(
+        &mut st,
+        &mut log,
+        MonCommand::SetCrushMap {
+            map: b"not a map {".to_vec(),
+        },
+    );
+    assert!(garbage.is_err());
+    // A map without the rule a pool uses is refused.
+    run(
+        &mut st,
+        &mut log,
+        MonCommand::PoolCreate {
+            name: "p".into(),
+            pg_num: Some(4),
+            size: None,
+        },
+    )
+    .unwrap();
+    let mut no_rule = st.map().crush().clone();
+    no_rule.remove_rule(0).unwrap();
+    let refused = run(
+        &mut st,
+        &mut log,
+        MonCommand::SetCrushMap {
+            map: crate::crush::binary::encode(&no_rule),
+        },
+    );
+    assert_eq!(refused.unwrap_err().errno(), errno::EINVAL);
+    let again = MonState::replay(&log, MonConfig::default()).unwrap();
+    assert_eq!(again.map(), st.map());
+}

@@ -40,6 +40,22 @@ pub enum MonCommand {
     OsdDown {
         ids: Vec<i32>,
     },
+    /// Sets OSDs' reweight (0.0 = out .. 1.0 = fully in).
+    OsdReweight {
+        id: i32,
+        weight: f64,
+    },
+    /// Sets a CRUSH item's weight (an OSD's, typically its capacity in TiB).
+    OsdCrushReweight {
+        name: String,
+        weight: f64,
+    },
+    /// The CRUSH map in Ceph's binary encoding.
+    GetCrushMap,
+    /// Replaces the CRUSH map (Ceph binary or crushtool text).
+    SetCrushMap {
+        map: Vec<u8>,
+    },
     /// A new, never reused client id.
     AllocClientId,
     /// Cluster health, OSD and PG summary, usage.
@@ -141,6 +157,7 @@ pub enum MonReply {
     Status(ClusterStatus),
     Df(Vec<PoolUsage>),
     OsdTree(Vec<TreeNode>),
+    CrushMap(Vec<u8>),
 }
 
 /// A command's failure as it crosses the wire: an errno and Ceph-style message.
