@@ -173,6 +173,10 @@ pub enum Cmd {
     Cp { obj: String, target: Option<String> },
     /// List an object's xattr names
     Listxattr { obj: String },
+    /// Watch an object and print its notifies until enter is pressed
+    Watch { obj: String },
+    /// Notify an object's watchers with a message and print their replies
+    Notify { obj: String, message: String },
     /// Print an xattr's value
     Getxattr { obj: String, attr: String },
     /// Set an xattr (the value from standard input when omitted)

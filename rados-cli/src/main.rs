@@ -20,6 +20,7 @@ mod osdmap_cmd;
 mod session;
 mod store_cmd;
 mod textfmt;
+mod watch_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -210,6 +211,8 @@ fn dispatch(
         Cmd::Stat2 { obj } => o::stat(&io()?, obj, true),
         Cmd::Cp { obj, target } => o::cp(rados, &io()?, opts, obj, target.as_deref()),
         Cmd::Listxattr { obj } => attr_cmd::listxattr(&io()?, obj),
+        Cmd::Watch { obj } => watch_cmd::watch(&io()?, obj),
+        Cmd::Notify { obj, message } => watch_cmd::notify(&io()?, obj, message),
         Cmd::Getxattr { obj, attr } => attr_cmd::getxattr(&io()?, obj, attr),
         Cmd::Setxattr { obj, attr, value } => {
             attr_cmd::setxattr(&io()?, opts, obj, attr, value.as_deref())

@@ -593,3 +593,24 @@ fn admin_commands() {
     let (code, _) = c.fails(&["pool", "get", "nosuch", "size"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn watch_and_notify_commands() {
+    let c = Cluster::new();
+    let (code, err) = c.fails(&["-p", "data", "watch", "nothing-here"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("(2) No such file or directory"), "{err}");
+    let file = c.path("w");
+    write(&file, b"x");
+    c.ok(&["-p", "data", "put", "watched", &file]);
+    // The watcher registers, prints Ceph's prompt, and leaves when enter is pressed.
+    let out = c.run_stdin(&["-p", "data", "watch", "watched"], b"\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("press enter to exit..."));
+    // Nobody watches any more: the notify completes with no replies.
+    assert_eq!(c.ok(&["-p", "data", "notify", "watched", "hello"]), "");
+}
