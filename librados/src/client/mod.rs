@@ -213,6 +213,18 @@ impl Rados {
         self.inner.next_tid.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// A new tid whose reply the receive loop will hand to the returned receiver.
+    fn expect_reply(&self) -> (u64, oneshot::Receiver<Envelope>) {
+        let tid = self.tid();
+        let (tx, rx) = oneshot::channel();
+        self.pending().insert(tid, tx);
+        (tid, rx)
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Envelope>>> {
+        self.inner.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     async fn request_map(&self, have: u32) {
         let tid = self.tid();
         let _ = self
@@ -252,20 +264,10 @@ impl Rados {
         msg: &Message,
         timeout: Option<Duration>,
     ) -> Result<Option<Envelope>> {
-        let tid = self.tid();
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(tid, tx);
+        let (tid, rx) = self.expect_reply();
         let epoch = self.inner.map.borrow().epoch();
         if let Err(e) = self.inner.msgr.send(to, tid, epoch, msg).await {
-            self.inner
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&tid);
+            self.pending().remove(&tid);
             tracing::debug!(target: "client", "send to {to} failed: {e}");
             return Ok(None);
         }
@@ -274,11 +276,7 @@ impl Rados {
             None => rx.await.ok(),
         };
         if res.is_none() {
-            self.inner
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&tid);
+            self.pending().remove(&tid);
         }
         Ok(res)
     }
@@ -599,13 +597,7 @@ impl Rados {
         map: &Arc<OsdMap>,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Option<OpOutcome>> {
-        let tid = self.tid();
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(tid, tx);
+        let (tid, rx) = self.expect_reply();
         let msg = Message::OsdOp(Box::new(req.clone()));
         let sent = self
             .inner
@@ -613,11 +605,7 @@ impl Rados {
             .send(EntityName::osd(primary), tid, map.epoch(), &msg)
             .await;
         let cleanup = || {
-            self.inner
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&tid);
+            self.pending().remove(&tid);
         };
         match sent {
             Ok(()) => {}

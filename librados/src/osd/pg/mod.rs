@@ -242,6 +242,15 @@ impl Pg {
         self.map.as_ref().map_or(0, |m| m.epoch())
     }
 
+    /// The acting set without this OSD.
+    fn replicas(&self) -> Vec<i32> {
+        self.acting
+            .iter()
+            .copied()
+            .filter(|&o| o != self.sh.id)
+            .collect()
+    }
+
     fn next_tid(&mut self) -> u64 {
         self.tid += 1;
         self.tid

@@ -231,12 +231,7 @@ impl Pg {
         self.log.apply_append(entry.clone());
         let key: ObjKey = (req.hash, req.object.clone());
         let interval = self.interval;
-        let replicas: Vec<i32> = self
-            .acting
-            .iter()
-            .copied()
-            .filter(|&o| o != self.sh.id)
-            .collect();
+        let replicas = self.replicas();
         {
             let p = self.primary.as_mut().expect("primary");
             p.objects.entry(key.clone()).or_default().in_flight += 1;

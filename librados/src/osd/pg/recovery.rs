@@ -221,12 +221,7 @@ impl Pg {
         };
         self.info = info;
         self.log = log;
-        let replicas: Vec<i32> = self
-            .acting
-            .iter()
-            .copied()
-            .filter(|&o| o != self.sh.id)
-            .collect();
+        let replicas = self.replicas();
         for r in replicas {
             self.send_osd(r, &msg).await;
         }
