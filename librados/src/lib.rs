@@ -10,6 +10,7 @@ pub mod encoding;
 pub mod errno;
 pub mod fmt;
 pub mod hash;
+pub mod lockfile;
 pub mod mon;
 pub mod msg;
 pub mod osd;

@@ -262,17 +262,28 @@ fn watches_follow_the_primary_across_map_changes() {
     r.osd_set_in(&[primary], false).unwrap();
     r.wait_for_clean_or_degraded();
     let notifier = Rados::embedded(dir.path()).unwrap().ioctx("data").unwrap();
-    let replies = notifier
-        .notify("watched", &b"hi"[..], Duration::from_secs(5))
-        .unwrap();
+    let replies = notify_until_heard(&notifier, b"hi");
     assert_eq!(replies.acks.len(), 1, "the watch moved to the new primary");
     assert_eq!(&replies.acks[0].2[..], b"hi");
     r.osd_set_in(&[primary], true).unwrap();
     r.wait_for_clean(Duration::from_secs(30)).unwrap();
-    let replies = notifier
-        .notify("watched", &b"back"[..], Duration::from_secs(5))
-        .unwrap();
+    let replies = notify_until_heard(&notifier, b"back");
     assert_eq!(replies.acks.len(), 1);
+}
+
+/// The watcher registers again on the new primary once its client sees the new map; a notify
+/// sent before that reaches nobody, so notify until the watch is back (bounded).
+fn notify_until_heard(io: &librados::IoCtx, msg: &[u8]) -> librados::client::NotifyReplies {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let replies = io
+            .notify("watched", msg.to_vec(), Duration::from_secs(5))
+            .unwrap();
+        if !replies.acks.is_empty() || Instant::now() > deadline {
+            return replies;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 trait WaitActive {

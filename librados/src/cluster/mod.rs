@@ -21,7 +21,6 @@ use crate::osdmap::Fsid;
 use crate::store::{DiskStore, ObjectStore};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -290,38 +289,21 @@ impl Drop for Embedded {
 /// Locks the directory for this process, or names the process holding it.
 fn take_lock(dir: &Path) -> Result<File> {
     let path = dir.join("lock");
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_error(format!("cannot open {}", path.display())))?;
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on a descriptor this function owns.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if r != 0 {
-        let mut holder = String::new();
-        let _ = f.read_to_string(&mut holder);
-        let holder = holder.trim();
-        return Err(Error::Locked {
-            path: dir.display().to_string(),
-            holder: if holder.is_empty() {
-                "another process".into()
-            } else {
-                holder.to_string()
-            },
-        });
-    }
-    f.set_len(0)
-        .map_err(io_error(format!("cannot write {}", path.display())))?;
-    f.rewind()
-        .map_err(io_error(format!("cannot write {}", path.display())))?;
-    let _ = writeln!(
-        f,
+    let note = format!(
         "process {} ({})",
         std::process::id(),
         std::env::args().next().unwrap_or_default()
     );
-    Ok(f)
+    match crate::lockfile::try_lock(&path, &note) {
+        Ok(crate::lockfile::Lock::Held(f)) => Ok(f),
+        Ok(crate::lockfile::Lock::Busy { holder }) => Err(Error::Locked {
+            path: dir.display().to_string(),
+            holder: if holder.is_empty() {
+                "another process".into()
+            } else {
+                holder
+            },
+        }),
+        Err(e) => Err(io_error(format!("cannot lock {}", path.display()))(e)),
+    }
 }

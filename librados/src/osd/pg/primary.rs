@@ -58,7 +58,9 @@ impl Pg {
         };
         let key: ObjKey = (req.hash, req.object.clone());
         let is_write = req.steps.iter().any(|s| s.is_write());
-        let p = self.primary.as_mut().expect("primary");
+        let Some(p) = self.primary.as_mut() else {
+            return;
+        };
         let q = p.objects.entry(key).or_default();
         if !q.waiting.is_empty() || (!is_write && q.in_flight > 0) {
             q.waiting.push_back(env);

@@ -42,7 +42,6 @@ use super::ObjectStore;
 use bytes::Bytes;
 use fjall::{Keyspace, KeyspaceCreateOptions, PersistMode};
 use std::collections::BTreeMap;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -130,25 +129,15 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 }
 
 fn lock_dir(dir: &Path) -> StoreResult<std::fs::File> {
-    use std::io::Write;
     let path = dir.join("lock");
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    // SAFETY: flock takes a descriptor we own and integer flags.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(StoreError::Locked {
+    match crate::lockfile::try_lock(&path, &std::process::id().to_string()) {
+        Ok(crate::lockfile::Lock::Held(f)) => Ok(f),
+        Ok(crate::lockfile::Lock::Busy { .. }) => Err(StoreError::Locked {
             path: dir.to_path_buf(),
             lock: path,
-        });
+        }),
+        Err(e) => Err(StoreError::io(&path, e)),
     }
-    let _ = f.set_len(0);
-    let _ = writeln!(f, "{}", std::process::id());
-    Ok(f)
 }
 
 fn read_superblock(dir: &Path) -> StoreResult<Superblock> {
