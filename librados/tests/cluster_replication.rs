@@ -107,7 +107,7 @@ fn acknowledged_writes_survive_osd_out_in_and_down() {
     for &i in &acked {
         let copy = objects
             .iter()
-            .find(|((_, ns, name), _)| ns.is_empty() && *name == format!("w{i}"))
+            .find(|((_, ns, name, _), _)| ns.is_empty() && *name == format!("w{i}"))
             .unwrap_or_else(|| panic!("w{i} missing from the replicas"));
         assert_eq!(copy.1.data, content(i).to_vec());
     }

@@ -23,6 +23,8 @@ pub enum Error {
     TimedOut { what: String },
     #[error("{what}: Device or resource busy")]
     Busy { what: String },
+    #[error("{what}: read-only (a snapshot)")]
+    ReadOnly { what: String },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -59,6 +61,7 @@ impl Error {
             Error::TimedOut { .. } => errno::ETIMEDOUT,
             Error::Busy { .. } => errno::EBUSY,
             Error::InvalidArgument(_) => errno::EINVAL,
+            Error::ReadOnly { .. } => errno::EROFS,
             Error::Unsupported(_) => errno::EOPNOTSUPP,
             Error::Locked { .. } => errno::EBUSY,
             Error::Os { errno, .. } => *errno,
@@ -77,6 +80,7 @@ impl Error {
             errno::ETIMEDOUT => Error::TimedOut { what },
             errno::EBUSY => Error::Busy { what },
             errno::EINVAL => Error::InvalidArgument(what),
+            errno::EROFS => Error::ReadOnly { what },
             _ => Error::Os {
                 message: strerror(errno),
                 what,

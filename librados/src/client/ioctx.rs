@@ -3,7 +3,7 @@
 
 use super::ops::{LockType, ReadOp, WriteOp};
 use super::{Error, Rados, Result};
-use crate::msg::ops::{ObjectName, OpStep, PgListRequest, StepOutput};
+use crate::msg::ops::{ObjectName, OpStep, PgListRequest, SnapContext, StepOutput};
 use crate::osd::class::lock::{LockInfo, LockRequest, UnlockRequest};
 use crate::osdmap::PgId;
 use bytes::Bytes;
@@ -42,6 +42,10 @@ pub struct IoCtx {
     namespace: String,
     locator: String,
     last_version: Arc<AtomicU64>,
+    /// Reads see the pool as of this snap ([`crate::store::SNAP_HEAD`]: as it is now).
+    pub(super) read_snap: u64,
+    /// The write snap context set for self-managed snapshots.
+    pub(super) write_snapc: SnapContext,
 }
 
 /// The async form of every [`IoCtx`] operation.
@@ -59,9 +63,15 @@ impl IoCtx {
             namespace: String::new(),
             locator: String::new(),
             last_version: Arc::new(AtomicU64::new(0)),
+            read_snap: crate::store::SNAP_HEAD,
+            write_snapc: SnapContext::default(),
         }
     }
 
+    /// The cluster handle this context belongs to.
+    pub fn rados(&self) -> &Rados {
+        &self.rados
+    }
     pub fn pool_id(&self) -> i64 {
         self.pool
     }
@@ -89,7 +99,7 @@ impl IoCtx {
         AioCtx { io: self.clone() }
     }
 
-    fn block<T: Send + 'static, F>(&self, f: impl FnOnce(AioCtx) -> F) -> Result<T>
+    pub(super) fn block<T: Send + 'static, F>(&self, f: impl FnOnce(AioCtx) -> F) -> Result<T>
     where
         F: std::future::Future<Output = Result<T>> + Send + 'static,
     {
@@ -402,16 +412,27 @@ impl AioCtx {
         }
     }
 
-    async fn run(&self, name: &str, steps: Vec<OpStep>) -> Result<Vec<StepOutput>> {
+    pub(super) async fn run(&self, name: &str, steps: Vec<OpStep>) -> Result<Vec<StepOutput>> {
         if steps.is_empty() {
             return Err(Error::InvalidArgument(
                 "an operation needs at least one step".into(),
             ));
         }
+        if self.io.read_snap != crate::store::SNAP_HEAD && steps.iter().any(OpStep::is_write) {
+            return Err(Error::ReadOnly {
+                what: format!("{name} (reading at snap {})", self.io.read_snap),
+            });
+        }
         let (results, version) = self
             .io
             .rados
-            .submit(self.io.pool, self.object(name), steps)
+            .submit(
+                self.io.pool,
+                self.object(name),
+                steps,
+                self.io.read_snap,
+                self.io.write_snapc.clone(),
+            )
             .await?;
         self.io.last_version.store(version, Ordering::Relaxed);
         Ok(results.into_iter().map(|r| r.out).collect())
@@ -597,7 +618,13 @@ impl AioCtx {
         let (results, _) = self
             .io
             .rados
-            .submit(entry.pool, entry.object, vec![OpStep::Unwatch { cookie }])
+            .submit(
+                entry.pool,
+                entry.object,
+                vec![OpStep::Unwatch { cookie }],
+                crate::store::SNAP_HEAD,
+                SnapContext::default(),
+            )
             .await?;
         drop(results);
         Ok(())
@@ -637,6 +664,7 @@ impl AioCtx {
             namespace,
             after,
             max,
+            snap: self.io.read_snap,
         };
         let page = self.io.rados.list_pg(req).await?;
         Ok((page.objects, page.more))

@@ -10,11 +10,16 @@
 
 pub mod config;
 pub mod error;
+mod snap;
 mod ioctx;
 mod ops;
 
 pub use crate::msg::command::{ClusterStatus, PoolOption, PoolUsage, TreeNode};
-pub use crate::msg::ops::{CmpMode, CmpOp, StepOutput, StepResult};
+pub use crate::msg::ops::{
+    CloneListing, CmpMode, CmpOp, SnapContext, SnapListing, StepOutput, StepResult,
+};
+pub use crate::store::SNAP_HEAD;
+pub use snap::PoolSnapInfo;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use ioctx::{AioCtx, IoCtx, ListEntry, NotifyReplies, ObjectStat};
@@ -299,7 +304,7 @@ impl Rados {
             ));
         };
         let reply = reply?;
-        if let MonReply::Done { epoch, .. } = &reply {
+        if let MonReply::Done { epoch, .. } | MonReply::Snap { epoch, .. } = &reply {
             self.wait_for_epoch(*epoch).await?;
         }
         Ok(reply)
@@ -478,6 +483,8 @@ impl Rados {
         pool: i64,
         object: ObjectName,
         steps: Vec<OpStep>,
+        snap: u64,
+        snapc: crate::msg::ops::SnapContext,
     ) -> Result<(Vec<StepResult>, u64)> {
         let what = object.name.clone();
         let bytes: u64 = steps.iter().map(OpStep::payload_bytes).sum();
@@ -505,6 +512,8 @@ impl Rados {
             steps,
             mtime_ns: crate::store::transaction::now_ns(),
             resend: false,
+            snap,
+            snapc,
         };
         loop {
             let map = self.osdmap();
@@ -848,7 +857,13 @@ fn rewatch(client: &std::sync::Weak<ClientInner>, watches: &Watches, old: &OsdMa
             };
             let rados = Rados { inner };
             if let Err(err) = rados
-                .submit(e.pool, e.object.clone(), vec![OpStep::Watch { cookie }])
+                .submit(
+                    e.pool,
+                    e.object.clone(),
+                    vec![OpStep::Watch { cookie }],
+                    crate::store::SNAP_HEAD,
+                    crate::msg::ops::SnapContext::default(),
+                )
                 .await
             {
                 tracing::warn!(target: "client", "re-registering watch {cookie} on {}: {err}", e.object.name);

@@ -34,6 +34,8 @@ pub enum MonError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    Exists(String),
+    #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
     Unsupported(String),
@@ -57,7 +59,7 @@ impl MonError {
             MonError::PoolNotFound { .. }
             | MonError::OsdNotFound { .. }
             | MonError::NotFound(_) => errno::ENOENT,
-            MonError::PoolExists { .. } => errno::EEXIST,
+            MonError::PoolExists { .. } | MonError::Exists(_) => errno::EEXIST,
             MonError::Invalid(_) => errno::EINVAL,
             MonError::Unsupported(_) => errno::EOPNOTSUPP,
             MonError::Map(e) => e.errno(),

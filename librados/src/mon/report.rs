@@ -82,6 +82,7 @@ pub fn df(state: &MonState) -> Vec<PoolUsage> {
             ) {
                 u.bytes += s.bytes;
                 u.objects += s.objects;
+                u.clones += s.clones;
             }
             u.copies = u.objects * u64::from(pool.size);
             u

@@ -164,6 +164,12 @@ impl MonState {
                 crate::crush::binary::encode(self.map.crush()),
             ))),
             MonCommand::SetCrushMap { map } => self.set_crush_map(map),
+            MonCommand::PoolSnapCreate { pool, snap } => self.pool_snap_create(pool, snap),
+            MonCommand::PoolSnapRemove { pool, snap } => self.pool_snap_remove(pool, snap),
+            MonCommand::SelfManagedSnapCreate { pool } => self.unmanaged_snap(pool, None),
+            MonCommand::SelfManagedSnapRemove { pool, snap } => {
+                self.unmanaged_snap(pool, Some(*snap))
+            }
             MonCommand::AllocClientId => Ok(Proposal {
                 records: vec![LogRecord::ClientIds {
                     next: self.next_client + 1,
@@ -300,6 +306,98 @@ impl MonState {
         inc.new_pools
             .insert(id, Pool::replicated(id, name, size, pg_num, 0));
         Ok(self.changed(inc, format!("pool '{name}' created")))
+    }
+
+    /// A pool changed by a snapshot command, in the next epoch, with the snap id the reply
+    /// carries.
+    fn snap_changed(&self, mut pool: Pool, id: u64) -> Proposal {
+        let mut inc = self.next_inc();
+        pool.snap_epoch = inc.epoch;
+        pool.last_change = inc.epoch;
+        let epoch = inc.epoch;
+        inc.new_pools.insert(pool.id, pool);
+        Proposal {
+            records: vec![LogRecord::Map(Box::new(inc))],
+            reply: MonReply::Snap { id, epoch },
+        }
+    }
+
+    fn pool_snap_create(&self, pool: &str, snap: &str) -> Result<Proposal, MonError> {
+        use crate::osdmap::pool_flags as flags;
+        let mut p = self.pool(pool)?.clone();
+        if snap.is_empty() || snap.len() > 256 || snap.contains('\0') {
+            return Err(MonError::Invalid(format!("invalid snapshot name '{snap}'")));
+        }
+        if p.flags & flags::SELFMANAGED_SNAPS != 0 {
+            return Err(MonError::Invalid(format!(
+                "pool '{pool}' uses self-managed snapshots; pool snapshots cannot be mixed in"
+            )));
+        }
+        if p.snaps.values().any(|s| s.name == snap) {
+            return Err(MonError::Exists(format!(
+                "pool '{pool}' snapshot '{snap}' already exists"
+            )));
+        }
+        p.snap_seq += 1;
+        let id = p.snap_seq;
+        p.snaps.insert(
+            id,
+            crate::osdmap::PoolSnap {
+                id,
+                name: snap.to_string(),
+                created: UTime::now(),
+            },
+        );
+        p.flags |= flags::POOL_SNAPS;
+        Ok(self.snap_changed(p, id))
+    }
+
+    fn pool_snap_remove(&self, pool: &str, snap: &str) -> Result<Proposal, MonError> {
+        let mut p = self.pool(pool)?.clone();
+        let id = p
+            .snaps
+            .values()
+            .find(|s| s.name == snap)
+            .map(|s| s.id)
+            .ok_or_else(|| {
+                MonError::NotFound(format!("pool '{pool}' has no snapshot '{snap}'"))
+            })?;
+        p.snaps.remove(&id);
+        p.snap_seq += 1;
+        p.removed_snaps.push(id);
+        Ok(self.snap_changed(p, id))
+    }
+
+    /// Allocates a self-managed snap id (`remove` None) or marks one removed.
+    fn unmanaged_snap(&self, pool: &str, remove: Option<u64>) -> Result<Proposal, MonError> {
+        use crate::osdmap::pool_flags as flags;
+        let mut p = self.pool(pool)?.clone();
+        if p.flags & flags::POOL_SNAPS != 0 {
+            return Err(MonError::Invalid(format!(
+                "pool '{pool}' uses pool snapshots; self-managed snapshots cannot be mixed in"
+            )));
+        }
+        p.flags |= flags::SELFMANAGED_SNAPS;
+        let Some(id) = remove else {
+            p.snap_seq += 1;
+            let id = p.snap_seq;
+            return Ok(self.snap_changed(p, id));
+        };
+        if id == 0 || id > p.snap_seq {
+            return Err(MonError::NotFound(format!(
+                "pool '{pool}' has no snap {id}"
+            )));
+        }
+        if p.removed_snaps.contains(&id) {
+            // Already removed: nothing changes.
+            return Ok(self.read_only(MonReply::Snap {
+                id,
+                epoch: self.map.epoch(),
+            }));
+        }
+        p.snap_seq += 1;
+        p.removed_snaps.push(id);
+        Ok(self.snap_changed(p, id))
     }
 
     fn pool_set(&self, name: &str, var: &str, value: &str) -> Result<Proposal, MonError> {

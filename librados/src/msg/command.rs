@@ -56,6 +56,24 @@ pub enum MonCommand {
     SetCrushMap {
         map: Vec<u8>,
     },
+    /// Takes a pool snapshot named `snap` (the pool then uses pool snapshots).
+    PoolSnapCreate {
+        pool: String,
+        snap: String,
+    },
+    PoolSnapRemove {
+        pool: String,
+        snap: String,
+    },
+    /// Allocates a self-managed snap id (the pool then uses self-managed snapshots).
+    SelfManagedSnapCreate {
+        pool: String,
+    },
+    /// Marks a self-managed snap removed, so OSDs trim its clones.
+    SelfManagedSnapRemove {
+        pool: String,
+        snap: u64,
+    },
     /// A new, never reused client id.
     AllocClientId,
     /// Cluster health, OSD and PG summary, usage.
@@ -84,6 +102,9 @@ pub struct PgStat {
     pub state: String,
     pub objects: u64,
     pub bytes: u64,
+    /// Snapshot clones (their bytes are in `bytes`).
+    #[serde(default)]
+    pub clones: u64,
     pub omap_keys: u64,
 }
 
@@ -106,6 +127,9 @@ pub struct PoolUsage {
     /// Object copies (objects times replicas).
     pub copies: u64,
     pub size: u8,
+    /// Snapshot clones.
+    #[serde(default)]
+    pub clones: u64,
 }
 
 /// One line of `osd tree`.
@@ -153,6 +177,11 @@ pub enum MonReply {
         message: String,
     },
     ClientId(u64),
+    /// A snap id allocated (or removed) in map `epoch`.
+    Snap {
+        id: u64,
+        epoch: u32,
+    },
     PoolOption(PoolOption),
     Status(ClusterStatus),
     Df(Vec<PoolUsage>),

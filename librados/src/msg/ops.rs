@@ -42,6 +42,37 @@ pub struct ObjectName {
     pub name: String,
 }
 
+/// A writer's snapshot context: the newest snap id it knows of (`seq`) and the snaps that
+/// exist, newest first. The first write to an object after a snap newer than the object's
+/// last one preserves the object's old state in a clone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SnapContext {
+    pub seq: u64,
+    pub snaps: Vec<u64>,
+}
+
+impl SnapContext {
+    /// Whether the context is well formed, as Ceph checks it: `snaps` strictly descending,
+    /// none above `seq`, and no snap id 0 or at/above the head's id.
+    pub fn is_valid(&self) -> bool {
+        if self.seq >= crate::store::SNAP_HEAD {
+            return false;
+        }
+        let mut prev = self.seq.saturating_add(1);
+        for &s in &self.snaps {
+            if s == 0 || s >= prev {
+                return false;
+            }
+            prev = s;
+        }
+        true
+    }
+}
+
+fn snap_head() -> u64 {
+    crate::store::SNAP_HEAD
+}
+
 /// How `CmpXattr` compares the stored value with the given one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CmpOp {
@@ -142,6 +173,14 @@ pub enum OpStep {
         mode: CmpMode,
         value: Bytes,
     },
+    // --- snapshots
+    /// Makes the object what it was at `snap` (removes it if it did not exist then). Must be
+    /// the only step of its request.
+    Rollback {
+        snap: u64,
+    },
+    /// The object's clones and the snaps each covers ([`StepOutput::Snaps`]).
+    ListSnaps,
     // --- watch/notify (must be the only step of a request)
     /// Registers this client's watch `cookie` on the object (ENOENT if it does not exist).
     Watch {
@@ -182,6 +221,7 @@ impl OpStep {
                 | OpStep::OmapRmRange { .. }
                 | OpStep::OmapClear
                 | OpStep::OmapSetHeader { .. }
+                | OpStep::Rollback { .. }
         ) || matches!(self, OpStep::Exec { .. })
     }
 
@@ -222,12 +262,34 @@ pub enum StepOutput {
         keys: Vec<Bytes>,
         more: bool,
     },
+    Snaps(SnapListing),
     /// A notify's outcome: replies of the watchers that acknowledged (client id, cookie,
     /// reply), and the watchers that did not in time.
     NotifyReplies {
         acks: Vec<(u64, u64, Bytes)>,
         timeouts: Vec<(u64, u64)>,
     },
+}
+
+/// An object's snapshot state, as `list_snaps` reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapListing {
+    /// The newest snap context seq the object was written under.
+    pub seq: u64,
+    /// The clones, oldest first, then the head (id [`crate::store::SNAP_HEAD`]) if it exists.
+    pub clones: Vec<CloneListing>,
+}
+
+/// One version of an object in a [`SnapListing`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloneListing {
+    /// The clone's id, or [`crate::store::SNAP_HEAD`] for the head.
+    pub id: u64,
+    /// The snaps this clone serves, newest first (empty for the head).
+    pub snaps: Vec<u64>,
+    pub size: u64,
+    /// `(offset, length)` extents identical to the next newer version (empty for the head).
+    pub overlap: Vec<(u64, u64)>,
 }
 
 /// A step's result: `rval` is 0 or a negative errno, as Ceph reports per-op return values.
@@ -250,6 +312,14 @@ pub struct OsdOpRequest {
     pub mtime_ns: u64,
     /// Set by a client retrying after a map change: the OSD checks its log for the request.
     pub resend: bool,
+    /// The snap to read at ([`crate::store::SNAP_HEAD`]: the current object). Writes need
+    /// the head.
+    #[serde(default = "snap_head")]
+    pub snap: u64,
+    /// The writer's snap context (used in self-managed snapshot mode; pool-snapshot pools
+    /// use the pool's).
+    #[serde(default)]
+    pub snapc: SnapContext,
 }
 
 /// How a request ended.
@@ -288,6 +358,9 @@ pub struct PgListRequest {
     /// Continue after this object (as returned in the previous page).
     pub after: Option<(u32, ObjectName)>,
     pub max: u32,
+    /// List the objects as they were at this snap ([`crate::store::SNAP_HEAD`]: as they are).
+    #[serde(default = "snap_head")]
+    pub snap: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

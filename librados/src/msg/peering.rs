@@ -41,9 +41,15 @@ pub struct PgInfo {
     /// Objects in the PG (head objects, as clients see them).
     #[serde(default)]
     pub objects: u64,
-    /// Logical bytes of those objects.
+    /// Logical bytes of those objects, plus what their clones do not share with them.
     #[serde(default)]
     pub bytes: u64,
+    /// Snapshot clones in the PG.
+    #[serde(default)]
+    pub clones: u64,
+    /// Removed snaps whose clones this PG has trimmed.
+    #[serde(default)]
+    pub purged_snaps: Vec<u64>,
 }
 
 /// An object's whole state, as recovery copies it.
@@ -58,4 +64,7 @@ pub struct ObjectState {
     pub omap: Vec<(Bytes, Bytes)>,
     pub omap_header: Bytes,
     pub mtime_ns: u64,
+    /// The object's snapshot clones, by clone id (the head's SnapSet lists them).
+    #[serde(default)]
+    pub clones: Vec<(u64, ObjectState)>,
 }

@@ -25,6 +25,11 @@ fn sample() -> Message {
         ],
         mtime_ns: 5,
         resend: false,
+        snap: 3,
+        snapc: crate::msg::ops::SnapContext {
+            seq: 4,
+            snaps: vec![4, 2],
+        },
     }))
 }
 

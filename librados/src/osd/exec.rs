@@ -5,9 +5,12 @@
 //! except for existence, size and xattrs, which track the request's own earlier steps.
 
 use super::class;
+use super::snap::{Resolved, SnapSet, SS_ATTR};
 use crate::errno;
-use crate::msg::ops::{CmpMode, CmpOp, OpStep, StepOutput, StepResult};
-use crate::store::{CollectionId, ObjectId, ObjectStore, StoreError, Transaction, MAX_READ_BYTES};
+use crate::msg::ops::{CmpMode, CmpOp, OpStep, SnapContext, StepOutput, StepResult};
+use crate::store::{
+    CollectionId, ObjectId, ObjectStore, StoreError, Transaction, MAX_READ_BYTES, SNAP_HEAD,
+};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -26,6 +29,9 @@ pub const OI_ATTR: &str = "oi";
 pub struct ObjectInfo {
     /// The version clients see (`assert_version`, returned with every reply).
     pub user_version: u64,
+    /// A deleted head kept only to carry the SnapSet of its clones: clients see no object.
+    #[serde(default)]
+    pub whiteout: bool,
 }
 
 impl ObjectInfo {
@@ -60,6 +66,17 @@ struct Working {
     /// Every user xattr was removed (the object was deleted in this request).
     attrs_cleared: bool,
     modified: bool,
+    /// The store holds the object (possibly as a whiteout).
+    in_store: bool,
+    /// The head's SnapSet as stored (default when the object has none).
+    ss: SnapSet,
+    ss_stored: bool,
+    /// The stored object's modification time (a clone keeps it).
+    mtime_ns: u64,
+    /// Extents of the head this request changed (`u64::MAX` length: to the end).
+    dirty: Vec<(u64, u64)>,
+    /// The head was rolled back to this clone.
+    rolled_back: Option<u64>,
 }
 
 /// The result of executing a request.
@@ -75,9 +92,119 @@ pub struct Executed {
     pub size_before: u64,
     pub size_after: u64,
     pub user_version: u64,
+    /// Clone count and clone bytes (see [`SnapSet::clone_bytes`]) before and after.
+    pub clones_before: u64,
+    pub clones_after: u64,
+    pub clone_bytes_before: u64,
+    pub clone_bytes_after: u64,
 }
 
-/// Runs `steps` against `oid` in `cid`. `new_version` is the user version a write will get.
+impl Executed {
+    fn failed(errno: i32) -> Executed {
+        Executed {
+            results: vec![StepResult {
+                rval: -errno,
+                out: StepOutput::None,
+            }],
+            failed: Some((0, errno)),
+            txn: Transaction::new(),
+            modified: false,
+            existed: false,
+            exists: false,
+            size_before: 0,
+            size_after: 0,
+            user_version: 0,
+            clones_before: 0,
+            clones_after: 0,
+            clone_bytes_before: 0,
+            clone_bytes_after: 0,
+        }
+    }
+}
+
+/// What the store holds for an object: whether it is there at all (whiteouts included), its
+/// size, info, and (for a head) SnapSet and whether one is stored.
+pub struct Loaded {
+    pub in_store: bool,
+    pub size: u64,
+    pub mtime_ns: u64,
+    pub info: ObjectInfo,
+    pub ss: SnapSet,
+    pub ss_stored: bool,
+}
+
+impl Loaded {
+    /// The object exists as clients see it (stored and not a whiteout).
+    pub fn exists(&self) -> bool {
+        self.in_store && !self.info.whiteout
+    }
+}
+
+/// Loads an object's size, info and SnapSet; EIO when stored metadata is damaged.
+pub fn load(store: &dyn ObjectStore, cid: CollectionId, oid: &ObjectId) -> Result<Loaded, i32> {
+    let st = match store.stat(cid, oid) {
+        Ok(st) => st,
+        Err(StoreError::ObjectNotFound { .. }) => {
+            return Ok(Loaded {
+                in_store: false,
+                size: 0,
+                mtime_ns: 0,
+                info: ObjectInfo::default(),
+                ss: SnapSet::default(),
+                ss_stored: false,
+            })
+        }
+        Err(e) => return Err(e.errno()),
+    };
+    let info = store
+        .getattr(cid, oid, OI_ATTR)
+        .map(|b| ObjectInfo::decode(&b))
+        .unwrap_or_default();
+    let (ss, ss_stored) = if oid.snap == SNAP_HEAD {
+        match store.getattr(cid, oid, SS_ATTR) {
+            Ok(b) => (SnapSet::decode(&b).ok_or(errno::EIO)?, true),
+            Err(StoreError::AttrNotFound { .. }) => (SnapSet::default(), false),
+            Err(e) => return Err(e.errno()),
+        }
+    } else {
+        (SnapSet::default(), false)
+    };
+    Ok(Loaded {
+        in_store: true,
+        size: st.size,
+        mtime_ns: st.mtime_ns,
+        info,
+        ss,
+        ss_stored,
+    })
+}
+
+/// The stored object a read at `snap` sees: the head, one of its clones, or ENOENT when the
+/// object did not exist then.
+pub fn resolve_snap(
+    store: &dyn ObjectStore,
+    cid: CollectionId,
+    head: &ObjectId,
+    snap: u64,
+) -> Result<ObjectId, i32> {
+    if snap == SNAP_HEAD {
+        return Ok(head.clone());
+    }
+    let l = load(store, cid, head)?;
+    if !l.in_store {
+        return Err(errno::ENOENT);
+    }
+    match l.ss.resolve(snap, l.exists()) {
+        Resolved::Head => Ok(head.clone()),
+        Resolved::Clone(id) => Ok(head.clone().with_snap(id)),
+        Resolved::Missing => Err(errno::ENOENT),
+    }
+}
+
+/// Runs `steps` against `oid` in `cid` (a head, or for reads at a snap, a clone). A write
+/// runs under `snapc` (already the effective one, see [`super::snap::effective_snapc`]):
+/// when it is the first write since a newer snap, the head is cloned first. `new_version` is
+/// the user version a write will get.
 pub fn execute(
     store: &dyn ObjectStore,
     cid: CollectionId,
@@ -85,27 +212,31 @@ pub fn execute(
     steps: &[OpStep],
     new_version: u64,
     env: &ExecEnv,
+    snapc: &SnapContext,
 ) -> Executed {
-    let (existed, size, info) = match store.stat(cid, oid) {
-        Ok(st) => {
-            let info = store
-                .getattr(cid, oid, OI_ATTR)
-                .map(|b| ObjectInfo::decode(&b))
-                .unwrap_or_default();
-            (true, st.size, info)
-        }
-        Err(_) => (false, 0, ObjectInfo::default()),
+    let l = match load(store, cid, oid) {
+        Ok(l) => l,
+        Err(e) => return Executed::failed(e),
     };
+    let existed = l.exists();
+    let size = if existed { l.size } else { 0 };
     let mut w = Working {
         existed,
         exists: existed,
         size_before: size,
         size,
-        info,
+        info: l.info,
         attrs: BTreeMap::new(),
         attrs_cleared: false,
         modified: false,
+        in_store: l.in_store,
+        ss: l.ss,
+        ss_stored: l.ss_stored,
+        mtime_ns: l.mtime_ns,
+        dirty: Vec::new(),
+        rolled_back: None,
     };
+    let single = steps.len() == 1;
     let mut txn = Transaction::new();
     let mut results = Vec::with_capacity(steps.len());
     let mut failed = None;
@@ -117,6 +248,7 @@ pub fn execute(
             oid,
             w: &mut w,
             txn: &mut txn,
+            single,
         };
         match ctx.step(step) {
             Ok(out) => results.push(StepResult { rval: 0, out }),
@@ -130,9 +262,11 @@ pub fn execute(
             }
         }
     }
-    if w.modified && w.exists && failed.is_none() {
-        w.info.user_version = new_version;
-        txn.setattr(cid, oid, OI_ATTR, w.info.encode());
+    let clones_before = w.ss.clones.len() as u64;
+    let clone_bytes_before = w.ss.clone_bytes();
+    let mut ss_after = w.ss.clone();
+    if w.modified && failed.is_none() {
+        finish_write(cid, oid, &mut w, &mut txn, &mut ss_after, snapc, new_version);
     }
     Executed {
         results,
@@ -148,6 +282,64 @@ pub fn execute(
         } else {
             w.info.user_version
         },
+        clones_before,
+        clones_after: ss_after.clones.len() as u64,
+        clone_bytes_before,
+        clone_bytes_after: ss_after.clone_bytes(),
+    }
+}
+
+/// Completes a write's transaction: preserves the head as a clone first when a newer snap
+/// asks for it, updates the SnapSet and object info, and keeps a deleted head that still has
+/// clones as a whiteout.
+fn finish_write(
+    cid: CollectionId,
+    oid: &ObjectId,
+    w: &mut Working,
+    txn: &mut Transaction,
+    ss: &mut SnapSet,
+    snapc: &SnapContext,
+    new_version: u64,
+) {
+    let mut prelude = Transaction::new();
+    if let Some(clone) = ss.make_writeable(snapc, w.existed, w.size_before) {
+        let coid = oid.clone().with_snap(clone.id);
+        prelude.clone_object(cid, oid, &coid);
+        prelude.set_object_mtime(cid, &coid, w.mtime_ns);
+        if w.ss_stored {
+            prelude.rmattr(cid, &coid, SS_ATTR);
+        }
+    }
+    match w.rolled_back {
+        Some(id) => ss.head_rolled_back_to(id),
+        None => {
+            for &(o, l) in &w.dirty {
+                ss.head_modified(o, l);
+            }
+        }
+    }
+    w.info.user_version = new_version;
+    if w.exists {
+        w.info.whiteout = false;
+    } else if !ss.clones.is_empty() {
+        // Deleted, but the clones still need the SnapSet: keep the head as a whiteout.
+        txn.touch(cid, oid);
+        w.info.whiteout = true;
+    } else {
+        if !prelude.is_empty() {
+            prelude.ops.append(&mut txn.ops);
+            *txn = prelude;
+        }
+        return;
+    }
+    txn.setattr(cid, oid, OI_ATTR, w.info.encode());
+    let removed_head = !w.exists || w.attrs_cleared;
+    if *ss != w.ss || w.rolled_back.is_some() || (removed_head && !ss.is_empty()) {
+        txn.setattr(cid, oid, SS_ATTR, ss.encode());
+    }
+    if !prelude.is_empty() {
+        prelude.ops.append(&mut txn.ops);
+        *txn = prelude;
     }
 }
 
@@ -158,6 +350,8 @@ struct StepCtx<'a> {
     oid: &'a ObjectId,
     w: &'a mut Working,
     txn: &'a mut Transaction,
+    /// The request has only this step.
+    single: bool,
 }
 
 type StepOut = Result<StepOutput, i32>;
@@ -203,6 +397,7 @@ impl StepCtx<'_> {
                 if !data.is_empty() {
                     self.txn.write(self.cid, self.oid, *offset, data.clone());
                     self.w.size = self.w.size.max(end);
+                    self.w.dirty.push((*offset, data.len() as u64));
                 }
             }
             OpStep::WriteFull { data } => {
@@ -213,6 +408,7 @@ impl StepCtx<'_> {
                     self.txn.write(self.cid, self.oid, 0, data.clone());
                 }
                 self.w.size = data.len() as u64;
+                self.w.dirty.push((0, u64::MAX));
             }
             OpStep::Append { data } => {
                 let offset = self.w.size;
@@ -220,6 +416,7 @@ impl StepCtx<'_> {
                 self.create();
                 if !data.is_empty() {
                     self.txn.write(self.cid, self.oid, offset, data.clone());
+                    self.w.dirty.push((offset, data.len() as u64));
                 }
                 self.w.size = end;
             }
@@ -232,6 +429,7 @@ impl StepCtx<'_> {
                 self.w.modified = true;
                 self.txn.truncate(self.cid, self.oid, *size);
                 self.w.size = *size;
+                self.w.dirty.push((*size, u64::MAX));
             }
             OpStep::Zero { offset, len } => {
                 self.check_size(offset.checked_add(*len))?;
@@ -242,18 +440,21 @@ impl StepCtx<'_> {
                 let end = offset.saturating_add(*len).min(self.w.size);
                 if *offset < end {
                     self.txn.zero(self.cid, self.oid, *offset, end - offset);
+                    self.w.dirty.push((*offset, end - offset));
                 }
                 self.w.modified = true;
             }
             OpStep::Remove => {
                 self.need_exists()?;
-                self.txn.remove(self.cid, self.oid);
-                self.w.exists = false;
-                self.w.size = 0;
-                self.w.attrs.clear();
-                self.w.attrs_cleared = true;
-                self.w.modified = true;
+                self.remove_head();
             }
+            OpStep::Rollback { snap } => {
+                if !self.single {
+                    return Err(errno::EINVAL);
+                }
+                self.rollback(*snap)?;
+            }
+            OpStep::ListSnaps => return self.list_snaps(),
             OpStep::SetXattr { name, value } => {
                 self.create();
                 self.txn
@@ -398,11 +599,65 @@ impl StepCtx<'_> {
                     self.w.exists = hctx.exists();
                     self.w.size = hctx.size();
                     self.w.modified = true;
+                    self.w.dirty.push((0, u64::MAX));
                 }
                 return Ok(StepOutput::Data(out));
             }
         }
         Ok(StepOutput::None)
+    }
+
+    fn remove_head(&mut self) {
+        self.txn.remove(self.cid, self.oid);
+        self.w.exists = false;
+        self.w.in_store = false;
+        self.w.size = 0;
+        self.w.attrs.clear();
+        self.w.attrs_cleared = true;
+        self.w.modified = true;
+        self.w.dirty.push((0, u64::MAX));
+    }
+
+    /// Makes the head what it was at `snap`, as Ceph does: nothing to do when no write since
+    /// preserved an older version; removed when it did not exist then.
+    fn rollback(&mut self, snap: u64) -> Result<(), i32> {
+        if snap == SNAP_HEAD {
+            return Err(errno::EINVAL);
+        }
+        match self.w.ss.resolve(snap, self.w.existed) {
+            Resolved::Head => {}
+            Resolved::Missing => {
+                if self.w.exists {
+                    self.remove_head();
+                }
+            }
+            Resolved::Clone(id) => {
+                let coid = self.oid.clone().with_snap(id);
+                let size = self.store.stat(self.cid, &coid).map_err(store_errno)?.size;
+                if self.w.in_store {
+                    self.txn.remove(self.cid, self.oid);
+                }
+                self.txn.clone_object(self.cid, &coid, self.oid);
+                self.w.exists = true;
+                self.w.in_store = true;
+                self.w.size = size;
+                self.w.attrs.clear();
+                self.w.attrs_cleared = true;
+                self.w.modified = true;
+                self.w.rolled_back = Some(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn list_snaps(&self) -> StepOut {
+        let head = self.oid.clone().with_snap(SNAP_HEAD);
+        let l = load(self.store, self.cid, &head)?;
+        if !l.in_store {
+            return Err(errno::ENOENT);
+        }
+        let head_size = l.exists().then_some(l.size);
+        Ok(StepOutput::Snaps(l.ss.listing(head_size)))
     }
 
     fn read(&self, offset: u64, len: u64) -> StepOut {

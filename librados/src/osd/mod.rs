@@ -9,6 +9,7 @@
 
 pub mod class;
 pub mod exec;
+pub mod snap;
 pub mod pg;
 
 use crate::msg::command::{MonCommand, PgStat};

@@ -55,6 +55,8 @@ struct Applier<'a> {
     undo: Vec<Undo>,
     saved: BTreeSet<ObjectId>,
     touched: BTreeSet<ObjectId>,
+    /// Objects given their own modification time.
+    mtimes: BTreeMap<ObjectId, u64>,
 }
 
 impl Applier<'_> {
@@ -100,6 +102,10 @@ impl Applier<'_> {
         match op {
             Op::Touch { cid, oid } => {
                 self.object(*cid, oid, true)?;
+            }
+            Op::SetMtime { cid, oid, mtime_ns } => {
+                self.object(*cid, oid, false)?;
+                self.mtimes.insert(oid.clone(), *mtime_ns);
             }
             Op::Write {
                 cid,
@@ -307,6 +313,7 @@ impl ObjectStore for MemStore {
             undo: Vec::new(),
             saved: BTreeSet::new(),
             touched: BTreeSet::new(),
+            mtimes: BTreeMap::new(),
         };
         for op in &txn.ops {
             if let Err(e) = a.apply(op) {
@@ -318,7 +325,7 @@ impl ObjectStore for MemStore {
         for oid in &a.touched {
             if let Some(o) = a.st.objects.get_mut(oid) {
                 o.version += 1;
-                o.mtime_ns = mtime;
+                o.mtime_ns = a.mtimes.get(oid).copied().unwrap_or(mtime);
             }
         }
         Ok(Commit::done(Ok(())))

@@ -124,6 +124,12 @@ pub enum Op {
         dst_cid: CollectionId,
         dst: ObjectId,
     },
+    /// Records `mtime_ns` as the object's modification time instead of the transaction's.
+    SetMtime {
+        cid: CollectionId,
+        oid: ObjectId,
+        mtime_ns: u64,
+    },
 }
 
 impl Op {
@@ -150,7 +156,8 @@ impl Op {
             | Op::OmapClear { .. }
             | Op::RemoveCollection { .. }
             | Op::SplitCollection { .. }
-            | Op::MoveRename { .. } => 0,
+            | Op::MoveRename { .. }
+            | Op::SetMtime { .. } => 0,
         }
     }
 }
@@ -343,6 +350,15 @@ impl Transaction {
             cid,
             oid: oid.clone(),
             header: header.into(),
+        })
+    }
+
+    /// Gives `oid` its own modification time (it must exist by then in the transaction).
+    pub fn set_object_mtime(&mut self, cid: CollectionId, oid: &ObjectId, mtime_ns: u64) -> &mut Self {
+        self.push(Op::SetMtime {
+            cid,
+            oid: oid.clone(),
+            mtime_ns,
         })
     }
 

@@ -38,8 +38,11 @@ pub struct Copy {
     pub header: Vec<u8>,
 }
 
-/// Every client object of one OSD's store, by (PG, namespace, name).
-pub fn dump_osd(dir: &Path) -> BTreeMap<(CollectionId, String, String), Copy> {
+/// A stored object's key in a dump: PG, namespace, name and snap (clones share the name).
+pub type DumpKey = (CollectionId, String, String, u64);
+
+/// Every client object of one OSD's store (snapshot clones included).
+pub fn dump_osd(dir: &Path) -> BTreeMap<DumpKey, Copy> {
     let store = DiskStore::open(dir).unwrap();
     let mut out = BTreeMap::new();
     for cid in store.list_collections().unwrap() {
@@ -58,7 +61,7 @@ pub fn dump_osd(dir: &Path) -> BTreeMap<(CollectionId, String, String), Copy> {
                 let omap = librados::store::omap_get_all(&store, cid, oid).unwrap();
                 let header = store.omap_get_header(cid, oid).unwrap().to_vec();
                 out.insert(
-                    (cid, oid.namespace.clone(), oid.name.clone()),
+                    (cid, oid.namespace.clone(), oid.name.clone(), oid.snap),
                     Copy {
                         size: st.size,
                         mtime_ns: st.mtime_ns,
@@ -79,10 +82,7 @@ pub fn dump_osd(dir: &Path) -> BTreeMap<(CollectionId, String, String), Copy> {
 }
 
 /// Asserts every OSD of a 3-OSD, size-3 cluster holds identical copies; returns one dump.
-pub fn assert_replicas_identical(
-    dir: &Path,
-    osds: u32,
-) -> BTreeMap<(CollectionId, String, String), Copy> {
+pub fn assert_replicas_identical(dir: &Path, osds: u32) -> BTreeMap<DumpKey, Copy> {
     let dumps: Vec<_> = (0..osds)
         .map(|i| dump_osd(&dir.join(format!("osd.{i}"))))
         .collect();
@@ -91,7 +91,24 @@ pub fn assert_replicas_identical(
         let keys: Vec<_> = d.keys().collect();
         assert_eq!(keys0, keys, "osd.0 and osd.{i} hold different objects");
         for (k, v) in d {
-            assert_eq!(&dumps[0][k], v, "osd.0 and osd.{i} differ on {k:?}");
+            let a = &dumps[0][k];
+            if a != v {
+                let sum = |c: &Copy| {
+                    (
+                        c.size,
+                        c.mtime_ns,
+                        crc32c::crc32c(&c.data),
+                        c.xattrs.clone(),
+                        c.omap.len(),
+                        c.header.len(),
+                    )
+                };
+                panic!(
+                    "osd.0 and osd.{i} differ on {k:?}:\n  {:?}\n  {:?}",
+                    sum(a),
+                    sum(v)
+                );
+            }
         }
     }
     dumps.into_iter().next().unwrap_or_default()

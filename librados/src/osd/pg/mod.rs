@@ -18,6 +18,7 @@ pub mod peering;
 mod primary;
 mod recovery;
 mod replica;
+mod trim;
 mod watch;
 
 use super::OsdShared;
@@ -121,12 +122,26 @@ enum Phase {
 /// A write waiting for the acting set's commits.
 struct InFlight {
     waiting: BTreeSet<i32>,
-    client: EntityName,
-    tid: u64,
+    /// The client to answer (none for the OSD's own writes, such as snap trimming).
+    reply_to: Option<ReplyTo>,
     reqid: crate::msg::ops::ReqId,
-    results: Vec<crate::msg::ops::StepResult>,
     user_version: u64,
     key: ObjKey,
+}
+
+/// Who asked for a write, and what to answer once it is committed.
+pub(crate) struct ReplyTo {
+    client: EntityName,
+    tid: u64,
+    results: Vec<crate::msg::ops::StepResult>,
+}
+
+/// How a write changes the PG's statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StatDelta {
+    pub objects: i64,
+    pub bytes: i64,
+    pub clones: i64,
 }
 
 type ObjKey = (u32, ObjectName);
@@ -147,6 +162,9 @@ struct PrimaryState {
     watchers: HashMap<ObjKey, BTreeSet<(u64, u64)>>,
     notifies: HashMap<u64, watch::Notify>,
     next_notify: u64,
+    /// Snap trimming in progress, and the map epoch at which nothing was left to trim.
+    trim: Option<trim::Trimmer>,
+    trim_checked_epoch: u32,
 }
 
 pub struct Pg {
@@ -293,6 +311,8 @@ impl Pg {
                 self.query(again).await;
                 self.maybe_finish_peering().await;
             }
+            // Snaps may have been removed.
+            self.trim_step().await;
         }
         self.report_stat();
         true
@@ -324,6 +344,8 @@ impl Pg {
                 watchers: HashMap::new(),
                 notifies: HashMap::new(),
                 next_notify: 1,
+                trim: None,
+                trim_checked_epoch: 0,
             });
             self.start_peering().await;
         } else {
@@ -420,6 +442,7 @@ impl Pg {
             Phase::Recovering { .. } => "recovering",
             Phase::Peered => "undersized+peered",
             Phase::Active if self.acting.len() < size => "active+undersized+degraded",
+            Phase::Active if p.trim.is_some() => "active+clean+snaptrim",
             Phase::Active => "active+clean",
         }
     }
@@ -434,6 +457,7 @@ impl Pg {
             state: self.state_name().to_string(),
             objects: self.info.objects,
             bytes: self.info.bytes,
+            clones: self.info.clones,
             omap_keys: 0,
         });
     }

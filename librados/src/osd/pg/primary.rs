@@ -1,7 +1,7 @@
 //! The primary's side of client requests: checks, per-object ordering, execution, and the
 //! replicated write path.
 
-use super::{InFlight, ObjKey, Pg, PgEvent, Phase};
+use super::{InFlight, ObjKey, Pg, PgEvent, Phase, ReplyTo, StatDelta};
 use crate::errno;
 use crate::msg::ops::{
     Eversion, ObjectName, OpOutcome, OpStep, OsdOpReply, OsdOpRequest, PgListReply, PgListRequest,
@@ -10,7 +10,8 @@ use crate::msg::ops::{
 use crate::msg::peering::{LogEntry, LogOp};
 use crate::msg::{command::WireError, Envelope, Message};
 use crate::osd::exec::{self, ExecEnv, MAX_NAME_LEN};
-use crate::store::{ListCursor, ObjectId};
+use crate::osd::snap;
+use crate::store::{ListCursor, ObjectId, Transaction, SNAP_HEAD};
 
 /// Most objects one listing request returns.
 pub const MAX_LIST: u32 = 4096;
@@ -61,10 +62,11 @@ impl Pg {
         let Some(p) = self.primary.as_mut() else {
             return;
         };
-        let q = p.objects.entry(key).or_default();
-        if !q.waiting.is_empty() || (!is_write && q.in_flight > 0) {
-            q.waiting.push_back(env);
-            return;
+        if let Some(q) = p.objects.get_mut(&key) {
+            if !q.waiting.is_empty() || (!is_write && q.in_flight > 0) {
+                q.waiting.push_back(env);
+                return;
+            }
         }
         self.run_op(env).await;
     }
@@ -161,11 +163,42 @@ impl Pg {
                 return;
             }
         }
-        let oid = store_oid(self.pgid.pool, req.hash, &req.object);
-        let version = Eversion {
-            epoch: self.epoch(),
-            version: self.info.last_update.version + 1,
+        if req.snap != SNAP_HEAD && is_write {
+            // Snapshots are read-only.
+            let outcome = OpOutcome::Failed {
+                index: 0,
+                errno: errno::EROFS,
+                results: Vec::new(),
+            };
+            self.reply(src, tid, reqid, outcome).await;
+            return;
+        }
+        let head = store_oid(self.pgid.pool, req.hash, &req.object);
+        let lists_snaps = req.steps.iter().all(|s| matches!(s, OpStep::ListSnaps));
+        let oid = if lists_snaps {
+            Ok(head)
+        } else {
+            exec::resolve_snap(self.sh.store.as_ref(), self.cid, &head, req.snap)
         };
+        let oid = match oid {
+            Ok(oid) => oid,
+            Err(errno) => {
+                let outcome = OpOutcome::Failed {
+                    index: 0,
+                    errno,
+                    results: Vec::new(),
+                };
+                self.reply(src, tid, reqid, outcome).await;
+                return;
+            }
+        };
+        let snapc = self
+            .map
+            .as_ref()
+            .and_then(|m| m.pool(self.pgid.pool))
+            .map(|p| snap::effective_snapc(p, &req.snapc))
+            .unwrap_or_default();
+        let version = self.next_version();
         let xenv = ExecEnv {
             caller: src.to_string(),
             now_ns: crate::store::transaction::now_ns(),
@@ -177,6 +210,7 @@ impl Pg {
             &req.steps,
             version.version,
             &xenv,
+            &snapc,
         );
         if let Some((index, errno)) = ex.failed {
             let outcome = OpOutcome::Failed {
@@ -207,31 +241,61 @@ impl Pg {
             },
             user_version: version.version,
         };
-        let mut info = self.info.clone();
-        info.last_update = version;
-        info.objects = (info.objects + u64::from(ex.exists)).saturating_sub(u64::from(ex.existed));
-        info.bytes = (info.bytes + ex.size_after).saturating_sub(ex.size_before);
+        let delta = StatDelta {
+            objects: i64::from(ex.exists) - i64::from(ex.existed),
+            bytes: (ex.size_after + ex.clone_bytes_after) as i64
+                - (ex.size_before + ex.clone_bytes_before) as i64,
+            clones: ex.clones_after as i64 - ex.clones_before as i64,
+        };
         let mut txn = ex.txn;
         txn.set_mtime_ns(req.mtime_ns);
-        let queued = self
+        let reply_to = Some(ReplyTo {
+            client: src,
+            tid,
+            results: ex.results,
+        });
+        if let Err(errno) = self.submit_write(entry, txn, delta, reply_to).await {
+            let outcome = OpOutcome::Failed {
+                index: 0,
+                errno,
+                results: Vec::new(),
+            };
+            self.reply(src, tid, reqid, outcome).await;
+        }
+    }
+
+    /// The position the next write gets.
+    pub(super) fn next_version(&self) -> Eversion {
+        Eversion {
+            epoch: self.epoch(),
+            version: self.info.last_update.version + 1,
+        }
+    }
+
+    /// Logs and applies a write locally and sends it to the replicas; it completes (and
+    /// `reply_to`, if any, is answered) once every acting member committed it. Fails only when
+    /// the local store refuses it, with nothing changed.
+    pub(super) async fn submit_write(
+        &mut self,
+        entry: LogEntry,
+        mut txn: Transaction,
+        delta: StatDelta,
+        reply_to: Option<ReplyTo>,
+    ) -> Result<(), i32> {
+        let version = entry.version;
+        let mut info = self.info.clone();
+        info.last_update = version;
+        info.objects = info.objects.saturating_add_signed(delta.objects);
+        info.bytes = info.bytes.saturating_add_signed(delta.bytes);
+        info.clones = info.clones.saturating_add_signed(delta.clones);
+        let commit = self
             .log
             .stage_append(&entry, &mut info, &mut txn)
-            .and_then(|()| self.sh.store.queue_transaction(txn.clone()));
-        let commit = match queued {
-            Ok(c) => c,
-            Err(e) => {
-                let outcome = OpOutcome::Failed {
-                    index: 0,
-                    errno: e.errno(),
-                    results: Vec::new(),
-                };
-                self.reply(src, tid, reqid, outcome).await;
-                return;
-            }
-        };
+            .and_then(|()| self.sh.store.queue_transaction(txn.clone()))
+            .map_err(|e| e.errno())?;
         self.info = info;
         self.log.apply_append(entry.clone());
-        let key: ObjKey = (req.hash, req.object.clone());
+        let key: ObjKey = (entry.hash, entry.object.clone());
         let interval = self.interval;
         let replicas = self.replicas();
         {
@@ -241,11 +305,9 @@ impl Pg {
                 version,
                 InFlight {
                     waiting: self.acting.iter().copied().collect(),
-                    client: src,
-                    tid,
-                    reqid,
-                    results: ex.results,
-                    user_version: version.version,
+                    reply_to,
+                    reqid: entry.reqid,
+                    user_version: entry.user_version,
                     key,
                 },
             );
@@ -269,6 +331,7 @@ impl Pg {
             });
         });
         self.report_stat();
+        Ok(())
     }
 
     /// A member (or the local store) committed the write at `version`.
@@ -295,13 +358,15 @@ impl Pg {
             if let Some(q) = p.objects.get_mut(&key) {
                 q.in_flight = q.in_flight.saturating_sub(1);
             }
-            let outcome = OpOutcome::Failed {
-                index: 0,
-                errno: errno::EIO,
-                results: Vec::new(),
-            };
-            self.reply(w.client, w.tid, w.reqid, outcome).await;
-            self.drain(&key).await;
+            if let Some(to) = w.reply_to {
+                let outcome = OpOutcome::Failed {
+                    index: 0,
+                    errno: errno::EIO,
+                    results: Vec::new(),
+                };
+                self.reply(to.client, to.tid, w.reqid, outcome).await;
+            }
+            self.write_done(&key).await;
             return;
         }
         w.waiting.remove(&from);
@@ -313,12 +378,20 @@ impl Pg {
             q.in_flight = q.in_flight.saturating_sub(1);
         }
         let key = w.key.clone();
-        let outcome = OpOutcome::Done {
-            results: w.results,
-            user_version: w.user_version,
-        };
-        self.reply(w.client, w.tid, w.reqid, outcome).await;
-        self.drain(&key).await;
+        if let Some(to) = w.reply_to {
+            let outcome = OpOutcome::Done {
+                results: to.results,
+                user_version: w.user_version,
+            };
+            self.reply(to.client, to.tid, w.reqid, outcome).await;
+        }
+        self.write_done(&key).await;
+    }
+
+    /// A write on `key` finished: run what waited for it, and go on trimming.
+    async fn write_done(&mut self, key: &ObjKey) {
+        self.drain(key).await;
+        self.trim_step().await;
     }
 
     /// One page of the PG's objects, in listing order, after the request's cursor.
@@ -334,6 +407,16 @@ impl Pg {
             .await;
     }
 
+    /// Whether the object with head `oid` exists at `snap` (whiteouts never do).
+    fn listed_at(&self, oid: &ObjectId, snap: u64) -> bool {
+        exec::resolve_snap(self.sh.store.as_ref(), self.cid, oid, snap)
+            .is_ok_and(|target| target.snap != SNAP_HEAD || self.is_live(&target))
+    }
+
+    fn is_live(&self, head: &ObjectId) -> bool {
+        exec::load(self.sh.store.as_ref(), self.cid, head).is_ok_and(|l| l.exists())
+    }
+
     fn list_page(&self, req: &PgListRequest) -> crate::store::StoreResult<PgListReply> {
         let max = req.max.clamp(1, MAX_LIST) as usize;
         let mut cursor = match &req.after {
@@ -345,10 +428,12 @@ impl Pg {
             let page = self.sh.store.list_objects(self.cid, &cursor, max)?;
             for oid in page.objects {
                 if oid.name.is_empty()
+                    || oid.snap != SNAP_HEAD
                     || req
                         .namespace
                         .as_ref()
                         .is_some_and(|ns| *ns != oid.namespace)
+                    || !self.listed_at(&oid, req.snap)
                 {
                     continue;
                 }

@@ -15,7 +15,8 @@ use super::{log, Pg, Phase, PrimaryState};
 use crate::msg::ops::{Eversion, ObjectName};
 use crate::msg::peering::{LogEntry, ObjectState, PgInfo};
 use crate::msg::Message;
-use crate::store::{ListCursor, ObjectId, ObjectStore, StoreResult, Transaction};
+use crate::osd::exec;
+use crate::store::{ListCursor, ObjectId, ObjectStore, StoreResult, Transaction, SNAP_HEAD};
 use bytes::Bytes;
 use std::collections::BTreeSet;
 
@@ -199,9 +200,10 @@ impl Pg {
         info.same_interval_since = self.interval;
         info.last_epoch_started = self.interval;
         match count_objects(self.sh.store.as_ref(), self.cid) {
-            Ok((objects, bytes)) => {
+            Ok((objects, bytes, clones)) => {
                 info.objects = objects;
                 info.bytes = bytes;
+                info.clones = clones;
             }
             Err(e) => tracing::error!(target: "osd", "pg {}: cannot count objects: {e}", self.pgid),
         }
@@ -238,6 +240,7 @@ impl Pg {
         self.report_stat();
         if active {
             self.run_waiting().await;
+            self.trim_step().await;
         }
     }
 
@@ -271,11 +274,11 @@ impl Pg {
                     return;
                 }
             };
-            batch_bytes += state.data.len()
+            batch_bytes += state_bytes(&state)
                 + state
-                    .omap
+                    .clones
                     .iter()
-                    .map(|(k, v)| k.len() + v.len())
+                    .map(|(_, c)| state_bytes(c))
                     .sum::<usize>();
             batch.push(state);
             if batch_bytes >= PUSH_BATCH_BYTES {
@@ -317,11 +320,12 @@ impl Pg {
         for state in &objects {
             let oid = store_oid(self.pgid.pool, state.hash, &state.object);
             let mut t = Transaction::new();
-            if store.exists(self.cid, &oid).unwrap_or(false) {
-                t.remove(self.cid, &oid);
-            }
+            remove_family(store.as_ref(), self.cid, &oid, &mut t);
             if state.exists {
                 apply_state(&mut t, self.cid, &oid, state);
+                for (id, clone) in &state.clones {
+                    apply_state(&mut t, self.cid, &oid.clone().with_snap(*id), clone);
+                }
             }
             if t.is_empty() {
                 continue;
@@ -340,7 +344,8 @@ impl Pg {
                 Ok(local) => {
                     let mut t = Transaction::new();
                     for (hash, name) in local.into_iter().filter(|o| !keep.contains(o)) {
-                        t.remove(self.cid, &store_oid(self.pgid.pool, hash, &name));
+                        let oid = store_oid(self.pgid.pool, hash, &name);
+                        remove_family(store.as_ref(), self.cid, &oid, &mut t);
                     }
                     if !t.is_empty() {
                         match store.queue_transaction(t) {
@@ -380,6 +385,42 @@ impl Pg {
     }
 }
 
+fn state_bytes(s: &ObjectState) -> usize {
+    s.data.len() + s.omap.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+}
+
+/// Removes every stored version of an object: its head and any clone of it (found by
+/// listing, so even a clone its SnapSet no longer names goes).
+fn remove_family(
+    store: &dyn ObjectStore,
+    cid: crate::store::CollectionId,
+    head: &ObjectId,
+    t: &mut Transaction,
+) {
+    // Versions of one object sort together, clones (ascending snap) before the head.
+    let first = head.clone().with_snap(0).with_generation(0);
+    let mut cursor = ListCursor::After(first);
+    loop {
+        let Ok(page) = store.list_objects(cid, &cursor, 64) else {
+            return;
+        };
+        for oid in &page.objects {
+            let same = oid.hash == head.hash
+                && oid.namespace == head.namespace
+                && oid.key == head.key
+                && oid.name == head.name;
+            if !same {
+                return;
+            }
+            t.remove(cid, oid);
+        }
+        match page.next {
+            Some(c) => cursor = c,
+            None => return,
+        }
+    }
+}
+
 fn apply_state(
     t: &mut Transaction,
     cid: crate::store::CollectionId,
@@ -406,7 +447,7 @@ fn apply_state(
     if !s.omap_header.is_empty() {
         t.omap_setheader(cid, oid, s.omap_header.clone());
     }
-    t.set_mtime_ns(s.mtime_ns);
+    t.set_object_mtime(cid, oid, s.mtime_ns);
 }
 
 /// Every client object of a collection (the PG metadata object excluded).
@@ -418,7 +459,12 @@ fn list_all(
     let mut cursor = ListCursor::Start;
     loop {
         let page = store.list_objects(cid, &cursor, 1024)?;
-        for oid in page.objects.into_iter().filter(|o| !o.name.is_empty()) {
+        // Clones travel with their head.
+        for oid in page
+            .objects
+            .into_iter()
+            .filter(|o| !o.name.is_empty() && o.snap == SNAP_HEAD)
+        {
             out.push((
                 oid.hash,
                 ObjectName {
@@ -435,22 +481,33 @@ fn list_all(
     }
 }
 
+/// Objects (whiteouts excluded), bytes (clones' unshared bytes included) and clones.
 fn count_objects(
     store: &dyn ObjectStore,
     cid: crate::store::CollectionId,
-) -> StoreResult<(u64, u64)> {
-    let mut objects = 0;
-    let mut bytes = 0;
+) -> StoreResult<(u64, u64, u64)> {
+    let (mut objects, mut bytes, mut clones) = (0, 0, 0);
     let mut cursor = ListCursor::Start;
     loop {
         let page = store.list_objects(cid, &cursor, 1024)?;
-        for oid in page.objects.iter().filter(|o| !o.name.is_empty()) {
-            objects += 1;
-            bytes += store.stat(cid, oid)?.size;
+        for oid in page
+            .objects
+            .iter()
+            .filter(|o| !o.name.is_empty() && o.snap == SNAP_HEAD)
+        {
+            let Ok(l) = exec::load(store, cid, oid) else {
+                continue;
+            };
+            if l.exists() {
+                objects += 1;
+                bytes += l.size;
+            }
+            bytes += l.ss.clone_bytes();
+            clones += l.ss.clones.len() as u64;
         }
         match page.next {
             Some(c) => cursor = c,
-            None => return Ok((objects, bytes)),
+            None => return Ok((objects, bytes, clones)),
         }
     }
 }
@@ -463,6 +520,28 @@ fn read_state(
     name: &ObjectName,
 ) -> StoreResult<ObjectState> {
     let oid = store_oid(pool, hash, name);
+    let mut s = read_one(store, cid, &oid, name, hash)?;
+    if s.exists {
+        if let Ok(l) = exec::load(store, cid, &oid) {
+            for c in &l.ss.clones {
+                let clone = read_one(store, cid, &oid.clone().with_snap(c.id), name, hash)?;
+                if clone.exists {
+                    s.clones.push((c.id, clone));
+                }
+            }
+        }
+    }
+    Ok(s)
+}
+
+fn read_one(
+    store: &dyn ObjectStore,
+    cid: crate::store::CollectionId,
+    oid: &ObjectId,
+    name: &ObjectName,
+    hash: u32,
+) -> StoreResult<ObjectState> {
+    let oid = oid.clone();
     let mut s = ObjectState {
         object: name.clone(),
         hash,

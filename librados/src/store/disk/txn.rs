@@ -52,6 +52,8 @@ pub struct Ctx<'a> {
     refs: HashMap<u64, i64>,
     reserved: HashSet<u64>,
     touched: BTreeSet<ObjectId>,
+    /// Objects given their own modification time.
+    mtimes: HashMap<ObjectId, u64>,
     nid_next: u64,
     nid_max: u64,
 }
@@ -68,6 +70,7 @@ impl<'a> Ctx<'a> {
             refs: HashMap::new(),
             reserved: pre.slots.iter().copied().collect(),
             touched: BTreeSet::new(),
+            mtimes: HashMap::new(),
             nid_next,
             nid_max,
         }
@@ -467,6 +470,11 @@ impl<'a> Ctx<'a> {
                 let o = self.obj(*cid, oid, true)?;
                 self.put(oid, Some(o));
             }
+            Op::SetMtime { cid, oid, mtime_ns } => {
+                let o = self.obj(*cid, oid, false)?;
+                self.put(oid, Some(o));
+                self.mtimes.insert(oid.clone(), *mtime_ns);
+            }
             Op::Write {
                 cid,
                 oid,
@@ -584,7 +592,7 @@ impl<'a> Ctx<'a> {
         for oid in &self.touched {
             if let Some(Some(o)) = self.onodes.get_mut(oid) {
                 o.version += 1;
-                o.mtime_ns = mtime_ns;
+                o.mtime_ns = self.mtimes.get(oid).copied().unwrap_or(mtime_ns);
             }
         }
         let (mut objects_delta, mut data_bytes_delta) = (0i64, 0i64);
