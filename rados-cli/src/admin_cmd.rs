@@ -7,6 +7,7 @@ use crate::cli::{CrushCmd, Format, Opts, OsdCmd, PoolCmd};
 use crate::session::{detail, errstr, fail, format, print, print_json};
 use crate::textfmt::{bytes_u, weightf, Align, TextTable};
 use anyhow::Result;
+use librados::client::PoolUsage;
 use librados::{Error, Rados};
 
 /// Ceph's symbolic name for an errno.
@@ -41,10 +42,20 @@ fn mon_error(e: Error) -> anyhow::Error {
     )
 }
 
+/// A pool's object and copy counts as Ceph's `num_objects` counts them: clones included
+/// (the library counts heads and clones apart).
+fn ceph_objects(u: &PoolUsage) -> (u64, u64) {
+    (
+        u.objects + u.clones,
+        u.copies + u.clones * u64::from(u.size),
+    )
+}
+
 pub fn df(rados: &Rados, opts: &Opts) -> Result<()> {
     let mut pools = rados
         .df()
         .map_err(|e| fail(format!("error fetching pool stats: {}", errstr(&e)), 1))?;
+    let all_clones: u64 = pools.iter().map(|u| u.clones).sum();
     if let Some(p) = &opts.pool {
         if !rados.pool_exists(p) {
             return Err(fail(
@@ -70,11 +81,12 @@ pub fn df(rados: &Rados, opts: &Opts) -> Result<()> {
             .iter()
             .map(|u| {
                 let used = u.bytes * u64::from(u.size);
+                let (objects, copies) = ceph_objects(u);
                 serde_json::json!({
                     "name": u.name, "id": u.id,
                     "size_bytes": used, "size_kb": used.div_ceil(1024),
-                    "num_objects": u.objects, "num_object_clones": 0,
-                    "num_object_copies": u.copies, "num_objects_missing_on_primary": 0,
+                    "num_objects": objects, "num_object_clones": u.clones,
+                    "num_object_copies": copies, "num_objects_missing_on_primary": 0,
                     "num_objects_unfound": 0, "num_objects_degraded": 0,
                     "read_ops": 0, "read_bytes": 0, "write_ops": 0, "write_bytes": 0,
                     "compress_bytes_used": 0, "compress_under_bytes": 0,
@@ -85,7 +97,7 @@ pub fn df(rados: &Rados, opts: &Opts) -> Result<()> {
             fmt,
             &serde_json::json!({
                 "pools": list,
-                "total_objects": st.objects,
+                "total_objects": st.objects + all_clones,
                 "total_used": st.used_bytes / 1024,
                 "total_avail": st.avail_bytes / 1024,
                 "total_space": st.total_bytes / 1024,
@@ -113,12 +125,13 @@ pub fn df(rados: &Rados, opts: &Opts) -> Result<()> {
     }
     for u in &pools {
         let zero = || "0".to_string();
+        let (objects, copies) = ceph_objects(u);
         t.row(vec![
             u.name.clone(),
             bytes_u(u.bytes * u64::from(u.size)),
-            u.objects.to_string(),
-            zero(),
-            u.copies.to_string(),
+            objects.to_string(),
+            u.clones.to_string(),
+            copies.to_string(),
             zero(),
             zero(),
             zero(),
@@ -133,7 +146,7 @@ pub fn df(rados: &Rados, opts: &Opts) -> Result<()> {
     print(&format!(
         "{}\ntotal_objects    {}\ntotal_used       {}\ntotal_avail      {}\ntotal_space      {}\n",
         t.render(),
-        st.objects,
+        st.objects + all_clones,
         bytes_u(st.used_bytes),
         bytes_u(st.avail_bytes),
         bytes_u(st.total_bytes)

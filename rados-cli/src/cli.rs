@@ -1,6 +1,6 @@
-//! The command line of Ceph's `rados` tool (objects, pools, benchmarks, advisory locks,
-//! import/export) plus `status`, `osd` and `pool` from `ceph`, against an embedded cluster.
-//! Options may come before or after the command, as with Ceph.
+//! The command line of Ceph's `rados` tool (objects, pools, pool snapshots, benchmarks,
+//! advisory locks, import/export) plus `status`, `osd` and `pool` from `ceph`, against an
+//! embedded cluster. Options may come before or after the command, as with Ceph.
 
 use crate::store_cmd::StoreCommand;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -12,8 +12,8 @@ use std::path::PathBuf;
     version,
     about = "An embeddable RADOS: objects, pools, snapshots, placement tools",
     long_about = "An embeddable RADOS: objects, pools, snapshots, placement tools.\n\n\
-        Object, pool and admin commands keep Ceph's `rados` syntax and output and run against \
-        an embedded cluster in a data directory (created on first use, with a pool `data`). \
+        Object, pool, snapshot and admin commands keep Ceph's `rados` syntax and output and run \
+        against an embedded cluster in a data directory (created on first use, with a pool `data`). \
         Only one process at a time can open a data directory.",
     after_help = "The data directory is --data-dir, else data_dir in the -c file, else \
         $RADOS_DATA_DIR, else $XDG_DATA_HOME/rados, else $HOME/.local/share/rados."
@@ -47,6 +47,9 @@ pub struct Opts {
     /// else $HOME/.local/share/rados]; takes precedence over -c
     #[arg(long = "data-dir", global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Read at pool snapshot NAME (get, stat, ls, xattrs, omap ...); writes are refused
+    #[arg(short = 's', long = "snap", global = true, value_name = "NAME")]
+    pub snap: Option<String>,
     /// Namespace of the objects named
     #[arg(short = 'N', long = "namespace", global = true, value_name = "NS")]
     pub namespace: Option<String>,
@@ -171,6 +174,27 @@ pub enum Cmd {
     Stat2 { obj: String },
     /// Copy an object with its xattrs and omap
     Cp { obj: String, target: Option<String> },
+    /// List the pool's snapshots (id, name, creation time)
+    Lssnap,
+    // Snapshot names are `snap_name`: `snap` is the id of the global -s.
+    /// Take a pool snapshot named SNAP
+    Mksnap {
+        #[arg(value_name = "SNAP")]
+        snap_name: String,
+    },
+    /// Remove pool snapshot SNAP (its clones are trimmed in the background)
+    Rmsnap {
+        #[arg(value_name = "SNAP")]
+        snap_name: String,
+    },
+    /// Roll object OBJ back to pool snapshot SNAP
+    Rollback {
+        obj: String,
+        #[arg(value_name = "SNAP")]
+        snap_name: String,
+    },
+    /// List an object's clones (snaps served, size, extents shared with the next) and head
+    Listsnaps { obj: String },
     /// List an object's xattr names
     Listxattr { obj: String },
     /// Watch an object and print its notifies until enter is pressed

@@ -1,7 +1,7 @@
 //! The `rados` command.
 //!
-//! Object, pool, benchmark, lock, import/export and admin commands keep Ceph's `rados` (and
-//! `ceph`) syntax and output, against an embedded cluster (see `cli.rs`).
+//! Object, pool, snapshot, benchmark, lock, import/export and admin commands keep Ceph's
+//! `rados` (and `ceph`) syntax and output, against an embedded cluster (see `cli.rs`).
 //! `rados store ...` checks and inspects an object store directory.
 //! `rados crush ...` and `rados osdmap ...` keep crushtool's and osdmaptool's flags and output
 //! formats; installed under the names `crushtool` or `osdmaptool` (a symlink), the binary behaves
@@ -18,6 +18,7 @@ mod export_cmd;
 mod object_cmd;
 mod osdmap_cmd;
 mod session;
+mod snap_cmd;
 mod store_cmd;
 mod textfmt;
 mod watch_cmd;
@@ -174,7 +175,10 @@ fn run_cluster_command(parsed: cli::RadosCli) -> anyhow::Result<()> {
         } => object_cmd::check_rmpool(&opts, pool, confirm.as_deref())?,
         _ => {}
     }
-    let pool = if command.needs_pool() {
+    if opts.snap.is_some() && opts.pool.is_none() {
+        return Err(session::fail("pool name must be specified with --snap", 1));
+    }
+    let pool = if command.needs_pool() || opts.snap.is_some() {
         Some(session::pool_name(&opts)?.to_string())
     } else {
         None
@@ -194,7 +198,16 @@ fn dispatch(
 ) -> anyhow::Result<()> {
     use cli::Cmd;
     use object_cmd as o;
-    let io = || session::open_pool(rados, opts, pool);
+    // Every pool command opens the pool the same way, -s included, as Ceph's tool does.
+    let io = || -> anyhow::Result<librados::IoCtx> {
+        let mut io = session::open_pool(rados, opts, pool)?;
+        snap_cmd::select_read_snap(&mut io, opts)?;
+        Ok(io)
+    };
+    if opts.snap.is_some() && !command.needs_pool() {
+        // As in Ceph, -s opens the pool and names the snapshot whatever the command.
+        io()?;
+    }
     match command {
         Cmd::Lspools => o::lspools(rados, opts),
         Cmd::Mkpool { pool } => o::mkpool(rados, pool),
@@ -210,6 +223,11 @@ fn dispatch(
         Cmd::Stat { obj } => o::stat(&io()?, obj, false),
         Cmd::Stat2 { obj } => o::stat(&io()?, obj, true),
         Cmd::Cp { obj, target } => o::cp(rados, &io()?, opts, obj, target.as_deref()),
+        Cmd::Lssnap => snap_cmd::lssnap(&io()?),
+        Cmd::Mksnap { snap_name } => snap_cmd::mksnap(&io()?, snap_name),
+        Cmd::Rmsnap { snap_name } => snap_cmd::rmsnap(&io()?, snap_name),
+        Cmd::Rollback { obj, snap_name } => snap_cmd::rollback(&io()?, obj, snap_name),
+        Cmd::Listsnaps { obj } => snap_cmd::listsnaps(&io()?, opts, obj),
         Cmd::Listxattr { obj } => attr_cmd::listxattr(&io()?, obj),
         Cmd::Watch { obj } => watch_cmd::watch(&io()?, obj),
         Cmd::Notify { obj, message } => watch_cmd::notify(&io()?, obj, message),

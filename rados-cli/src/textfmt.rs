@@ -1,6 +1,7 @@
 //! Text formats Ceph's tools print, reproduced so output can be compared with theirs: the
 //! `hexdump -C` style of `bufferlist::hexdump`, `byte_u_t` sizes ("4.0 KiB"), `utime_t`
-//! timestamps, `TextTable` tables, CRUSH weights, and Ceph's size arguments ("4K", "4M").
+//! timestamps, `lssnap`'s local-time stamps, `TextTable` tables, CRUSH weights, and Ceph's size
+//! arguments ("4K", "4M").
 
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};
@@ -117,6 +118,43 @@ pub fn utime(since_epoch: Duration) -> String {
         (rem / 60) % 60,
         rem % 60
     )
+}
+
+/// A time in the local time zone as `rados lssnap` prints a snapshot's stamp:
+/// `2024.05.01 14:00:00` (whole seconds). UTC when the zone cannot be read.
+pub fn local_stamp(t: SystemTime) -> String {
+    let secs = since_epoch(t).as_secs();
+    let (y, mo, d, h, mi, s) = match local_fields(secs) {
+        Some(f) => f,
+        None => {
+            let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
+            let rem = (secs % 86_400) as u32;
+            (y, mo, d, rem / 3600, (rem / 60) % 60, rem % 60)
+        }
+    };
+    format!("{y:04}.{mo:02}.{d:02} {h:02}:{mi:02}:{s:02}")
+}
+
+/// (year, month, day, hour, minute, second) of `secs` in the local zone ($TZ, /etc/localtime),
+/// which only the C library knows how to read.
+fn local_fields(secs: u64) -> Option<(i64, u32, u32, u32, u32, u32)> {
+    let t = libc::time_t::try_from(secs).ok()?;
+    // SAFETY: `tm` is plain data that localtime_r fills in; a zeroed one is a valid value
+    // (its zone pointer null), and both pointers passed live for the whole call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let filled = unsafe { libc::localtime_r(&t, &mut tm) };
+    if filled.is_null() {
+        return None;
+    }
+    let field = |v: libc::c_int| u32::try_from(v).ok();
+    Some((
+        i64::from(tm.tm_year) + 1900,
+        field(tm.tm_mon + 1)?,
+        field(tm.tm_mday)?,
+        field(tm.tm_hour)?,
+        field(tm.tm_min)?,
+        field(tm.tm_sec)?,
+    ))
 }
 
 /// Time since the epoch (zero for times before it).
@@ -302,5 +340,16 @@ mod tests {
             t.render(),
             "ID  NAME        \n-1  root default\n 0  osd.0       \n"
         );
+    }
+
+    #[test]
+    fn local_stamps_have_lssnap_shape() {
+        // The zone is the machine's, so only the layout is fixed.
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let s = local_stamp(t);
+        let b = s.as_bytes();
+        assert_eq!(s.len(), 19, "{s}");
+        assert!(b[4] == b'.' && b[7] == b'.' && b[10] == b' ' && b[13] == b':' && b[16] == b':');
+        assert!(s.starts_with("2023.11.1"), "{s}");
     }
 }
