@@ -1,6 +1,7 @@
 //! The main job on the embedded default: a replicated 3-OSD cluster in a directory, no setup.
-//! Stores objects (data, xattrs, omap) with one atomic compound write, lists the pool, reads
-//! everything back, stats, and shows the cluster's state.
+//! Stores objects (data, xattrs, omap) with one atomic compound write, takes a pool snapshot,
+//! changes an object and reads it back both as it is and as the snapshot saw it, lists the
+//! pool, reads everything back, stats, and shows the cluster's state.
 //!
 //! ```text
 //! cargo run --release -p rados-examples --example embedded [DIR]
@@ -39,6 +40,20 @@ fn main() -> Result<()> {
         .omap_set([(&b"run"[..], runs.to_string().into_bytes())]);
     io.operate(&name, &op)?;
     io.write_full("cat.jpg", vec![0xffu8; 256 << 10])?;
+
+    // An instant snapshot of the whole pool; the next write to cat.jpg preserves what it saw.
+    let snap = io.snap_create(&format!("after-{name}"))?;
+    io.write("cat.jpg", &b"edited"[..], 0)?;
+    let now = io.read("cat.jpg", 6, 0)?;
+    let then = io.at_snap(snap).read("cat.jpg", 6, 0)?;
+    assert_ne!(now, then);
+    println!(
+        "snapshot after-{name} (id {snap}): cat.jpg starts {:?} now, {:02x?} in the snapshot",
+        String::from_utf8_lossy(&now),
+        &then[..]
+    );
+    let snaps: Vec<String> = io.snap_list()?.into_iter().map(|s| s.name).collect();
+    println!("pool photos has {} snapshots: {}", snaps.len(), snaps.join(", "));
 
     let mut names: Vec<String> = io
         .list_objects()

@@ -50,7 +50,10 @@ fn pool_snapshots_preserve_what_they_saw() {
     assert_eq!(at.stat("a").unwrap().size, 5);
     assert_eq!(at.get_xattr("a", "colour").unwrap(), &b"red"[..]);
     let (omap, _) = at.omap_get_vals("a", b"", b"", 100).unwrap();
-    assert_eq!(omap, vec![(Bytes::from_static(b"k1"), Bytes::from_static(b"v1"))]);
+    assert_eq!(
+        omap,
+        vec![(Bytes::from_static(b"k1"), Bytes::from_static(b"v1"))]
+    );
     assert_eq!(at.read_full("b").unwrap(), &b"b-one"[..]);
     assert_eq!(errno(at.read_full("c")), librados::errno::ENOENT);
     let mut names: Vec<String> = at.list_objects().map(|e| e.unwrap().name).collect();
@@ -86,7 +89,10 @@ fn pool_snapshots_preserve_what_they_saw() {
     assert_eq!(io.read_full("b").unwrap(), &b"b-one"[..]);
     io.snap_rollback("c", "s1").unwrap();
     assert_eq!(errno(io.read_full("c")), librados::errno::ENOENT);
-    assert_eq!(errno(io.snap_rollback("a", "nope")), librados::errno::ENOENT);
+    assert_eq!(
+        errno(io.snap_rollback("a", "nope")),
+        librados::errno::ENOENT
+    );
     // The snapshot itself is unchanged by the rollbacks.
     assert_eq!(at.read_full("a").unwrap(), &b"a-one"[..]);
 
@@ -96,10 +102,7 @@ fn pool_snapshots_preserve_what_they_saw() {
     assert_eq!(at.read_full("a").unwrap(), &b"a-one"[..]);
 
     // Pool snapshots exclude self-managed ones.
-    assert_eq!(
-        errno(io.selfmanaged_snap_create()),
-        librados::errno::EINVAL
-    );
+    assert_eq!(errno(io.selfmanaged_snap_create()), librados::errno::EINVAL);
     io.snap_remove("s1").unwrap();
     assert_eq!(errno(io.snap_lookup("s1")), librados::errno::ENOENT);
     assert_eq!(errno(io.snap_remove("s1")), librados::errno::ENOENT);
@@ -172,11 +175,17 @@ fn self_managed_snapshots_follow_the_write_context() {
         if ids == vec![s2, SNAP_HEAD] {
             break;
         }
-        assert!(Instant::now() < deadline, "clone of s1 never trimmed: {ids:?}");
+        assert!(
+            Instant::now() < deadline,
+            "clone of s1 never trimmed: {ids:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(io.at_snap(s2).read_full("x").unwrap(), &b"x2"[..]);
-    assert_eq!(errno(io.at_snap(s1).read_full("x")), librados::errno::ENOENT);
+    assert_eq!(
+        errno(io.at_snap(s1).read_full("x")),
+        librados::errno::ENOENT
+    );
 }
 
 /// Waits until every PG serves (clean or not: with an OSD out, size-3 PGs are undersized).
@@ -187,7 +196,11 @@ fn wait_active(r: &Rados) {
         if s.pgs_by_state.keys().all(|k| k.starts_with("active")) {
             return;
         }
-        assert!(Instant::now() < deadline, "PGs never active: {:?}", s.pgs_by_state);
+        assert!(
+            Instant::now() < deadline,
+            "PGs never active: {:?}",
+            s.pgs_by_state
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -229,7 +242,10 @@ fn trimming_returns_the_space() {
             if u.bytes == want && u.clones == clones {
                 return;
             }
-            assert!(Instant::now() < deadline, "usage {u:?}, want {want} bytes, {clones} clones");
+            assert!(
+                Instant::now() < deadline,
+                "usage {u:?}, want {want} bytes, {clones} clones"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     };
@@ -308,7 +324,10 @@ fn clones_are_identical_on_every_replica_after_recovery() {
         assert_eq!(io.at_snap(two).read_full("o7").unwrap(), want);
         want.fill(7);
         assert_eq!(io.at_snap(one).read_full("o7").unwrap(), want);
-        assert_eq!(io.at_snap(two).read_full("o19").unwrap(), vec![19u8; 10_000]);
+        assert_eq!(
+            io.at_snap(two).read_full("o19").unwrap(),
+            vec![19u8; 10_000]
+        );
     }
     let objects = assert_replicas_identical(dir.path(), 3);
     let clones = objects.keys().filter(|k| k.3 != SNAP_HEAD).count();

@@ -27,20 +27,56 @@ type State = BTreeMap<&'static str, Obj>;
 
 #[derive(Clone, Debug)]
 enum Step {
-    Write { obj: usize, offset: u64, len: usize, byte: u8 },
-    WriteFull { obj: usize, len: usize, byte: u8 },
-    Truncate { obj: usize, size: u64 },
-    Remove { obj: usize },
-    SetXattr { obj: usize, name: usize, byte: u8 },
-    RmXattr { obj: usize, name: usize },
-    OmapSet { obj: usize, key: usize, byte: u8 },
-    OmapRm { obj: usize, key: usize },
+    Write {
+        obj: usize,
+        offset: u64,
+        len: usize,
+        byte: u8,
+    },
+    WriteFull {
+        obj: usize,
+        len: usize,
+        byte: u8,
+    },
+    Truncate {
+        obj: usize,
+        size: u64,
+    },
+    Remove {
+        obj: usize,
+    },
+    SetXattr {
+        obj: usize,
+        name: usize,
+        byte: u8,
+    },
+    RmXattr {
+        obj: usize,
+        name: usize,
+    },
+    OmapSet {
+        obj: usize,
+        key: usize,
+        byte: u8,
+    },
+    OmapRm {
+        obj: usize,
+        key: usize,
+    },
     SnapCreate,
     /// Removes the live snap at this index (modulo their number).
-    SnapRemove { idx: usize },
+    SnapRemove {
+        idx: usize,
+    },
     /// Reads at the live snap at this index; an index past them reads the head.
-    ReadAt { obj: usize, idx: usize },
-    Rollback { obj: usize, idx: usize },
+    ReadAt {
+        obj: usize,
+        idx: usize,
+    },
+    Rollback {
+        obj: usize,
+        idx: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -82,14 +118,23 @@ impl Case {
     fn set_context(&mut self) {
         if self.self_managed {
             let ids: Vec<u64> = self.snaps.iter().rev().map(|s| s.0).collect();
-            let seq = self.io.write_snap_context().seq.max(ids.first().copied().unwrap_or(0));
+            let seq = self
+                .io
+                .write_snap_context()
+                .seq
+                .max(ids.first().copied().unwrap_or(0));
             self.io.set_write_snap_context(seq, &ids).unwrap();
         }
     }
 
     fn run(&mut self, step: &Step) -> Result<(), TestCaseError> {
         match step {
-            Step::Write { obj, offset, len, byte } => {
+            Step::Write {
+                obj,
+                offset,
+                len,
+                byte,
+            } => {
                 let name = OBJECTS[*obj];
                 self.io.write(name, vec![*byte; *len], *offset).unwrap();
                 let o = self.head.entry(name).or_default();
@@ -113,7 +158,11 @@ impl Case {
             }
             Step::Remove { obj } => {
                 let name = OBJECTS[*obj];
-                let want = if self.head.remove(name).is_some() { Ok(()) } else { Err(errno::ENOENT) };
+                let want = if self.head.remove(name).is_some() {
+                    Ok(())
+                } else {
+                    Err(errno::ENOENT)
+                };
                 prop_assert_eq!(errno_of(self.io.remove(name)), want);
             }
             Step::SetXattr { obj, name, byte } => {
@@ -205,12 +254,25 @@ impl Case {
         };
         match want {
             None => {
-                prop_assert_eq!(errno_of(io.read_full(name)), Err(errno::ENOENT), "{} at {}", name, at);
+                prop_assert_eq!(
+                    errno_of(io.read_full(name)),
+                    Err(errno::ENOENT),
+                    "{} at {}",
+                    name,
+                    at
+                );
                 prop_assert_eq!(errno_of(io.stat(name).map(|_| ())), Err(errno::ENOENT));
             }
             Some(o) => {
                 let data = io.read_full(name).unwrap();
-                prop_assert!(data == o.data, "{} at {}: data differs ({} vs {} bytes)", name, at, data.len(), o.data.len());
+                prop_assert!(
+                    data == o.data,
+                    "{} at {}: data differs ({} vs {} bytes)",
+                    name,
+                    at,
+                    data.len(),
+                    o.data.len()
+                );
                 prop_assert_eq!(io.stat(name).unwrap().size, o.data.len() as u64);
                 let xattrs: BTreeMap<String, Vec<u8>> = io
                     .get_xattrs(name)
@@ -220,8 +282,10 @@ impl Case {
                     .collect();
                 prop_assert_eq!(&xattrs, &o.xattrs, "{} at {}: xattrs", name, at);
                 let (omap, _) = io.omap_get_vals(name, b"", b"", 100).unwrap();
-                let omap: BTreeMap<Vec<u8>, Vec<u8>> =
-                    omap.into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+                let omap: BTreeMap<Vec<u8>, Vec<u8>> = omap
+                    .into_iter()
+                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .collect();
                 prop_assert_eq!(&omap, &o.omap, "{} at {}: omap", name, at);
             }
         }

@@ -10,20 +10,20 @@
 
 pub mod config;
 pub mod error;
-mod snap;
 mod ioctx;
 mod ops;
+mod snap;
 
 pub use crate::msg::command::{ClusterStatus, PoolOption, PoolUsage, TreeNode};
 pub use crate::msg::ops::{
     CloneListing, CmpMode, CmpOp, SnapContext, SnapListing, StepOutput, StepResult,
 };
 pub use crate::store::SNAP_HEAD;
-pub use snap::PoolSnapInfo;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use ioctx::{AioCtx, IoCtx, ListEntry, NotifyReplies, ObjectStat};
 pub use ops::{LockType, Locker, ReadOp, WriteOp};
+pub use snap::PoolSnapInfo;
 
 use crate::cluster::Embedded;
 use crate::msg::command::{MonCommand, MonReply};

@@ -68,8 +68,7 @@ impl IoCtx {
             .map(|s| PoolSnapInfo {
                 id: s.id,
                 name: s.name.clone(),
-                created: SystemTime::UNIX_EPOCH
-                    + Duration::new(s.created.secs, s.created.nanos),
+                created: SystemTime::UNIX_EPOCH + Duration::new(s.created.secs, s.created.nanos),
             })
             .collect())
     }

@@ -359,9 +359,7 @@ impl MonState {
             .values()
             .find(|s| s.name == snap)
             .map(|s| s.id)
-            .ok_or_else(|| {
-                MonError::NotFound(format!("pool '{pool}' has no snapshot '{snap}'"))
-            })?;
+            .ok_or_else(|| MonError::NotFound(format!("pool '{pool}' has no snapshot '{snap}'")))?;
         p.snaps.remove(&id);
         p.snap_seq += 1;
         p.removed_snaps.push(id);

@@ -266,7 +266,15 @@ pub fn execute(
     let clone_bytes_before = w.ss.clone_bytes();
     let mut ss_after = w.ss.clone();
     if w.modified && failed.is_none() {
-        finish_write(cid, oid, &mut w, &mut txn, &mut ss_after, snapc, new_version);
+        finish_write(
+            cid,
+            oid,
+            &mut w,
+            &mut txn,
+            &mut ss_after,
+            snapc,
+            new_version,
+        );
     }
     Executed {
         results,

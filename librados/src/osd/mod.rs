@@ -9,8 +9,8 @@
 
 pub mod class;
 pub mod exec;
-pub mod snap;
 pub mod pg;
+pub mod snap;
 
 use crate::msg::command::{MonCommand, PgStat};
 use crate::msg::{EntityName, Envelope, Inbox, Message, Messenger};

@@ -133,7 +133,11 @@ impl SnapSet {
         };
         let last = self.clones.len() - 1;
         let size = self.clones[from].size;
-        let mut shared = if size > 0 { vec![(0, size)] } else { Vec::new() };
+        let mut shared = if size > 0 {
+            vec![(0, size)]
+        } else {
+            Vec::new()
+        };
         for c in &self.clones[from..last] {
             shared = intersect(&shared, &c.overlap);
         }
@@ -312,7 +316,11 @@ mod tests {
         ss.make_writeable(&ctx(5, &[5, 2, 1]), true, 20); // clone 5 serves 5
         assert_eq!(ss.resolve(1, true), Resolved::Clone(2));
         assert_eq!(ss.resolve(2, true), Resolved::Clone(2));
-        assert_eq!(ss.resolve(3, true), Resolved::Missing, "snap 3 never existed");
+        assert_eq!(
+            ss.resolve(3, true),
+            Resolved::Missing,
+            "snap 3 never existed"
+        );
         assert_eq!(ss.resolve(5, true), Resolved::Clone(5));
         assert_eq!(ss.resolve(6, true), Resolved::Head);
         assert_eq!(ss.resolve(6, false), Resolved::Missing);

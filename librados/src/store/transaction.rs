@@ -354,7 +354,12 @@ impl Transaction {
     }
 
     /// Gives `oid` its own modification time (it must exist by then in the transaction).
-    pub fn set_object_mtime(&mut self, cid: CollectionId, oid: &ObjectId, mtime_ns: u64) -> &mut Self {
+    pub fn set_object_mtime(
+        &mut self,
+        cid: CollectionId,
+        oid: &ObjectId,
+        mtime_ns: u64,
+    ) -> &mut Self {
         self.push(Op::SetMtime {
             cid,
             oid: oid.clone(),

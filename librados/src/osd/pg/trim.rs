@@ -248,10 +248,7 @@ impl Pg {
         &self,
         cursor: &ListCursor,
     ) -> crate::store::StoreResult<(Vec<ObjKey>, Option<ListCursor>)> {
-        let page = self
-            .sh
-            .store
-            .list_objects(self.cid, cursor, SCAN_PAGE)?;
+        let page = self.sh.store.list_objects(self.cid, cursor, SCAN_PAGE)?;
         let mut found: Vec<ObjKey> = Vec::new();
         for oid in page.objects {
             if oid.snap == SNAP_HEAD || oid.name.is_empty() {
