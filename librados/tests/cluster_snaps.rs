@@ -314,6 +314,10 @@ fn clones_are_identical_on_every_replica_after_recovery() {
             io.write(&format!("o{i}"), &b"again"[..], 5000).unwrap();
         }
         io.remove("o19").unwrap();
+        io.truncate("o15", 3000).unwrap();
+        io.append("o16", &b"tail"[..]).unwrap();
+        io.snap_rollback("o7", "one").unwrap();
+        io.zero("o8", 2000, 4000).unwrap();
         r.osd_set_in(&[2], true).unwrap();
         r.wait_for_clean(Duration::from_secs(30)).unwrap();
         let one = io.snap_lookup("one").unwrap();
@@ -331,8 +335,9 @@ fn clones_are_identical_on_every_replica_after_recovery() {
     }
     let objects = assert_replicas_identical(dir.path(), 3);
     let clones = objects.keys().filter(|k| k.3 != SNAP_HEAD).count();
-    // o0..o9 have a clone for "one", o5..o14 one for "two", o19 one for "two".
-    assert_eq!(clones, 10 + 10 + 1);
+    // o0..o9 have a clone for "one"; o5..o14 (o7 twice written), o15, o16 and o19 one for
+    // "two".
+    assert_eq!(clones, 10 + 10 + 3);
     let heads = objects
         .iter()
         .filter(|(k, _)| k.3 == SNAP_HEAD && !k.2.is_empty())

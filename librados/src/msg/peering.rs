@@ -64,7 +64,15 @@ pub struct ObjectState {
     pub omap: Vec<(Bytes, Bytes)>,
     pub omap_header: Bytes,
     pub mtime_ns: u64,
-    /// The object's snapshot clones, by clone id (the head's SnapSet lists them).
+    /// The object's snapshot clones, by clone id, oldest first (the head's SnapSet lists them).
     #[serde(default)]
     pub clones: Vec<(u64, ObjectState)>,
+    /// For a clone: its size.
+    #[serde(default)]
+    pub size: u64,
+    /// For a clone, when set: `data` holds only these `(offset, len)` extents, back to back;
+    /// the rest is shared with the next newer version (the next clone, or the head), which
+    /// the target builds first and clones from.
+    #[serde(default)]
+    pub delta: Option<Vec<(u64, u64)>>,
 }

@@ -323,8 +323,9 @@ impl Pg {
             remove_family(store.as_ref(), self.cid, &oid, &mut t);
             if state.exists {
                 apply_state(&mut t, self.cid, &oid, state);
-                for (id, clone) in &state.clones {
-                    apply_state(&mut t, self.cid, &oid.clone().with_snap(*id), clone);
+                if let Err(e) = apply_clones(&mut t, self.cid, &oid, &state.clones) {
+                    tracing::error!(target: "osd", "pg {}: bad push of {}: {e}", self.pgid, state.object.name);
+                    return;
                 }
             }
             if t.is_empty() {
@@ -520,11 +521,21 @@ fn read_state(
     name: &ObjectName,
 ) -> StoreResult<ObjectState> {
     let oid = store_oid(pool, hash, name);
-    let mut s = read_one(store, cid, &oid, name, hash)?;
+    let mut s = read_one(store, cid, &oid, name, hash, None)?;
     if s.exists {
         if let Ok(l) = exec::load(store, cid, &oid) {
             for c in &l.ss.clones {
-                let clone = read_one(store, cid, &oid.clone().with_snap(c.id), name, hash)?;
+                // Only what the clone does not share with the next newer version travels.
+                let mut delta = if c.size > 0 {
+                    vec![(0, c.size)]
+                } else {
+                    Vec::new()
+                };
+                for &(o, len) in &c.overlap {
+                    crate::osd::snap::subtract(&mut delta, o, len);
+                }
+                let coid = oid.clone().with_snap(c.id);
+                let clone = read_one(store, cid, &coid, name, hash, Some(delta))?;
                 if clone.exists {
                     s.clones.push((c.id, clone));
                 }
@@ -534,12 +545,69 @@ fn read_state(
     Ok(s)
 }
 
+/// Builds clones newest first, each from the next newer version plus its own extents (see
+/// [`ObjectState::delta`]); the head must already be in `t`.
+fn apply_clones(
+    t: &mut Transaction,
+    cid: crate::store::CollectionId,
+    head: &ObjectId,
+    clones: &[(u64, ObjectState)],
+) -> Result<(), String> {
+    let mut next = head.clone();
+    for (id, c) in clones.iter().rev() {
+        let coid = head.clone().with_snap(*id);
+        match &c.delta {
+            None => apply_state(t, cid, &coid, c),
+            Some(extents) => {
+                let total: u64 = extents.iter().map(|e| e.1).sum();
+                if total != c.data.len() as u64 {
+                    return Err(format!(
+                        "clone {coid}: {} bytes pushed for {total} bytes of extents",
+                        c.data.len()
+                    ));
+                }
+                t.clone_object(cid, &next, &coid);
+                t.truncate(cid, &coid, c.size);
+                let mut at = 0usize;
+                for &(o, len) in extents {
+                    let end = at + len as usize;
+                    t.write(cid, &coid, o, c.data.slice(at..end));
+                    at = end;
+                }
+                t.rmattrs(cid, &coid);
+                if !c.xattrs.is_empty() {
+                    t.setattrs(
+                        cid,
+                        &coid,
+                        c.xattrs
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    );
+                }
+                t.omap_clear(cid, &coid);
+                if !c.omap.is_empty() {
+                    t.omap_setkeys(cid, &coid, c.omap.clone());
+                }
+                if !c.omap_header.is_empty() {
+                    t.omap_setheader(cid, &coid, c.omap_header.clone());
+                }
+                t.set_object_mtime(cid, &coid, c.mtime_ns);
+            }
+        }
+        next = coid;
+    }
+    Ok(())
+}
+
+/// One stored version's state; with `delta`, only those extents of its data.
 fn read_one(
     store: &dyn ObjectStore,
     cid: crate::store::CollectionId,
     oid: &ObjectId,
     name: &ObjectName,
     hash: u32,
+    delta: Option<Vec<(u64, u64)>>,
 ) -> StoreResult<ObjectState> {
     let oid = oid.clone();
     let mut s = ObjectState {
@@ -554,11 +622,25 @@ fn read_one(
     };
     s.exists = true;
     s.mtime_ns = stat.mtime_ns;
-    s.data = if stat.size > 0 {
-        store.read(cid, &oid, 0, stat.size)?
-    } else {
-        Bytes::new()
+    s.size = stat.size;
+    s.data = match &delta {
+        _ if stat.size == 0 => Bytes::new(),
+        None => store.read(cid, &oid, 0, stat.size)?,
+        Some(extents) => {
+            let mut buf = Vec::with_capacity(extents.iter().map(|e| e.1 as usize).sum());
+            for &(o, len) in extents {
+                let part = store.read(cid, &oid, o, len)?;
+                if part.len() as u64 != len {
+                    return Err(crate::store::StoreError::invalid(format!(
+                        "clone {oid} is shorter than its snapset says"
+                    )));
+                }
+                buf.extend_from_slice(&part);
+            }
+            Bytes::from(buf)
+        }
     };
+    s.delta = delta;
     s.xattrs = store.getattrs(cid, &oid)?;
     s.omap = store
         .omap_list(cid, &oid, None, None, usize::MAX)?
