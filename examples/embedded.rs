@@ -53,7 +53,11 @@ fn main() -> Result<()> {
         &then[..]
     );
     let snaps: Vec<String> = io.snap_list()?.into_iter().map(|s| s.name).collect();
-    println!("pool photos has {} snapshots: {}", snaps.len(), snaps.join(", "));
+    println!(
+        "pool photos has {} snapshots: {}",
+        snaps.len(),
+        snaps.join(", ")
+    );
 
     let mut names: Vec<String> = io
         .list_objects()
