@@ -64,6 +64,55 @@ fn writes_across_every_layout_read_back() {
     assert!(s.verify().unwrap().is_clean());
 }
 
+/// Partial overwrites keep chunks inline in the engine; a clone moves them into slots that
+/// source and clone share, so repeated snapshots of a rewritten object never copy its data.
+#[test]
+fn clones_share_rewritten_chunks_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = oid("a");
+    let big = pattern(4 << 20, 3);
+    let mut want = big.to_vec();
+    {
+        let s = DiskStore::open(dir.path()).unwrap();
+        let mut t = Transaction::new();
+        t.create_collection(C, 0).write(C, &a, 0, big.clone());
+        s.apply_transaction(t).unwrap();
+        for round in 0..6u64 {
+            // A 4 KiB overwrite in a new chunk each round (stored inline), then a clone.
+            let off = round * (64 << 10) + 4096;
+            let mut t = Transaction::new();
+            t.write(C, &a, off, vec![round as u8; 4096]);
+            s.apply_transaction(t).unwrap();
+            want[off as usize..off as usize + 4096].fill(round as u8);
+            let before = s.statfs().unwrap().used_bytes;
+            let mut t = Transaction::new();
+            t.clone_object(C, &a, &oid(&format!("a@{round}")));
+            s.apply_transaction(t).unwrap();
+            let after = s.statfs().unwrap().used_bytes;
+            assert!(
+                after < before + (256 << 10),
+                "round {round}: a clone must not copy 4 MiB: {before} -> {after}"
+            );
+        }
+        let mut t = Transaction::new();
+        t.write(C, &a, 0, vec![0xee; 100]);
+        s.apply_transaction(t).unwrap();
+    }
+    let s = DiskStore::open(dir.path()).unwrap();
+    assert!(s.verify().unwrap().is_clean());
+    let last = s.read(C, &oid("a@5"), 0, u64::MAX).unwrap();
+    assert!(last == want, "the newest clone holds every overwrite");
+    let first = s.read(C, &oid("a@0"), 0, u64::MAX).unwrap();
+    assert_eq!(&first[4096..8192], &[0u8; 4096][..]);
+    assert_eq!(
+        &first[(64 << 10) + 4096..(64 << 10) + 8192],
+        &big[(64 << 10) + 4096..(64 << 10) + 8192]
+    );
+    let head = s.read(C, &a, 0, 200).unwrap();
+    assert_eq!(&head[..100], &[0xee; 100][..]);
+    assert_eq!(&head[100..200], &want[100..200]);
+}
+
 #[test]
 fn data_survives_reopen_and_clones_share_slots() {
     let dir = tempfile::tempdir().unwrap();

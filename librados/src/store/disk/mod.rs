@@ -700,3 +700,63 @@ impl ObjectStore for DiskStore {
         self.verify_with_progress(&mut |_, _| {})
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::format::Chunk;
+    use super::*;
+    use crate::store::{ObjectStore, Transaction};
+
+    fn slot_of(s: &DiskStore, oid: &ObjectId, idx: u32) -> Option<u64> {
+        let o = s.sh.get_onode(oid).unwrap().unwrap();
+        match s.sh.get_chunk(oid, o.nid, idx).unwrap() {
+            Some(Chunk::Slot { slot, .. }) => Some(slot),
+            _ => None,
+        }
+    }
+
+    /// A partial overwrite leaves its chunk inline; cloning moves it into a slot that the
+    /// source and the clone then share, instead of copying it.
+    #[test]
+    fn clone_shares_inline_chunks_through_a_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = DiskStore::open(dir.path()).unwrap();
+        let c = CollectionId::new(1, 0);
+        let (a, b) = (ObjectId::new(1, "a", 0), ObjectId::new(1, "b", 0));
+        let mut t = Transaction::new();
+        t.create_collection(c, 0)
+            .write(c, &a, 0, vec![1u8; 4 * CHUNK_SIZE as usize]);
+        s.apply_transaction(t).unwrap();
+        let mut t = Transaction::new();
+        t.write(c, &a, CHUNK_SIZE + 100, vec![2u8; 4096]);
+        s.apply_transaction(t).unwrap();
+        assert!(slot_of(&s, &a, 0).is_some());
+        assert_eq!(slot_of(&s, &a, 1), None, "rewritten chunk is inline");
+        let mut t = Transaction::new();
+        t.clone_object(c, &a, &b);
+        s.apply_transaction(t).unwrap();
+        for idx in 0..4 {
+            let (sa, sb) = (slot_of(&s, &a, idx), slot_of(&s, &b, idx));
+            assert!(
+                sa.is_some() && sa == sb,
+                "chunk {idx} shared: {sa:?} {sb:?}"
+            );
+        }
+        let want: Vec<u8> = (0..4 * CHUNK_SIZE as usize)
+            .map(|i| {
+                let o = i as u64;
+                if (CHUNK_SIZE + 100..CHUNK_SIZE + 100 + 4096).contains(&o) {
+                    2
+                } else {
+                    1
+                }
+            })
+            .collect();
+        assert!(s.read(c, &b, 0, u64::MAX).unwrap() == want);
+        assert!(s.read(c, &a, 0, u64::MAX).unwrap() == want);
+        drop(s);
+        let s = DiskStore::open(dir.path()).unwrap();
+        assert!(s.verify().unwrap().is_clean());
+        assert!(s.read(c, &b, 0, u64::MAX).unwrap() == want);
+    }
+}

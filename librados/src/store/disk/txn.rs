@@ -52,6 +52,9 @@ pub struct Ctx<'a> {
     refs: HashMap<u64, i64>,
     reserved: HashSet<u64>,
     touched: BTreeSet<ObjectId>,
+    /// Slots written while applying (inline chunks moved out so a clone can share them); like
+    /// prewritten slots, the block file is synced before the batch referencing them commits.
+    late_slots: Vec<u64>,
     /// Objects given their own modification time.
     mtimes: HashMap<ObjectId, u64>,
     nid_next: u64,
@@ -70,6 +73,7 @@ impl<'a> Ctx<'a> {
             refs: HashMap::new(),
             reserved: pre.slots.iter().copied().collect(),
             touched: BTreeSet::new(),
+            late_slots: Vec::new(),
             mtimes: HashMap::new(),
             nid_next,
             nid_max,
@@ -370,7 +374,20 @@ impl<'a> Ctx<'a> {
             ..s.clone()
         };
         for idx in self.chunk_indices(s.nid)? {
-            let c = self.chunk(src, s.nid, idx)?;
+            let mut c = self.chunk(src, s.nid, idx)?;
+            if let Some(Chunk::Inline(data)) = &c {
+                // Inline chunks cannot be shared: move the chunk into a slot that both use, so
+                // a clone never copies data (and later clones share it too).
+                let bytes = data.verified().map_err(|d| corrupt(src, d))?.to_vec();
+                let slot = self.late_slot(&bytes)?;
+                let shared = Chunk::Slot {
+                    slot,
+                    len: bytes.len() as u32,
+                    crcs: super::format::block_crcs(&bytes),
+                };
+                self.set_chunk(src, s.nid, idx, Some(shared.clone()))?;
+                c = Some(shared);
+            }
             self.set_chunk(dst, d.nid, idx, c)?;
         }
         let src_prefix = s.nid.to_be_bytes();
@@ -382,6 +399,25 @@ impl<'a> Ctx<'a> {
         self.touched.insert(dst.clone());
         self.put(dst, Some(d));
         Ok(())
+    }
+
+    /// Writes `bytes` into a fresh slot of the block file; it counts as prewritten.
+    fn late_slot(&mut self, bytes: &[u8]) -> StoreResult<u64> {
+        let runs = self.sh.lock_alloc().allocate(1);
+        let Some(run) = runs.first().copied() else {
+            return Err(StoreError::Engine {
+                detail: "no free slot in the block file".into(),
+            });
+        };
+        self.late_slots.push(run.start);
+        self.reserved.insert(run.start);
+        self.sh.block.write_slots(run.start, bytes)?;
+        Ok(run.start)
+    }
+
+    /// The slots written while applying (see [`Ctx::late_slot`]).
+    pub fn late_slots(&self) -> &[u64] {
+        &self.late_slots
     }
 
     fn remove_collection(&mut self, cid: CollectionId) -> StoreResult<()> {

@@ -188,13 +188,23 @@ impl Shared {
     /// Under the writer lock: turns the transaction into engine writes, makes them visible,
     /// updates the in-memory state and queues them for the commit thread.
     fn stage(&self, txn: &Transaction, pre: &Prewritten) -> StoreResult<u64> {
-        let wrote_slots = !pre.slots.is_empty();
         let mut w = lock(&self.writer);
         let mut ctx = Ctx::new(self, w.nid_next, w.nid_max, pre);
-        for (i, op) in txn.ops.iter().enumerate() {
-            ctx.apply(i, op, pre)?;
-        }
-        let mut st = ctx.finish(txn.mtime_ns.unwrap_or_else(now_ns))?;
+        let applied = txn
+            .ops
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, op)| ctx.apply(i, op, pre));
+        let late = ctx.late_slots().to_vec();
+        let staged = applied.and_then(|()| ctx.finish(txn.mtime_ns.unwrap_or_else(now_ns)));
+        let mut st = match staged {
+            Ok(st) => st,
+            Err(e) => {
+                self.release_unreferenced(&late);
+                return Err(e);
+            }
+        };
+        let wrote_slots = !pre.slots.is_empty() || !late.is_empty();
         let seq = w.seq + 1;
         let objects = (self.objects.load(Ordering::SeqCst) as i64 + st.objects_delta).max(0) as u64;
         let data_bytes =
