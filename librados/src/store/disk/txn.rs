@@ -155,6 +155,47 @@ impl<'a> Ctx<'a> {
         self.set_chunk(oid, nid, idx, Some(Chunk::Inline(InlineData::new(content))))
     }
 
+    /// Every chunk of `nid`, engine and overlay merged, in one scan.
+    fn chunks_of(&self, oid: &ObjectId, nid: u64) -> StoreResult<BTreeMap<u32, Chunk>> {
+        let mut out = BTreeMap::new();
+        let mut bad = None;
+        let (lo, hi) = (data_key(nid, 0), data_key(nid + 1, 0));
+        self.sh
+            .scan_in(
+                &self.sh.pending_read(),
+                Ks::Data,
+                &lo,
+                Some(&hi),
+                |key, v| {
+                    if let Some((_, idx)) = decode_data_key(key) {
+                        match decode_record(v) {
+                            Ok(c) => {
+                                out.insert(idx, c);
+                            }
+                            Err(detail) => {
+                                bad = Some(format!("chunk {idx}: {detail}"));
+                                return false;
+                            }
+                        }
+                    }
+                    true
+                },
+            )
+            .map_err(|e| StoreError::Engine {
+                detail: e.to_string(),
+            })?;
+        if let Some(detail) = bad {
+            return Err(corrupt(oid, detail));
+        }
+        for ((_, idx), c) in self.chunks.range((nid, 0)..=(nid, u32::MAX)) {
+            match c {
+                Some(c) => out.insert(*idx, c.clone()),
+                None => out.remove(idx),
+            };
+        }
+        Ok(out)
+    }
+
     fn chunk_indices(&self, nid: u64) -> StoreResult<BTreeSet<u32>> {
         let mut set = BTreeSet::new();
         let (lo, hi) = (data_key(nid, 0), data_key(nid + 1, 0));
@@ -373,8 +414,8 @@ impl<'a> Ctx<'a> {
             version: 0,
             ..s.clone()
         };
-        for idx in self.chunk_indices(s.nid)? {
-            let mut c = self.chunk(src, s.nid, idx)?;
+        for (idx, c) in self.chunks_of(src, s.nid)? {
+            let mut c = Some(c);
             if let Some(Chunk::Inline(data)) = &c {
                 // Inline chunks cannot be shared: move the chunk into a slot that both use, so
                 // a clone never copies data (and later clones share it too).
@@ -388,7 +429,11 @@ impl<'a> Ctx<'a> {
                 self.set_chunk(src, s.nid, idx, Some(shared.clone()))?;
                 c = Some(shared);
             }
-            self.set_chunk(dst, d.nid, idx, c)?;
+            // `d.nid` is new: nothing to release, so no lookup of an old chunk.
+            if let Some(Chunk::Slot { slot, .. }) = &c {
+                *self.refs.entry(*slot).or_default() += 1;
+            }
+            self.chunks.insert((d.nid, idx), c);
         }
         let src_prefix = s.nid.to_be_bytes();
         for (k, v) in self.omap_records(&src_prefix)? {
