@@ -3,12 +3,14 @@
 //!
 //! ```text
 //! cargo bench -p rados-benches --bench store -- [--dir DIR] [--rounds N] [--objects N] [--quick]
-//!     [--case big|small|reads|open]...
+//!     [--case big|small|reads|open|clone]...
 //! ```
 //! Cases: 4 MiB writes with 16 in flight (bandwidth vs raw); 4 KiB durable writes with 1 and 16
 //! in flight (group commit) vs 16 raw fsync writers; 4 KiB reads of cached objects on one
 //! thread; opening a store holding `--objects` (default 1,000,000) small objects, in a fresh
-//! process, with its time and peak resident memory. Prints medians over `--rounds` (default 3);
+//! process, with its time and peak resident memory; cloning a 4 MiB object (what a write right
+//! after a snapshot does first) after 1, 4, 16 or 64 of its 64 KiB chunks were rewritten by
+//! 4 KiB writes, beside a plain 4 KiB write. Prints medians over `--rounds` (default 3);
 //! raw and store runs alternate within each round and ratios are medians of per-round ratios.
 
 use anyhow::{bail, Context, Result};
@@ -33,7 +35,7 @@ struct Args {
     rounds: usize,
     objects: u64,
     quick: bool,
-    /// Only the cases named (`big`, `small`, `reads`, `open`); all when empty.
+    /// Only the cases named (`big`, `small`, `reads`, `open`, `clone`); all when empty.
     cases: Vec<String>,
 }
 
@@ -58,7 +60,7 @@ fn parse_args() -> Result<Args> {
             "--dir" => a.dir = value("a directory")?.into(),
             "--rounds" => a.rounds = value("a count")?.parse().context("--rounds N")?,
             "--objects" => a.objects = value("a count")?.parse().context("--objects N")?,
-            "--case" => a.cases.push(value("big, small, reads or open")?),
+            "--case" => a.cases.push(value("big, small, reads, open or clone")?),
             "--quick" => a.quick = true,
             _ => {} // cargo bench passes --bench
         }
@@ -69,9 +71,9 @@ fn parse_args() -> Result<Args> {
     if let Some(bad) = a
         .cases
         .iter()
-        .find(|c| !["big", "small", "reads", "open"].contains(&c.as_str()))
+        .find(|c| !["big", "small", "reads", "open", "clone"].contains(&c.as_str()))
     {
-        bail!("unknown case {bad:?}: use big, small, reads or open");
+        bail!("unknown case {bad:?}: use big, small, reads, open or clone");
     }
     Ok(a)
 }
@@ -263,6 +265,47 @@ fn reads(dir: &Path, objects: u64, limit: Duration) -> Result<f64> {
     rate
 }
 
+/// Over `objects` 4 MiB objects, the average ms of a 4 KiB write that makes `rewritten` the
+/// number of the object's 64 KiB chunks (the first ones) overwritten by 4 KiB writes, then of a
+/// clone of the object.
+fn clones(dir: &Path, objects: u64, rewritten: u64) -> Result<(f64, f64)> {
+    let s = fresh_store(dir)?;
+    let (big, small) = (noise(4 * MIB as usize), noise(4096));
+    let ids: Vec<ObjectId> = (0..objects).map(|i| oid("c", i)).collect();
+    for o in &ids {
+        let mut txn = Transaction::new();
+        txn.write(C, o, 0, big.clone());
+        s.apply_transaction(txn)?;
+        for chunk in 0..rewritten.max(1) - 1 {
+            let mut txn = Transaction::new();
+            txn.write(C, o, chunk * 65536 + 4096, small.clone());
+            s.apply_transaction(txn)?;
+        }
+    }
+    let timed = |op: &dyn Fn(&ObjectId) -> Transaction| -> Result<f64> {
+        let start = Instant::now();
+        for o in &ids {
+            s.apply_transaction(op(o))?;
+        }
+        Ok(start.elapsed().as_secs_f64() * 1e3 / objects as f64)
+    };
+    // The last rewritten chunk: the plain writes bring the count to `rewritten`.
+    let last = (rewritten.max(1) - 1) * 65536 + 8192;
+    let write_ms = timed(&|o| {
+        let mut txn = Transaction::new();
+        txn.write(C, o, last, small.clone());
+        txn
+    })?;
+    let clone_ms = timed(&|o| {
+        let mut txn = Transaction::new();
+        txn.clone_object(C, o, &o.clone().with_snap(1));
+        txn
+    })?;
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+    Ok((write_ms, clone_ms))
+}
+
 fn populate_small(dir: &Path, objects: u64) -> Result<()> {
     let s = fresh_store(dir)?;
     let start = Instant::now();
@@ -394,6 +437,21 @@ fn run(args: &Args, root: &Path, smoke: bool) -> Result<()> {
             "| 4 KiB reads of cached objects, 1 thread | | {:.0} reads/s | |",
             median(rates)
         );
+    }
+    if args.runs("clone") {
+        let objects = if smoke { 4 } else { 32 };
+        for rewritten in [1, 4, 16, 64] {
+            let runs = (0..args.rounds)
+                .map(|_| clones(&store_dir, objects, rewritten))
+                .collect::<Result<Vec<(f64, f64)>>>()?;
+            let write = median(runs.iter().map(|r| r.0).collect());
+            let clone = median(runs.iter().map(|r| r.1).collect());
+            println!(
+                "| clone a 4 MiB object with {rewritten} of 64 chunks rewritten | | \
+                 clone {clone:.2} ms, 4 KiB write {write:.2} ms | {:.1}x a write |",
+                clone / write
+            );
+        }
     }
     if args.runs("open") {
         populate_small(&store_dir, args.objects)?;
