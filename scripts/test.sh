@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting and lints (when the toolchain has them), then
 # every test of every crate — unit, integration, property, decoder fuzzing, the Ceph vector
-# harness (../shared/vectors/crush, or $CRUSH_VECTORS_DIR), CLI tests, the object store's crash
+# harness (../shared/vectors/crush, or $CRUSH_VECTORS_DIR), CLI tests, the Python bindings' pytest
+# suite (built into a venv it creates), the object store's crash
 # (50 SIGKILLs), corruption and full-disk tests — and a smoke run of the benchmarks and examples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ if cargo clippy --version >/dev/null 2>&1; then
 fi
 step "cargo test (all crates, all targets; benchmarks run once as smoke tests)"
 cargo test --workspace --all-targets
+step "Python bindings (a venv in target/py-venv with maturin and pytest; pytest on an embedded cluster)"
+bash bindings/python/run-tests.sh
 step "examples"
 cargo run --quiet -p rados-examples --example placement >/dev/null
 cargo run --quiet -p rados-examples --example object_store >/dev/null

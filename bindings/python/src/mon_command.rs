@@ -1,0 +1,214 @@
+//! `Rados.mon_command`: Ceph's JSON monitor commands, the few that map onto librados' typed
+//! commands. Output follows Ceph's shapes where scripts commonly read them (`osd pool ls`,
+//! `df`, `status`, `fsid`); anything else is `-EINVAL "command not known"`, as Ceph answers an
+//! unknown prefix.
+
+use librados::Rados;
+use serde_json::{json, Value};
+
+const EINVAL: i32 = 22;
+
+/// Runs one command: `(ret, outbuf, outs)`.
+pub fn run(h: &Rados, cmd: &str) -> (i32, Vec<u8>, String) {
+    let v: Value = match serde_json::from_str(cmd) {
+        Ok(v) => v,
+        Err(_) => return (-EINVAL, Vec::new(), format!("unparseable JSON {cmd}")),
+    };
+    let prefix = v.get("prefix").and_then(Value::as_str).unwrap_or("");
+    let json_out = v
+        .get("format")
+        .and_then(Value::as_str)
+        .is_some_and(|f| f.starts_with("json"));
+    let arg = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let out = match prefix {
+        "osd pool ls" | "osd lspools" => Ok(pool_ls(h, json_out)),
+        "osd pool create" => pool_create(h, &arg("pool")),
+        "osd pool rm" | "osd pool delete" => pool_rm(h, &arg("pool")),
+        "osd pool get" => pool_get(h, &arg("pool"), &arg("var"), json_out),
+        "osd pool set" => {
+            let val = match v.get("val") {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            };
+            h.pool_set(&arg("pool"), &arg("var"), &val).map(|()| {
+                (
+                    Vec::new(),
+                    format!("set pool {} {} to {val}", arg("pool"), arg("var")),
+                )
+            })
+        }
+        "df" => df(h, json_out),
+        "status" | "health" => status(h, prefix, json_out),
+        "fsid" => Ok(text_or_json(
+            json_out,
+            h.fsid(),
+            json!({ "fsid": h.fsid() }),
+        )),
+        "osd tree" => osd_tree(h, json_out),
+        _ => return (-EINVAL, Vec::new(), "command not known".into()),
+    };
+    match out {
+        Ok((outbuf, outs)) => (0, outbuf, outs),
+        Err(e) => (-e.errno(), Vec::new(), e.to_string()),
+    }
+}
+
+type Reply = librados::Result<(Vec<u8>, String)>;
+
+fn text_or_json(json_out: bool, text: String, v: Value) -> (Vec<u8>, String) {
+    if json_out {
+        (v.to_string().into_bytes(), String::new())
+    } else {
+        (format!("{text}\n").into_bytes(), String::new())
+    }
+}
+
+fn pool_ls(h: &Rados, json_out: bool) -> (Vec<u8>, String) {
+    let pools = h.list_pools();
+    if json_out {
+        (json!(pools).to_string().into_bytes(), String::new())
+    } else {
+        let text: String = pools.iter().map(|p| format!("{p}\n")).collect();
+        (text.into_bytes(), String::new())
+    }
+}
+
+fn pool_create(h: &Rados, pool: &str) -> Reply {
+    match h.create_pool(pool) {
+        Ok(()) => Ok((Vec::new(), format!("pool '{pool}' created"))),
+        // Ceph treats creating an existing pool as success.
+        Err(librados::Error::Exists { .. }) => {
+            Ok((Vec::new(), format!("pool '{pool}' already exists")))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn pool_rm(h: &Rados, pool: &str) -> Reply {
+    match h.delete_pool(pool) {
+        Ok(()) => Ok((Vec::new(), format!("pool '{pool}' removed"))),
+        Err(librados::Error::PoolNotFound { .. }) => {
+            Ok((Vec::new(), format!("pool '{pool}' does not exist")))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn pool_get(h: &Rados, pool: &str, var: &str, json_out: bool) -> Reply {
+    let o = h.pool_get(pool, var)?;
+    let num = o.value.parse::<i64>().map(Value::from);
+    let value = num.unwrap_or_else(|_| Value::from(o.value.clone()));
+    let mut obj = serde_json::Map::new();
+    obj.insert("pool".into(), json!(o.pool));
+    obj.insert(o.var.clone(), value);
+    Ok(text_or_json(
+        json_out,
+        format!("{}: {}", o.var, o.value),
+        Value::Object(obj),
+    ))
+}
+
+fn df(h: &Rados, json_out: bool) -> Reply {
+    let pools = h.df()?;
+    let s = h.status()?;
+    if !json_out {
+        let mut text = String::from("--- POOLS ---\nPOOL  ID  STORED  OBJECTS\n");
+        for p in &pools {
+            text.push_str(&format!(
+                "{}  {}  {}  {}\n",
+                p.name, p.id, p.bytes, p.objects
+            ));
+        }
+        return Ok((text.into_bytes(), String::new()));
+    }
+    let pools: Vec<Value> = pools
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "id": p.id,
+                "stats": {
+                    "stored": p.bytes,
+                    "objects": p.objects,
+                    "kb_used": p.bytes * u64::from(p.size) / 1024,
+                    "bytes_used": p.bytes * u64::from(p.size),
+                    "max_avail": s.avail_bytes,
+                },
+            })
+        })
+        .collect();
+    let v = json!({
+        "stats": {
+            "total_bytes": s.total_bytes,
+            "total_avail_bytes": s.avail_bytes,
+            "total_used_bytes": s.used_bytes,
+            "total_used_raw_bytes": s.used_bytes,
+            "num_osds": s.num_osds,
+        },
+        "pools": pools,
+    });
+    Ok((v.to_string().into_bytes(), String::new()))
+}
+
+fn status(h: &Rados, prefix: &str, json_out: bool) -> Reply {
+    let s = h.status()?;
+    if prefix == "health" {
+        let v = json!({ "status": s.health, "checks": {} });
+        return Ok(text_or_json(json_out, s.health.clone(), v));
+    }
+    let pgs: Vec<Value> = s
+        .pgs_by_state
+        .iter()
+        .map(|(state, count)| json!({ "state_name": state, "count": count }))
+        .collect();
+    let v = json!({
+        "fsid": s.fsid,
+        "health": { "status": s.health, "checks": {} },
+        "osdmap": {
+            "epoch": s.epoch,
+            "num_osds": s.num_osds,
+            "num_up_osds": s.num_up_osds,
+            "num_in_osds": s.num_in_osds,
+        },
+        "pgmap": {
+            "pgs_by_state": pgs,
+            "num_pgs": s.num_pgs,
+            "num_pools": s.num_pools,
+            "num_objects": s.objects,
+            "data_bytes": s.data_bytes,
+            "bytes_used": s.used_bytes,
+            "bytes_avail": s.avail_bytes,
+            "bytes_total": s.total_bytes,
+        },
+    });
+    let text = format!(
+        "  cluster:\n    id:     {}\n    health: {}\n\n  services:\n    osd: {} osds: {} up, {} in\n\n  data:\n    pools:   {} pools, {} pgs\n    objects: {} objects\n",
+        s.fsid, s.health, s.num_osds, s.num_up_osds, s.num_in_osds, s.num_pools, s.num_pgs, s.objects
+    );
+    Ok(text_or_json(json_out, text, v))
+}
+
+fn osd_tree(h: &Rados, json_out: bool) -> Reply {
+    let nodes = h.osd_tree()?;
+    let v: Vec<Value> = nodes
+        .iter()
+        .map(|n| {
+            json!({
+                "id": n.id,
+                "name": n.name,
+                "type": n.type_name,
+                "crush_weight": n.weight,
+                "depth": n.depth,
+                "status": n.status,
+                "reweight": n.reweight,
+            })
+        })
+        .collect();
+    let text = nodes
+        .iter()
+        .map(|n| format!("{} {} {} {}", n.id, n.weight, n.type_name, n.name))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(text_or_json(json_out, text, json!({ "nodes": v })))
+}

@@ -1,0 +1,146 @@
+//! Watch/notify: `Ioctx.watch(obj, callback)` returns a `Watch`; every notify on the object
+//! calls ``callback(notify_id, notifier_id, watch_id, data)``, and bytes it returns go back to
+//! the notifier as this watcher's reply.
+
+use crate::errors::Context;
+use crate::ioctx::Ioctx;
+use bytes::Bytes;
+use librados::client::NotifyEvent;
+use librados::IoCtx;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString, PyTuple};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// A notify's payload from python-rados' ``msg`` (str, as python-rados takes it, or bytes).
+pub fn payload(msg: Option<&Bound<'_, PyAny>>) -> PyResult<Bytes> {
+    match msg {
+        None => Ok(Bytes::new()),
+        Some(m) if m.is_none() => Ok(Bytes::new()),
+        Some(m) => {
+            if let Ok(s) = m.cast::<PyString>() {
+                Ok(Bytes::from(s.to_cow()?.into_owned()))
+            } else if let Ok(b) = m.cast::<PyBytes>() {
+                Ok(Bytes::copy_from_slice(b.as_bytes()))
+            } else {
+                Err(pyo3::exceptions::PyTypeError::new_err(
+                    "notify: msg must be str or bytes",
+                ))
+            }
+        }
+    }
+}
+
+/// Calls the Python callback for one notify; its bytes result (if any) is the reply.
+fn deliver(py: Python<'_>, callback: &Py<PyAny>, ev: &NotifyEvent) -> Vec<u8> {
+    let cb = callback.bind(py);
+    let data = PyBytes::new(py, &ev.payload);
+    match cb.call1((ev.notify_id, ev.notifier, ev.cookie, data)) {
+        Ok(r) => r
+            .cast::<PyBytes>()
+            .map(|b| b.as_bytes().to_vec())
+            .unwrap_or_default(),
+        Err(e) => {
+            e.write_unraisable(py, Some(cb));
+            Vec::new()
+        }
+    }
+}
+
+/// A registered watch: ``get_id()``, ``check()``, ``close()``; a context manager.
+#[pyclass(module = "rados", frozen)]
+pub struct Watch {
+    #[pyo3(get)]
+    ioctx: Py<Ioctx>,
+    #[pyo3(get)]
+    oid: String,
+    cookie: u64,
+    /// Always Some until dropped (then released without the GIL).
+    io: Option<Arc<IoCtx>>,
+    closed: AtomicBool,
+}
+
+impl Watch {
+    pub fn start(
+        slf: &Bound<'_, Ioctx>,
+        obj: String,
+        callback: Py<PyAny>,
+        error_callback: Option<Py<PyAny>>,
+    ) -> PyResult<Watch> {
+        // Watch errors are not reported by librados yet: error_callback is never called.
+        drop(error_callback);
+        let py = slf.py();
+        let callback = Arc::new(callback);
+        let on_notify = move |ev: &NotifyEvent| -> Vec<u8> {
+            let (callback, ev) = (callback.clone(), ev.clone());
+            // This thread belongs to the cluster's runtime, where librados refuses blocking
+            // calls; the callback may make some, so it runs on a plain thread.
+            std::thread::spawn(move || {
+                Python::try_attach(|py| deliver(py, &callback, &ev)).unwrap_or_default()
+            })
+            .join()
+            .unwrap_or_default()
+        };
+        let io = slf.get().io(py)?;
+        let o = obj.clone();
+        let cookie = py
+            .detach(|| io.watch(&o, on_notify))
+            .ctx(py, || "watch error".into())?;
+        Ok(Watch {
+            ioctx: slf.clone().unbind(),
+            oid: obj,
+            cookie,
+            io: Some(io),
+            closed: AtomicBool::new(false),
+        })
+    }
+}
+
+#[pymethods]
+impl Watch {
+    /// The watch's id (the ``watch_id`` its callback receives).
+    fn get_id(&self) -> u64 {
+        self.cookie
+    }
+
+    /// How long since the watch was last confirmed: the primary keeps watches for as long as
+    /// the client runs (re-registering them when a PG moves), so always ``timedelta(0)``.
+    fn check<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("datetime")?.getattr("timedelta")?.call0()
+    }
+
+    /// Unregisters the watch. Idempotent.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let (io, cookie) = (self.io.clone(), self.cookie);
+        py.detach(move || io.map_or(Ok(()), |io| io.unwatch(cookie)))
+            .ctx(py, || format!("Failed to unwatch '{}'", self.oid))
+    }
+
+    fn __enter__(slf: &Bound<'_, Self>) -> Py<Self> {
+        slf.clone().unbind()
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let io = self.io.take();
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            if let Some(aio) = io.as_ref().map(|io| io.aio()) {
+                let cookie = self.cookie;
+                crate::runtime::runtime().spawn(async move {
+                    let _ = aio.unwatch(cookie).await;
+                });
+            }
+        }
+        crate::runtime::drop_detached(io);
+    }
+}
