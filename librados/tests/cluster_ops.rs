@@ -528,6 +528,11 @@ fn watch_and_notify() {
         .notify("wn", &b"nobody"[..], Duration::from_secs(1))
         .unwrap();
     assert!(r.acks.is_empty());
+    // As in Ceph, a notify needs the object.
+    assert_eq!(
+        errno_of(notifier.notify("wn-missing", &b"?"[..], Duration::from_secs(1))),
+        ENOENT
+    );
     // Notifies on an object nobody watches succeed at once.
     notifier.write_full("wn-quiet", &b""[..]).unwrap();
     assert!(notifier

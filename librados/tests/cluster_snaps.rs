@@ -63,6 +63,16 @@ fn pool_snapshots_preserve_what_they_saw() {
     names.sort();
     assert_eq!(names, ["a", "c"]);
 
+    // `b` survives only in the snapshot: no watch or notify on it.
+    assert_eq!(
+        errno(io.watch("b", |_| Vec::new())),
+        librados::errno::ENOENT
+    );
+    assert_eq!(
+        errno(io.notify("b", &b"?"[..], Duration::from_millis(100))),
+        librados::errno::ENOENT
+    );
+
     // Snapshots are read-only.
     assert_eq!(errno(at.write_full("a", &b"x"[..])), librados::errno::EROFS);
     assert_eq!(errno(at.remove("a")), librados::errno::EROFS);

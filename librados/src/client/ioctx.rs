@@ -89,6 +89,10 @@ impl IoCtx {
     pub fn set_locator_key(&mut self, key: &str) {
         self.locator = key.to_string();
     }
+    /// The locator key set by [`IoCtx::set_locator_key`] ("" for none).
+    pub fn locator_key(&self) -> &str {
+        &self.locator
+    }
     /// The version of the object last read or written through this context.
     pub fn last_version(&self) -> u64 {
         self.last_version.load(Ordering::Relaxed)

@@ -21,7 +21,7 @@ pub use crate::msg::ops::{
 pub use crate::store::SNAP_HEAD;
 pub use config::Config;
 pub use error::{Error, Result};
-pub use ioctx::{AioCtx, IoCtx, ListEntry, NotifyReplies, ObjectStat};
+pub use ioctx::{AioCtx, IoCtx, ListEntry, NotifyReplies, ObjectIter, ObjectStat};
 pub use ops::{LockType, Locker, ReadOp, WriteOp};
 pub use snap::PoolSnapInfo;
 

@@ -42,7 +42,9 @@ impl Pg {
             results: Vec::new(),
         };
         let oid = super::primary::store_oid(self.pgid.pool, req.hash, &req.object);
-        let exists = self.sh.store.exists(self.cid, &oid).unwrap_or(false);
+        // A whiteout (a deleted head kept for its clones) is no object to clients.
+        let exists = crate::osd::exec::load(self.sh.store.as_ref(), self.cid, &oid)
+            .is_ok_and(|l| l.exists());
         let Some(p) = self.primary.as_mut() else {
             return;
         };
@@ -66,6 +68,8 @@ impl Pg {
                     failed(errno::ENOENT)
                 }
             }
+            // As in Ceph, a notify needs the object.
+            OpStep::Notify { .. } if !exists => failed(errno::ENOENT),
             OpStep::Notify {
                 payload,
                 timeout_ms,
