@@ -5,10 +5,9 @@
 mod common;
 
 use bytes::Bytes;
-use common::cluster::{assert_replicas_identical, init_tracing};
+use common::cluster::{assert_replicas_identical, init_tracing, spawn_child};
 use librados::Rados;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -163,29 +162,13 @@ fn child_process() {
     }
 }
 
-fn spawn_child(mode: &str, dir: &std::path::Path) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("RADOS_TEST_CHILD", mode)
-        .env("RADOS_TEST_DIR", dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 #[test]
 fn kill_9_keeps_acknowledged_writes() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let mut last = None;
     for round in 0..3 {
-        let mut child = spawn_child("write", dir.path());
+        let mut child = spawn_child("write", dir.path(), &[]);
         let out = BufReader::new(child.stdout.take().unwrap());
         let start = Instant::now();
         for line in out.lines() {
@@ -220,7 +203,7 @@ fn kill_9_keeps_acknowledged_writes() {
 fn a_second_process_gets_a_clear_error() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = spawn_child("hold", dir.path());
+    let mut child = spawn_child("hold", dir.path(), &[]);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     loop {
         let mut line = String::new();

@@ -5,11 +5,10 @@
 mod common;
 
 use bytes::Bytes;
-use common::cluster::init_tracing;
+use common::cluster::{init_tracing, spawn_child};
 use librados::{IoCtx, Rados};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const COW_OBJECTS: usize = 8;
@@ -88,23 +87,6 @@ fn child_process() {
     }
 }
 
-fn spawn_child(mode: &str, dir: &std::path::Path, round: usize) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("RADOS_TEST_CHILD", mode)
-        .env("RADOS_TEST_DIR", dir)
-        .env("RADOS_TEST_ROUND", round.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 /// Runs the child until `stop` says so (given each line and the time since "ready"), then
 /// kills it with SIGKILL; returns every line it printed.
 fn run_and_kill(
@@ -113,7 +95,7 @@ fn run_and_kill(
     round: usize,
     stop: impl Fn(&str, Duration) -> bool,
 ) -> Vec<String> {
-    let mut child = spawn_child(mode, dir, round);
+    let mut child = spawn_child(mode, dir, &[("RADOS_TEST_ROUND", round.to_string())]);
     let out = BufReader::new(child.stdout.take().unwrap());
     let mut lines = Vec::new();
     let mut ready = None;

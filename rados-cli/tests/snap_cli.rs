@@ -4,67 +4,17 @@
 //! whole file (each command opens the cluster, which costs most of a command's time), so the
 //! stages run in order inside one test.
 
-use std::process::{Command, Output, Stdio};
+mod common;
 
-struct Cluster {
-    dir: tempfile::TempDir,
+use common::{noise, Cluster};
+
+/// What the snapshot stages need beyond the shared helpers.
+trait SnapCluster {
+    fn put(&self, obj: &str, data: &[u8]);
+    fn ls(&self, extra: &[&str]) -> Vec<String>;
 }
 
-impl Cluster {
-    fn new() -> Cluster {
-        Cluster {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir
-            .path()
-            .join(name)
-            .to_str()
-            .expect("utf-8 path")
-            .to_string()
-    }
-
-    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_rados"));
-        c.arg("--data-dir").arg(self.dir.path().join("cluster"));
-        c.args(args).envs(env.iter().copied());
-        c.stdin(Stdio::null()).output().expect("run rados")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_env(args, &[])
-    }
-
-    /// Runs a command that must succeed; returns its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "rados {args:?} failed ({:?}):\n{}{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs a command that must fail; returns its exit code, standard output and error.
-    fn fails(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "rados {args:?} succeeded:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
+impl SnapCluster for Cluster {
     /// Writes `data` to a scratch file and puts it as object `obj` of pool `data`.
     fn put(&self, obj: &str, data: &[u8]) {
         let file = self.path(&format!("{obj}.in"));
@@ -89,19 +39,6 @@ impl Cluster {
 
 const OLD: &[u8] = b"old-data";
 const NEW: &[u8] = b"new-data-longer";
-
-/// Deterministic bytes.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 #[test]
 fn pool_snapshots_end_to_end() {
@@ -136,7 +73,7 @@ fn make_and_list_snapshot(c: &Cluster) -> u64 {
         c.ok(&["-p", "data", "mksnap", "s1"]),
         "created pool data snap s1\n"
     );
-    let (code, out, err) = c.fails(&["-p", "data", "mksnap", "s1"]);
+    let (code, out, err) = c.fails_with_output(&["-p", "data", "mksnap", "s1"]);
     assert_eq!(
         (code, out.as_str(), err.as_str()),
         (
@@ -197,7 +134,7 @@ fn reads_at_snapshot(c: &Cluster, s1: u64) {
         "{stat}"
     );
     assert!(stat.ends_with(", size 8\n"), "{stat}");
-    let (code, out, err) = c.fails(&["-p", "data", "-s", "s1", "stat", "later"]);
+    let (code, out, err) = c.fails_with_output(&["-p", "data", "-s", "s1", "stat", "later"]);
     assert_eq!(
         (code, out.as_str(), err.as_str()),
         (
@@ -224,7 +161,7 @@ fn reads_at_snapshot(c: &Cluster, s1: u64) {
 }
 
 fn snapshot_errors(c: &Cluster) {
-    let (code, out, err) = c.fails(&["-p", "data", "-s", "nosuch", "get", "a", "-"]);
+    let (code, out, err) = c.fails_with_output(&["-p", "data", "-s", "nosuch", "get", "a", "-"]);
     assert_eq!(
         (code, out.as_str(), err.as_str()),
         (
@@ -233,7 +170,7 @@ fn snapshot_errors(c: &Cluster) {
             "error looking up snap 'nosuch': (2) No such file or directory\n"
         )
     );
-    let (code, _, err) = c.fails(&["-s", "s1", "lspools"]);
+    let (code, _, err) = c.fails_with_output(&["-s", "s1", "lspools"]);
     assert_eq!(
         (code, err.as_str()),
         (1, "pool name must be specified with --snap\n")
@@ -256,7 +193,7 @@ fn snapshot_errors(c: &Cluster) {
     ] {
         let mut all = vec!["-p", "data", "-s", "s1"];
         all.extend_from_slice(&args);
-        let (code, _, err) = c.fails(&all);
+        let (code, _, err) = c.fails_with_output(&all);
         assert_eq!((code, err.trim_end()), (1, message), "{args:?}");
     }
     assert_eq!(c.ok(&["-p", "data", "get", "a", "-"]).as_bytes(), NEW);
@@ -282,7 +219,7 @@ fn listsnaps_and_df(c: &Cluster, s1: u64) {
         c.ok(&["-p", "data", "listsnaps", "later"]),
         format!("later:\n{header}head\t-\t15\n")
     );
-    let (code, _, err) = c.fails(&["-p", "data", "listsnaps", "nosuch"]);
+    let (code, _, err) = c.fails_with_output(&["-p", "data", "listsnaps", "nosuch"]);
     assert_eq!(
         (code, err.as_str()),
         (
@@ -339,7 +276,7 @@ fn rollback(c: &Cluster) {
     c.ok(&["-p", "data", "rollback", "later", "s1"]);
     assert_eq!(c.ls(&[]), ["a", "gone", "partial"]);
     // Ceph's message, object name where the snapshot's would be.
-    let (code, _, err) = c.fails(&["-p", "data", "rollback", "a", "nosuch"]);
+    let (code, _, err) = c.fails_with_output(&["-p", "data", "rollback", "a", "nosuch"]);
     assert_eq!(
         (code, err.as_str()),
         (
@@ -354,7 +291,7 @@ fn remove_snapshot(c: &Cluster) {
         c.ok(&["-p", "data", "rmsnap", "s1"]),
         "removed pool data snap s1\n"
     );
-    let (code, _, err) = c.fails(&["-p", "data", "rmsnap", "s1"]);
+    let (code, _, err) = c.fails_with_output(&["-p", "data", "rmsnap", "s1"]);
     assert_eq!(
         (code, err.as_str()),
         (
@@ -363,7 +300,7 @@ fn remove_snapshot(c: &Cluster) {
         )
     );
     assert_eq!(c.ok(&["-p", "data", "lssnap"]), "0 snaps\n");
-    let (code, _, err) = c.fails(&["-p", "nosuch", "mksnap", "x"]);
+    let (code, _, err) = c.fails_with_output(&["-p", "nosuch", "mksnap", "x"]);
     assert_eq!(
         (code, err.as_str()),
         (

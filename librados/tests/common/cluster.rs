@@ -113,3 +113,23 @@ pub fn assert_replicas_identical(dir: &Path, osds: u32) -> BTreeMap<DumpKey, Cop
     }
     dumps.into_iter().next().unwrap_or_default()
 }
+
+/// Starts this test binary again as a child that runs only its `child_process` test, with
+/// `RADOS_TEST_CHILD=mode`, `RADOS_TEST_DIR=dir` and `env`; its standard output is piped (the
+/// child prints what it acknowledged, the parent reads it and may kill it).
+pub fn spawn_child(mode: &str, dir: &Path, env: &[(&str, String)]) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RADOS_TEST_CHILD", mode)
+        .env("RADOS_TEST_DIR", dir)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
