@@ -124,6 +124,8 @@ pub fn start<F>(
 where
     F: Future<Output = (i64, Outcome)> + Send + 'static,
 {
+    let rt = crate::runtime::runtime()?;
+    crate::runtime::start_callback_thread()?;
     let shared = Arc::new(Shared {
         state: Mutex::new(State::default()),
         changed: Condvar::new(),
@@ -143,7 +145,7 @@ where
     let handle = has_callbacks.then(|| completion.clone_ref(py));
     let in_flight = ioctx.get().in_flight();
     in_flight.enter();
-    crate::runtime::runtime().spawn(async move {
+    rt.spawn(async move {
         let (rv, outcome) = op.await;
         finish(shared, rv, outcome, handle);
         in_flight.leave();

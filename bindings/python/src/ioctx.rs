@@ -116,7 +116,25 @@ impl Ioctx {
         what: impl FnOnce() -> String,
     ) -> PyResult<T> {
         let io = self.io(py)?;
-        py.detach(|| f(&io)).ctx(py, what)
+        py.detach(|| crate::bench::timed(|| f(&io))).ctx(py, what)
+    }
+
+    /// `read`'s data: up to `length` bytes at `offset`; for 0, nothing (librados would read
+    /// to the end; python-rados asks for nothing), after checking that the object exists.
+    fn read_bytes(
+        &self,
+        py: Python<'_>,
+        op: &str,
+        key: &str,
+        length: u64,
+        offset: u64,
+    ) -> PyResult<Bytes> {
+        let what = || self.failed(op, "read", key);
+        if length == 0 {
+            self.run(py, |io| io.stat(key), what)?;
+            return Ok(Bytes::new());
+        }
+        self.run(py, |io| io.read(key, length, offset), what)
     }
 
     /// "Ioctx.op(pool): failed to verb key", python-rados' wording for most failures.
@@ -353,14 +371,22 @@ impl Ioctx {
         length: u64,
         offset: u64,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let what = || self.failed("read", "read", &key);
-        if length == 0 {
-            // librados reads to the end for 0; python-rados asks for nothing.
-            self.run(py, |io| io.stat(&key), what)?;
-            return Ok(PyBytes::new(py, b""));
-        }
-        let d = self.run(py, |io| io.read(&key, length, offset), what)?;
+        let d = self.read_bytes(py, "read", &key, length, offset)?;
         Ok(PyBytes::new(py, &d))
+    }
+
+    /// Like ``read``, without copying: a read-only ``memoryview`` over the bytes librados
+    /// received (beyond python-rados). For large objects; ``bytes(view)`` makes a copy.
+    #[pyo3(signature = (key, length=8192, offset=0))]
+    fn read_buffer<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        length: u64,
+        offset: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let d = self.read_bytes(py, "read_buffer", &key, length, offset)?;
+        crate::buffer::memoryview(py, d)
     }
 
     /// ``(size, mtime)``, mtime a ``time.struct_time`` in local time.
@@ -560,9 +586,11 @@ impl Ioctx {
     ) -> PyResult<bool> {
         let payload = crate::watch::payload(msg)?;
         let t = Duration::from_millis(timeout_ms);
-        // librados notifies a missing object's (absent) watchers; Ceph answers ENOENT.
-        let notify = |io: &IoCtx| io.stat(&obj).and_then(|_| io.notify(&obj, payload, t));
-        self.run(py, notify, || format!("Failed to notify '{obj}'"))?;
+        self.run(
+            py,
+            |io| io.notify(&obj, payload, t),
+            || format!("Failed to notify '{obj}'"),
+        )?;
         Ok(true)
     }
 

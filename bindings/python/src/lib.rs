@@ -13,7 +13,8 @@
 //! Layout: [`cluster`] (Rados), [`ioctx`] (Ioctx), [`ops`] (WriteOp/ReadOp, omap),
 //! [`objects`] (listing, Object), [`snaps`], [`watch`], [`aio`] (Completion, asyncio),
 //! [`errors`] (the exception hierarchy, with src/support.py), [`mon_command`], [`runtime`]
-//! (the threads aio and callbacks run on). Every blocking call releases the GIL.
+//! (the threads aio and callbacks run on), [`buffer`] (zero-copy reads), [`bench`] (benchmark
+//! aids). Every blocking call releases the GIL.
 
 // The module's tests are Python (tests/, run by run-tests.sh). `cargo test --workspace
 // --all-targets` still builds this crate's unit-test harness; compiled empty, it references
@@ -21,6 +22,8 @@
 #![cfg(not(test))]
 
 mod aio;
+mod bench;
+mod buffer;
 mod cluster;
 mod errors;
 mod ioctx;
@@ -89,6 +92,8 @@ fn rados(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<snaps::SnapIterator>()?;
     m.add_class::<watch::Watch>()?;
     m.add_function(wrap_pyfunction!(cluster::embedded, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::native_loop, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::librados_clock, m)?)?;
     for (name, value) in CONSTANTS {
         m.add(*name, *value)?;
     }

@@ -134,9 +134,12 @@ impl Drop for Watch {
     fn drop(&mut self) {
         let io = self.io.take();
         if !self.closed.swap(true, Ordering::SeqCst) {
-            if let Some(aio) = io.as_ref().map(|io| io.aio()) {
+            // Unregistered in the background; a runtime that cannot start leaves the watch
+            // to lapse when the client goes.
+            if let (Some(aio), Ok(rt)) = (io.as_ref().map(|io| io.aio()), crate::runtime::runtime())
+            {
                 let cookie = self.cookie;
-                crate::runtime::runtime().spawn(async move {
+                rt.spawn(async move {
                     let _ = aio.unwatch(cookie).await;
                 });
             }

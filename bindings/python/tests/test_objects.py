@@ -90,6 +90,49 @@ def test_64_mib_object(ioctx):
     ioctx.remove_object("huge")
 
 
+@pytest.mark.ours_only
+def test_read_buffer_is_a_read_only_view_without_a_copy(ioctx):
+    data = os.urandom(1 << 20) * 64
+    ioctx.write_full("huge-view", data)
+    view = ioctx.read_buffer("huge-view", len(data) + 1)
+    assert isinstance(view, memoryview)
+    assert view.readonly and view.format == "B" and view.nbytes == len(data)
+    assert view == data
+    assert bytes(view[-5:]) == data[-5:]
+    with pytest.raises(TypeError):
+        view[0] = 0
+    # Slices keep the bytes alive after the view and the owner are gone.
+    tail = view[(64 << 20) - 3:]
+    del view
+    assert bytes(tail) == data[-3:]
+    assert bytes(ioctx.read_buffer("huge-view", 4, 10)) == data[10:14]
+    assert bytes(ioctx.read_buffer("huge-view", 0)) == b""
+    with pytest.raises(rados.ObjectNotFound):
+        ioctx.read_buffer("no-such-object")
+    # The owner type exports nothing unless made by a read.
+    owner_type = type(ioctx.read_buffer("huge-view", 1).obj)
+    with pytest.raises(BufferError):
+        memoryview(owner_type())
+    ioctx.remove_object("huge-view")
+
+
+@pytest.mark.ours_only
+def test_benchmark_aids_count_librados_calls(ioctx):
+    ioctx.write_full("clocked", b"x" * 4096)
+    rados._librados_clock(True)
+    for _ in range(5):
+        assert ioctx.read("clocked", 4096) == b"x" * 4096
+    calls, secs = rados._librados_clock(False)
+    assert calls == 5 and secs > 0
+    ioctx.read("clocked")
+    assert rados._librados_clock(False) == (0, 0.0)
+    assert rados._native_loop(ioctx, "read", "clocked", 4096, 3) > 0
+    with pytest.raises(ValueError):
+        rados._native_loop(ioctx, "stat", "clocked", 1, 1)
+    with pytest.raises(rados.ObjectNotFound):
+        rados._native_loop(ioctx, "read", "no-such-object", 1, 1)
+
+
 def test_xattrs(ioctx):
     ioctx.write_full("o", b"")
     assert ioctx.set_xattr("o", "a", b"1") is True
