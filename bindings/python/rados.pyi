@@ -379,6 +379,15 @@ class Ioctx:
         object_name: str,
         oncomplete: Optional[Callable[[Completion, Optional[int], Optional[time.struct_time]], None]],
     ) -> Completion: ...
+    def aio_notify(
+        self,
+        obj: str,
+        oncomplete: Optional[
+            Callable[[Completion, int, Optional[List[Tuple[int, int, bytes]]], Optional[List[Tuple[int, int]]]], None]
+        ],
+        msg: Union[str, bytes, None] = "",
+        timeout_ms: int = 5000,
+    ) -> Completion: ...
     def aio_execute(
         self,
         object_name: str,

@@ -25,6 +25,8 @@ pub enum Payload {
         size: u64,
         mtime: SystemTime,
     },
+    /// aio_notify: the watchers' replies (notifier id, cookie, data).
+    Notify(Vec<(u64, u64, Bytes)>),
 }
 
 /// How an operation ended: `Ok` or the error with the context python-rados would name.
@@ -39,6 +41,8 @@ pub enum Kind {
     Data,
     /// `cb(completion, size_or_None, mtime_or_None)` (aio_stat)
     Stat,
+    /// `cb(completion, return_value, acks_or_None, timeouts_or_None)` (aio_notify)
+    Notify,
 }
 
 #[derive(Default)]
@@ -210,11 +214,29 @@ fn callback_args<'py>(
             ]
         }
         (Kind::Stat, _) => vec![none.clone(), none],
+        (Kind::Notify, Some(Ok(Payload::Notify(acks)))) => vec![
+            s.return_value.into_pyobject(py)?.into_any(),
+            notify_acks(py, acks)?,
+            pyo3::types::PyList::empty(py).into_any(),
+        ],
+        (Kind::Notify, _) => vec![
+            s.return_value.into_pyobject(py)?.into_any(),
+            none.clone(),
+            none,
+        ],
     };
     drop(s);
     let mut all = vec![c.clone().into_any()];
     all.extend(args);
     pyo3::types::PyTuple::new(py, all)
+}
+
+/// A notify's acknowledgements as python-rados lists them: `[(notifier_id, cookie, reply)]`.
+fn notify_acks<'py>(py: Python<'py>, acks: &[(u64, u64, Bytes)]) -> PyResult<Bound<'py, PyAny>> {
+    let items = acks
+        .iter()
+        .map(|(id, cookie, reply)| (*id, *cookie, PyBytes::new(py, reply)));
+    Ok(pyo3::types::PyList::new(py, items)?.into_any())
 }
 
 /// What awaiting the completion yields: the result value, or the exception.
@@ -225,6 +247,10 @@ fn await_value<'py>(py: Python<'py>, shared: &Shared) -> PyResult<Bound<'py, PyA
         Some(Ok(Payload::Stat { size, mtime })) => {
             let t = crate::time::struct_time(py, *mtime)?;
             Ok((*size, t).into_pyobject(py)?.into_any())
+        }
+        Some(Ok(Payload::Notify(acks))) => {
+            let timeouts = pyo3::types::PyList::empty(py).into_any();
+            Ok((notify_acks(py, acks)?, timeouts).into_pyobject(py)?.into_any())
         }
         Some(Ok(Payload::None)) | None => Ok(s.return_value.into_pyobject(py)?.into_any()),
         Some(Err((err, context))) => Err(errors::to_py(py, err, context)),
@@ -285,16 +311,16 @@ impl Completion {
         self.wait_for_complete(py)
     }
 
-    /// Waits for the operation to complete and its callbacks to return; returns the return
-    /// value.
-    fn wait_for_complete_and_cb(&self, py: Python<'_>) -> i64 {
+    /// Waits for the operation to complete and its callbacks to return; returns 0 (the wait's
+    /// result, as in python-rados: the operation's is get_return_value()).
+    fn wait_for_complete_and_cb(&self, py: Python<'_>) -> i32 {
         let shared = self.shared.clone();
         py.detach(move || shared.wait(|s| s.done && s.callbacks_done));
-        self.get_return_value()
+        0
     }
 
     /// Alias of wait_for_complete_and_cb.
-    fn wait_for_safe_and_cb(&self, py: Python<'_>) -> i64 {
+    fn wait_for_safe_and_cb(&self, py: Python<'_>) -> i32 {
         self.wait_for_complete_and_cb(py)
     }
 
@@ -468,6 +494,30 @@ impl Ioctx {
                     }),
                 ),
                 Err(e) => done(Err(e), || format!("Failed to stat '{object_name}'")),
+            }
+        })
+    }
+
+    /// Notifies the watchers of ``obj`` asynchronously: ``oncomplete(completion, ret, acks,
+    /// timeouts)`` with ``acks`` a list of ``(notifier_id, cookie, reply)`` and ``timeouts``
+    /// a list (both None when ``ret`` is an error: ENOENT for a missing object, ETIMEDOUT
+    /// when some watcher did not answer within ``timeout_ms``). Awaited, it yields ``(acks,
+    /// timeouts)`` or raises.
+    #[pyo3(signature = (obj, oncomplete, msg=None, timeout_ms=5000))]
+    fn aio_notify(
+        slf: &Bound<'_, Self>,
+        obj: String,
+        oncomplete: Option<Py<PyAny>>,
+        msg: Option<&Bound<'_, PyAny>>,
+        timeout_ms: u64,
+    ) -> PyResult<Py<Completion>> {
+        let payload = crate::watch::payload(msg)?;
+        let aio = slf.get().io(slf.py())?.aio();
+        let timeout = std::time::Duration::from_millis(timeout_ms);
+        start(slf.py(), slf, Kind::Notify, oncomplete, None, async move {
+            match aio.notify(&obj, payload, timeout).await {
+                Ok(r) => (0, Ok(Payload::Notify(r.acks))),
+                Err(e) => done(Err(e), || format!("Failed to notify '{obj}'")),
             }
         })
     }

@@ -1,5 +1,7 @@
 """Object data, xattrs, listing, namespaces, locators and the Object wrapper."""
 
+import asyncio
+import errno
 import os
 import time
 
@@ -285,6 +287,45 @@ def test_watch_notify(ioctx):
         ioctx.notify("missing", "x")
     with pytest.raises(rados.ObjectNotFound):
         ioctx.watch("missing", lambda *a: None)
+
+
+def test_aio_notify(ioctx):
+    ioctx.write_full("aio-watched", b"")
+    w = ioctx.watch("aio-watched", lambda nid, notifier, wid, data: b"reply-" + data)
+    got = []
+    try:
+        c = ioctx.aio_notify("aio-watched", lambda *args: got.append(args), msg="hi",
+                             timeout_ms=5000)
+        assert c.wait_for_complete_and_cb() == 0
+        [(comp, ret, acks, timeouts)] = got
+        assert comp is c and ret == 0 and timeouts == []
+        [(notifier_id, cookie, reply)] = acks
+        assert isinstance(notifier_id, int) and isinstance(cookie, int)
+        assert reply == b"reply-hi"
+    finally:
+        w.close()
+    got.clear()
+    c = ioctx.aio_notify("aio-missing", lambda *args: got.append(args))
+    assert c.wait_for_complete_and_cb() == 0  # the wait's result, not the operation's
+    assert c.get_return_value() == -errno.ENOENT
+    assert got == [(c, -errno.ENOENT, None, None)]
+
+
+@pytest.mark.ours_only
+def test_aio_notify_awaited(ioctx):
+    ioctx.write_full("aio-watched2", b"")
+    w = ioctx.watch("aio-watched2", lambda *args: b"ok")
+
+    async def main():
+        acks, timeouts = await ioctx.aio_notify("aio-watched2", None, msg=b"x")
+        assert [r for (_, _, r) in acks] == [b"ok"] and timeouts == []
+        with pytest.raises(rados.ObjectNotFound):
+            await ioctx.aio_notify("aio-missing2", None)
+
+    try:
+        asyncio.run(main())
+    finally:
+        w.close()
 
 
 def test_watch_callback_may_call_the_cluster(ioctx):
