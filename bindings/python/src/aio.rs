@@ -250,7 +250,9 @@ fn await_value<'py>(py: Python<'py>, shared: &Shared) -> PyResult<Bound<'py, PyA
         }
         Some(Ok(Payload::Notify(acks))) => {
             let timeouts = pyo3::types::PyList::empty(py).into_any();
-            Ok((notify_acks(py, acks)?, timeouts).into_pyobject(py)?.into_any())
+            Ok((notify_acks(py, acks)?, timeouts)
+                .into_pyobject(py)?
+                .into_any())
         }
         Some(Ok(Payload::None)) | None => Ok(s.return_value.into_pyobject(py)?.into_any()),
         Some(Err((err, context))) => Err(errors::to_py(py, err, context)),

@@ -12,7 +12,8 @@
 //!
 //! Layout: [`cluster`] (Rados), [`ioctx`] (Ioctx), [`ops`] (WriteOp/ReadOp, omap),
 //! [`objects`] (listing, Object), [`snaps`], [`watch`], [`aio`] (Completion, asyncio),
-//! [`errors`] (the exception hierarchy, with src/support.py), [`mon_command`], [`runtime`]
+//! [`errors`] (the exception hierarchy, with src/support.py), [`mon_command`] and
+//! [`daemon_command`] (osd/pg/mgr), [`runtime`]
 //! (the threads aio and callbacks run on), [`buffer`] (zero-copy reads), [`bench`] (benchmark
 //! aids). Every blocking call releases the GIL.
 
@@ -25,6 +26,7 @@ mod aio;
 mod bench;
 mod buffer;
 mod cluster;
+mod daemon_command;
 mod errors;
 mod ioctx;
 mod mon_command;

@@ -1,5 +1,6 @@
 """rados.Rados: life cycle, configuration, pools, cluster information, mon_command."""
 
+import errno
 import json
 import re
 
@@ -196,3 +197,35 @@ def test_default_conffile_names_nothing(tmp_path, monkeypatch):
     r.connect()
     assert r.pool_exists("data")
     r.shutdown()
+
+
+def test_osd_and_pg_commands(cluster, pool):
+    ret, out, outs = cluster.osd_command(0, json.dumps({"prefix": "version"}), b"")
+    assert ret == 0 and "version" in json.loads(out)
+    ret, out, outs = cluster.osd_command(0, json.dumps({"prefix": "status"}), b"")
+    status = json.loads(out)
+    assert ret == 0 and status["whoami"] == 0 and status["state"] == "active"
+    assert status["cluster_fsid"] == cluster.get_fsid() and status["num_pgs"] > 0
+    assert cluster.osd_command(9999, json.dumps({"prefix": "version"}), b"") == (
+        -errno.ENOENT, b"", "osd dne")
+    ret, _, _ = cluster.osd_command(0, json.dumps({"prefix": "no such thing"}), b"")
+    assert ret == -errno.EINVAL
+    assert cluster.osd_command(0, "{not json", b"")[0] == -errno.EINVAL
+
+    pgid = "{}.0".format(cluster.pool_lookup(pool))
+    ret, out, _ = cluster.pg_command(pgid, json.dumps({"prefix": "query", "pgid": pgid}), b"")
+    q = json.loads(out)
+    assert ret == 0 and q["info"]["pgid"] == pgid
+    assert q["up"] and q["acting"] and q["epoch"] > 0
+    far = "{}.fff".format(cluster.pool_lookup(pool))
+    ret, _, _ = cluster.pg_command(far, json.dumps({"prefix": "query", "pgid": far}), b"")
+    assert ret == -errno.ENOENT
+    ret, _, _ = cluster.pg_command(pgid, json.dumps({"prefix": "no such thing"}), b"")
+    assert ret == -errno.EINVAL
+
+
+@pytest.mark.ours_only
+def test_mgr_command_says_there_is_no_manager(cluster):
+    ret, out, outs = cluster.mgr_command(json.dumps({"prefix": "pg ls"}), b"")
+    assert ret == -errno.EOPNOTSUPP and out == b"" and "manager" in outs
+    assert cluster.pg_command("bad", json.dumps({"prefix": "query"}), b"")[0] == -errno.EINVAL
