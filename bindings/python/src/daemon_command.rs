@@ -111,6 +111,17 @@ pub fn pg(h: &librados::Rados, pgid: &str, cmd: &str) -> Reply {
     }
 }
 
+/// Runs a command with the GIL released; the reply as Python has it.
+fn answer<'py>(
+    py: Python<'py>,
+    rados: &Rados,
+    f: impl FnOnce(&librados::Rados) -> Reply + Send,
+) -> PyResult<(i32, Bound<'py, PyBytes>, String)> {
+    let h = rados.handle(py)?;
+    let (ret, out, outs) = py.detach(|| f(&h));
+    Ok((ret, PyBytes::new(py, &out), outs))
+}
+
 #[pymethods]
 impl Rados {
     /// Sends a JSON command to ``osd.<osdid>``: ``(ret, outbuf, outs)``. Understood:
@@ -125,9 +136,7 @@ impl Rados {
         timeout: u64,
     ) -> PyResult<(i32, Bound<'py, PyBytes>, String)> {
         let _ = (inbuf, timeout);
-        let h = self.handle(py)?;
-        let (ret, out, outs) = py.detach(|| osd(&h, osdid, cmd));
-        Ok((ret, PyBytes::new(py, &out), outs))
+        answer(py, self, |h| osd(h, osdid, cmd))
     }
 
     /// Sends a JSON command to PG ``pgid``: ``(ret, outbuf, outs)``. Understood: ``query``
@@ -142,9 +151,7 @@ impl Rados {
         timeout: u64,
     ) -> PyResult<(i32, Bound<'py, PyBytes>, String)> {
         let _ = (inbuf, timeout);
-        let h = self.handle(py)?;
-        let (ret, out, outs) = py.detach(|| pg(&h, pgid, cmd));
-        Ok((ret, PyBytes::new(py, &out), outs))
+        answer(py, self, |h| pg(h, pgid, cmd))
     }
 
     /// The cluster runs no manager daemon: every command gets ``(-EOPNOTSUPP, b"", why)``
