@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Layout: [`cluster`] (Rados), [`ioctx`] (Ioctx), [`ops`] (WriteOp/ReadOp, omap),
-//! [`objects`] (listing, Object), [`snaps`], [`watch`], [`aio`] (Completion, asyncio),
+//! [`objects`] (listing, Object), [`snaps`], [`applications`], [`watch`], [`aio`] (Completion, asyncio),
 //! [`errors`] (the exception hierarchy, with src/support.py), [`mon_command`], [`runtime`]
 //! (the threads aio and callbacks run on). Every blocking call releases the GIL.
 
@@ -21,6 +21,7 @@
 #![cfg(not(test))]
 
 mod aio;
+mod applications;
 mod cluster;
 mod errors;
 mod ioctx;

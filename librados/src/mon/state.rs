@@ -166,6 +166,21 @@ impl MonState {
             MonCommand::SetCrushMap { map } => self.set_crush_map(map),
             MonCommand::PoolSnapCreate { pool, snap } => self.pool_snap_create(pool, snap),
             MonCommand::PoolSnapRemove { pool, snap } => self.pool_snap_remove(pool, snap),
+            MonCommand::PoolApplicationEnable { pool, app, force } => {
+                self.application_enable(pool, app, *force)
+            }
+            MonCommand::PoolApplicationDisable { pool, app, force } => {
+                self.application_disable(pool, app, *force)
+            }
+            MonCommand::PoolApplicationSet {
+                pool,
+                app,
+                key,
+                value,
+            } => self.application_set(pool, app, key, value),
+            MonCommand::PoolApplicationRemove { pool, app, key } => {
+                self.application_remove(pool, app, key)
+            }
             MonCommand::SelfManagedSnapCreate { pool } => self.unmanaged_snap(pool, None),
             MonCommand::SelfManagedSnapRemove { pool, snap } => {
                 self.unmanaged_snap(pool, Some(*snap))
@@ -210,11 +225,11 @@ impl MonState {
         }
     }
 
-    fn next_inc(&self) -> Incremental {
+    pub(super) fn next_inc(&self) -> Incremental {
         Incremental::next(&self.map)
     }
 
-    fn changed(&self, inc: Incremental, message: String) -> Proposal {
+    pub(super) fn changed(&self, inc: Incremental, message: String) -> Proposal {
         let epoch = inc.epoch;
         Proposal {
             records: vec![LogRecord::Map(Box::new(inc))],
@@ -222,7 +237,15 @@ impl MonState {
         }
     }
 
-    fn pool(&self, name: &str) -> Result<&Pool, MonError> {
+    /// A command that succeeds without changing the map (Ceph answers these with success).
+    pub(super) fn unchanged(&self, message: String) -> Proposal {
+        self.read_only(MonReply::Done {
+            epoch: self.map.epoch(),
+            message,
+        })
+    }
+
+    pub(super) fn pool(&self, name: &str) -> Result<&Pool, MonError> {
         self.map
             .pool_by_name(name)
             .ok_or_else(|| MonError::PoolNotFound {
