@@ -1,7 +1,9 @@
 """Pool applications: Ioctx.application_* (python-rados' shapes and exceptions, the rule
-that a second application needs force) and the `osd pool application ...` monitor commands."""
+that a second application needs force) and the `osd pool application ...` monitor commands;
+and (embedded) pools that could never become active being refused at once."""
 
 import json
+import time
 
 import pytest
 
@@ -110,3 +112,36 @@ def test_mon_commands(cluster, fresh_pool):
     assert (ret, outs) == (0, "application 'rgw' is not enabled on pool '{}'".format(pool))
     with cluster.open_ioctx(pool) as io:
         assert io.application_list() == ["rbd"]
+
+
+@pytest.mark.embedded_only
+@pytest.mark.ours_only
+def test_one_osd_cluster_clamps_the_default_size(tmp_path):
+    r = rados.embedded(str(tmp_path / "one"), osd_count=1)
+    try:
+        ret, out, _ = r.mon_command(json.dumps({"prefix": "osd pool get", "pool": "data", "var": "size", "format": "json"}), b"")
+        assert ret == 0 and json.loads(out)["size"] == 1
+        with r.open_ioctx("data") as io:
+            io.write_full("x", b"y")
+            assert io.read("x") == b"y"
+        # A larger size keeps min_size 1: the pool still serves, undersized.
+        cmd = {"prefix": "osd pool set", "pool": "data", "var": "size", "val": "3"}
+        assert r.mon_command(json.dumps(cmd), b"")[0] == 0
+        io_after = r.open_ioctx("data")
+        io_after.write_full("z", b"still serving")
+        io_after.close()
+        cmd = {"prefix": "osd pool set", "pool": "data", "var": "min_size", "val": "2"}
+        ret, _, outs = r.mon_command(json.dumps(cmd), b"")
+        assert ret == -22 and "could never become active" in outs
+    finally:
+        r.shutdown()
+
+
+@pytest.mark.embedded_only
+@pytest.mark.ours_only
+def test_a_pool_size_the_osds_cannot_serve_fails_promptly(tmp_path):
+    start = time.monotonic()
+    with pytest.raises(rados.InvalidArgumentError) as ei:
+        rados.embedded(str(tmp_path / "three"), osd_count=1, osd_pool_default_size=3)
+    assert "could never become active" in str(ei.value)
+    assert time.monotonic() - start < 30

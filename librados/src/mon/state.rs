@@ -325,10 +325,29 @@ impl MonState {
             )));
         }
         let id = self.map.pool_max() + 1;
+        let pool = Pool::replicated(id, name, size, pg_num, 0);
+        self.check_can_activate(&pool)?;
         let mut inc = self.next_inc();
-        inc.new_pools
-            .insert(id, Pool::replicated(id, name, size, pg_num, 0));
+        inc.new_pools.insert(id, pool);
         Ok(self.changed(inc, format!("pool '{name}' created")))
+    }
+
+    /// Refuses a pool whose PGs could never become active: a `min_size` above the number of
+    /// OSDs the cluster has. Ceph accepts such a pool and leaves its PGs `undersized+peered`
+    /// for ever, so every client op waits out its timeout; here the command fails at once.
+    /// (OSDs that are down or out still count: that is a passing state.)
+    fn check_can_activate(&self, pool: &Pool) -> Result<(), MonError> {
+        let osds = (0..self.map.max_osd())
+            .filter(|&o| self.map.exists(o))
+            .count();
+        if usize::from(pool.min_size) > osds {
+            return Err(MonError::Invalid(format!(
+                "pool '{}' could never become active: with size {} it needs {} OSDs up \
+                 (min_size) and the cluster has {osds}; choose a smaller size",
+                pool.name, pool.size, pool.min_size
+            )));
+        }
+        Ok(())
     }
 
     /// A pool changed by a snapshot command, in the next epoch, with the snap id the reply
@@ -473,6 +492,7 @@ impl MonState {
                 )))
             }
         }
+        self.check_can_activate(&pool)?;
         let mut inc = self.next_inc();
         inc.new_pools.insert(pool.id, pool);
         Ok(self.changed(inc, format!("set pool {name} {var} to {value}")))

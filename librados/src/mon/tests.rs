@@ -371,3 +371,36 @@ fn applications_follow_cephs_rules_and_replay() {
     let again = MonState::replay(&log, MonConfig::default()).unwrap();
     assert_eq!(again.map(), st.map());
 }
+
+#[test]
+fn pools_that_could_never_become_active_are_refused() {
+    let (mut st, mut log) = booted(1);
+    // Size 3 needs 2 OSDs (min_size) to serve: refused on one OSD.
+    let cmd = MonCommand::PoolCreate {
+        name: "three".into(),
+        pg_num: Some(4),
+        size: None,
+    };
+    let err = run(&mut st, &mut log, cmd).unwrap_err();
+    assert_eq!(err.errno(), errno::EINVAL);
+    assert!(
+        err.to_string().contains("could never become active"),
+        "{err}"
+    );
+    assert!(st.map().pool_by_name("three").is_none());
+    create_pool(&mut st, &mut log, "one", Some(1));
+    let set = |var: &str, value: &str| MonCommand::PoolSet {
+        name: "one".into(),
+        var: var.into(),
+        value: value.into(),
+    };
+    // A larger size keeps min_size 1, so the pool still serves (undersized).
+    run(&mut st, &mut log, set("size", "3")).unwrap();
+    let err = run(&mut st, &mut log, set("min_size", "2")).unwrap_err();
+    assert_eq!(err.errno(), errno::EINVAL);
+    assert_eq!(st.map().pool_by_name("one").unwrap().min_size, 1);
+
+    // Size 3 on two OSDs runs undersized but active: allowed.
+    let (mut st, mut log) = booted(2);
+    create_pool(&mut st, &mut log, "three", Some(3));
+}
