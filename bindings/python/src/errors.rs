@@ -89,7 +89,11 @@ pub fn errno_error(py: Python<'_>, errno: i32, message: &str, pool_missing: bool
 pub fn to_py(py: Python<'_>, err: &librados::Error, context: &str) -> PyErr {
     use librados::Error as E;
     let message = match err {
-        E::InvalidArgument(_) | E::Unsupported(_) | E::Locked { .. } | E::Os { .. } => {
+        E::InvalidArgument(_)
+        | E::Unsupported(_)
+        | E::PermissionDenied(_)
+        | E::Locked { .. }
+        | E::Os { .. } => {
             format!("{context}: {err}")
         }
         _ => context.to_string(),

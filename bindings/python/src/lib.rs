@@ -11,11 +11,11 @@
 //! ```
 //!
 //! Layout: [`cluster`] (Rados), [`ioctx`] (Ioctx), [`ops`] (WriteOp/ReadOp, omap),
-//! [`objects`] (listing, Object), [`snaps`], [`watch`], [`aio`] (Completion, asyncio),
-//! [`errors`] (the exception hierarchy, with src/support.py), [`mon_command`] and
-//! [`daemon_command`] (osd/pg/mgr), [`runtime`]
-//! (the threads aio and callbacks run on), [`buffer`] (zero-copy reads), [`bench`] (benchmark
-//! aids). Every blocking call releases the GIL.
+//! [`objects`] (listing, Object), [`snaps`], [`applications`], [`watch`], [`aio`]
+//! (Completion, asyncio), [`errors`] (the exception hierarchy, with src/support.py),
+//! [`mon_command`] and [`daemon_command`] (osd/pg/mgr), [`runtime`] (the threads aio and
+//! callbacks run on), [`buffer`] (zero-copy reads), [`bench`] (benchmark aids). Every
+//! blocking call releases the GIL.
 
 // The module's tests are Python (tests/, run by run-tests.sh). `cargo test --workspace
 // --all-targets` still builds this crate's unit-test harness; compiled empty, it references
@@ -23,6 +23,7 @@
 #![cfg(not(test))]
 
 mod aio;
+mod applications;
 mod bench;
 mod buffer;
 mod cluster;

@@ -1,10 +1,12 @@
 //! `Rados.mon_command`: Ceph's JSON monitor commands, the few that map onto librados' typed
 //! commands. Output follows Ceph's shapes where scripts commonly read them (`osd pool ls`,
-//! `df`, `status`, `fsid`); anything else is `-EINVAL "command not known"`, as Ceph answers an
-//! unknown prefix.
+//! `df`, `status`, `fsid`, `osd pool application get`); anything else is
+//! `-EINVAL "command not known"`, as Ceph answers an unknown prefix.
 
+use librados::msg::command::{MonCommand, MonReply};
 use librados::Rados;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 const EINVAL: i32 = 22;
 
@@ -46,6 +48,16 @@ pub fn run(h: &Rados, cmd: &str) -> (i32, Vec<u8>, String) {
             json!({ "fsid": h.fsid() }),
         )),
         "osd tree" => osd_tree(h, json_out),
+        "osd pool application enable"
+        | "osd pool application disable"
+        | "osd pool application set"
+        | "osd pool application rm" => {
+            return monitor_worded(pool_application_change(h, prefix, &v))
+        }
+        "osd pool application get" => {
+            let (pool, app, key) = (arg("pool"), arg("app"), arg("key"));
+            return monitor_worded(pool_application_get(h, &pool, &app, &key, json_out));
+        }
         _ => return (-EINVAL, Vec::new(), "command not known".into()),
     };
     match out {
@@ -55,6 +67,23 @@ pub fn run(h: &Rados, cmd: &str) -> (i32, Vec<u8>, String) {
 }
 
 type Reply = librados::Result<(Vec<u8>, String)>;
+
+/// A reply whose failure text is the monitor's message alone, as Ceph's `outs` is (no
+/// errno description appended).
+fn monitor_worded(reply: Reply) -> (i32, Vec<u8>, String) {
+    use librados::Error as E;
+    match reply {
+        Ok((outbuf, outs)) => (0, outbuf, outs),
+        Err(e) => {
+            let outs = match &e {
+                E::NotFound { what } | E::Exists { what } => what.clone(),
+                E::InvalidArgument(m) | E::PermissionDenied(m) => m.clone(),
+                other => other.to_string(),
+            };
+            (-e.errno(), Vec::new(), outs)
+        }
+    }
+}
 
 fn text_or_json(json_out: bool, text: String, v: Value) -> (Vec<u8>, String) {
     if json_out {
@@ -211,4 +240,86 @@ fn osd_tree(h: &Rados, json_out: bool) -> Reply {
         .collect::<Vec<_>>()
         .join("\n");
     Ok(text_or_json(json_out, text, json!({ "nodes": v })))
+}
+
+/// `osd pool application enable|disable|set|rm`, with Ceph's argument names; `outs` is the
+/// monitor's message, worded as Ceph's.
+fn pool_application_change(h: &Rados, prefix: &str, v: &Value) -> Reply {
+    let arg = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let force = match v.get("yes_i_really_mean_it") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(librados::Error::InvalidArgument(
+                "bad or missing field 'yes_i_really_mean_it'".into(),
+            ))
+        }
+    };
+    let (pool, app) = (arg("pool"), arg("app"));
+    let cmd = match prefix.rsplit(' ').next() {
+        Some("enable") => MonCommand::PoolApplicationEnable { pool, app, force },
+        Some("disable") => MonCommand::PoolApplicationDisable { pool, app, force },
+        Some("set") => MonCommand::PoolApplicationSet {
+            pool,
+            app,
+            key: arg("key"),
+            value: arg("value"),
+        },
+        _ => MonCommand::PoolApplicationRemove {
+            pool,
+            app,
+            key: arg("key"),
+        },
+    };
+    match h.mon_command(cmd)? {
+        MonReply::Done { message, .. } => Ok((Vec::new(), message)),
+        _ => Ok((Vec::new(), String::new())),
+    }
+}
+
+/// `osd pool application get [app [key]]`: every application's metadata, one application's,
+/// or one value, as Ceph prints them (JSON; pretty with four-space indents unless a JSON
+/// format is asked for; a value as a line of text).
+fn pool_application_get(h: &Rados, pool: &str, app: &str, key: &str, json_out: bool) -> Reply {
+    let io = h.ioctx(pool)?;
+    let not_found = |what: String| librados::Error::NotFound { what };
+    let value = if app.is_empty() {
+        let mut all = BTreeMap::new();
+        for name in io.application_list()? {
+            let metadata: BTreeMap<_, _> =
+                io.application_metadata_list(&name)?.into_iter().collect();
+            all.insert(name, metadata);
+        }
+        json!(all)
+    } else {
+        let metadata: BTreeMap<_, _> = io
+            .application_metadata_list(app)
+            .map_err(|e| match e {
+                librados::Error::NotFound { .. } => {
+                    not_found(format!("pool '{pool}' has no application '{app}'"))
+                }
+                e => e,
+            })?
+            .into_iter()
+            .collect();
+        if !key.is_empty() {
+            let value = metadata.get(key).ok_or_else(|| {
+                not_found(format!(
+                    "application '{app}' on pool '{pool}' does not have key '{key}'"
+                ))
+            })?;
+            return Ok((format!("{value}\n").into_bytes(), String::new()));
+        }
+        json!(metadata)
+    };
+    if json_out {
+        return Ok((value.to_string().into_bytes(), String::new()));
+    }
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    serde::Serialize::serialize(&value, &mut ser)
+        .map_err(|e| librados::Error::InvalidArgument(format!("cannot format the reply: {e}")))?;
+    out.push(b'\n');
+    Ok((out, String::new()))
 }

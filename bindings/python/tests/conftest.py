@@ -99,3 +99,11 @@ def ioctx(cluster, pool, request):
     io.set_namespace("ns-{}-{}".format(request.node.name[:60], uuid.uuid4().hex[:6]))
     yield io
     io.close()
+
+
+@pytest.fixture
+def fresh_ioctx(cluster, fresh_pool):
+    """An Ioctx on a pool of the test's own."""
+    io = cluster.open_ioctx(fresh_pool)
+    yield io
+    io.close()

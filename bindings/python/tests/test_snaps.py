@@ -8,15 +8,8 @@ import pytest
 import rados
 
 
-@pytest.fixture
-def snap_io(cluster, fresh_pool):
-    io = cluster.open_ioctx(fresh_pool)
-    yield io
-    io.close()
-
-
-def test_pool_snapshots(snap_io):
-    io = snap_io
+def test_pool_snapshots(fresh_ioctx):
+    io = fresh_ioctx
     io.write_full("obj", b"v1")
     assert io.create_snap("s1") is None
     snap = io.lookup_snap("s1")
@@ -57,27 +50,27 @@ def test_pool_snapshots(snap_io):
 
 
 @pytest.mark.ours_only
-def test_read_only_class(snap_io):
-    snap_io.write_full("obj", b"v1")
-    snap_io.create_snap("s")
-    snap_io.set_read(snap_io.lookup_snap("s").snap_id)
+def test_read_only_class(fresh_ioctx):
+    fresh_ioctx.write_full("obj", b"v1")
+    fresh_ioctx.create_snap("s")
+    fresh_ioctx.set_read(fresh_ioctx.lookup_snap("s").snap_id)
     with pytest.raises(rados.ReadOnly):
-        snap_io.write_full("obj", b"x")
+        fresh_ioctx.write_full("obj", b"x")
 
 
 @pytest.mark.embedded_only
-def test_object_created_after_the_snap_is_absent_there(snap_io):
+def test_object_created_after_the_snap_is_absent_there(fresh_ioctx):
     # Ceph agrees once its client has the map with the snap, but create_snap returns before
     # that: a write right after it may not be covered (ours waits for the map).
-    snap_io.create_snap("before")
-    snap_io.write_full("later", b"x")
-    snap_io.set_read(snap_io.lookup_snap("before").snap_id)
+    fresh_ioctx.create_snap("before")
+    fresh_ioctx.write_full("later", b"x")
+    fresh_ioctx.set_read(fresh_ioctx.lookup_snap("before").snap_id)
     with pytest.raises(rados.ObjectNotFound):
-        snap_io.read("later")
+        fresh_ioctx.read("later")
 
 
-def test_self_managed_snapshots(snap_io):
-    io = snap_io
+def test_self_managed_snapshots(fresh_ioctx):
+    io = fresh_ioctx
     io.write_full("obj", b"v1")
     s1 = io.create_self_managed_snap()
     assert isinstance(s1, int)

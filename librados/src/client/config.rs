@@ -5,7 +5,7 @@
 //! data_dir = /var/lib/rados     # embedded: run the cluster in-process over this directory
 //! # mon_host = 10.0.0.1:6789    # distributed: connect to daemons (a later release)
 //! osd_count = 3                 # OSDs of a new embedded cluster
-//! osd_pool_default_size = 3
+//! osd_pool_default_size = 3     # unset: 3, or osd_count if fewer
 //! osd_pool_default_pg_num = 32
 //! rados_osd_op_timeout = 60     # seconds; 0 = wait for ever
 //! ```

@@ -29,6 +29,9 @@ pub enum Error {
     InvalidArgument(String),
     #[error("{0}")]
     Unsupported(String),
+    /// Refused unless confirmed (e.g. a second application on a pool without `force`).
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error("the data directory {path} is in use by {holder}")]
     Locked { path: String, holder: String },
     #[error("{what}: {message}")]
@@ -63,6 +66,7 @@ impl Error {
             Error::InvalidArgument(_) => errno::EINVAL,
             Error::ReadOnly { .. } => errno::EROFS,
             Error::Unsupported(_) => errno::EOPNOTSUPP,
+            Error::PermissionDenied(_) => errno::EPERM,
             Error::Locked { .. } => errno::EBUSY,
             Error::Os { errno, .. } => *errno,
         }
@@ -95,6 +99,7 @@ impl From<crate::msg::command::WireError> for Error {
         match e.errno {
             errno::EINVAL => Error::InvalidArgument(e.message),
             errno::EOPNOTSUPP => Error::Unsupported(e.message),
+            errno::EPERM => Error::PermissionDenied(e.message),
             n => Error::from_errno(n, e.message),
         }
     }

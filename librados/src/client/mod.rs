@@ -8,6 +8,7 @@
 //! Bounds: each handle keeps at most [`MAX_OPS_IN_FLIGHT`] requests and
 //! [`MAX_BYTES_IN_FLIGHT`] payload bytes in flight (Ceph's objecter defaults); more wait.
 
+mod application;
 pub mod config;
 pub mod error;
 mod ioctx;

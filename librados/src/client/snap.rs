@@ -30,7 +30,8 @@ fn snap_id(reply: MonReply) -> Result<u64> {
 }
 
 impl IoCtx {
-    fn pool_record(&self) -> Result<crate::osdmap::Pool> {
+    /// The pool's record in this client's map.
+    pub(super) fn pool_record(&self) -> Result<crate::osdmap::Pool> {
         self.rados()
             .osdmap()
             .pool(self.pool_id())

@@ -104,9 +104,13 @@ impl Embedded {
             })?;
         let osds = conf.osd_count()?;
         let mut mon_config = MonConfig::default();
-        if let Some(s) = conf.default_pool_size()? {
-            mon_config.default_pool_size = s;
-        }
+        mon_config.default_pool_size = match conf.default_pool_size()? {
+            Some(s) => s,
+            // Unset, pools get at most one replica per OSD, so a one- or two-OSD cluster works
+            // as it is. A size set explicitly is kept: the monitor refuses pools that could
+            // never become active with it.
+            None => default_pool_size_for(osds, mon_config.default_pool_size),
+        };
         if let Some(n) = conf.default_pg_num()? {
             mon_config.default_pg_num = n;
         }
@@ -286,6 +290,12 @@ impl Drop for Embedded {
     }
 }
 
+/// The pool size of a cluster of `osds` OSDs when the configuration sets none: `default`
+/// (Ceph's 3), but never more than there are OSDs.
+fn default_pool_size_for(osds: u32, default: u8) -> u8 {
+    u8::try_from(osds).map_or(default, |n| default.min(n.max(1)))
+}
+
 /// Locks the directory for this process, or names the process holding it.
 fn take_lock(dir: &Path) -> Result<File> {
     let path = dir.join("lock");
@@ -305,5 +315,20 @@ fn take_lock(dir: &Path) -> Result<File> {
             },
         }),
         Err(e) => Err(io_error(format!("cannot lock {}", path.display()))(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_pool_size_for;
+
+    #[test]
+    fn the_default_pool_size_never_exceeds_the_osds() {
+        assert_eq!(default_pool_size_for(1, 3), 1);
+        assert_eq!(default_pool_size_for(2, 3), 2);
+        assert_eq!(default_pool_size_for(3, 3), 3);
+        assert_eq!(default_pool_size_for(64, 3), 3);
+        assert_eq!(default_pool_size_for(0, 3), 1);
+        assert_eq!(default_pool_size_for(1000, 3), 3);
     }
 }

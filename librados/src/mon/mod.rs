@@ -3,10 +3,12 @@
 //! - [`state`]: the map logic, pure (commands are proposed into log records, records applied).
 //! - [`log`]: the persistent log those records live in.
 //! - [`report`]: `status`, `df`, `osd tree`.
+//! - `application`: pool application tags and their metadata (`osd pool application ...`).
 //! - [`Monitor`]: the async driver: receives messages, makes records durable, applies them,
 //!   answers, and publishes new epochs to subscribers (OSDs and clients pull what they lack
 //!   with `MonGetMap { have, subscribe }`).
 
+mod application;
 pub mod log;
 pub mod report;
 pub mod state;
@@ -39,6 +41,9 @@ pub enum MonError {
     Invalid(String),
     #[error("{0}")]
     Unsupported(String),
+    /// Refused unless confirmed (Ceph's `--yes-i-really-mean-it`).
+    #[error("{0}")]
+    NotPermitted(String),
     #[error(transparent)]
     Map(#[from] OsdMapError),
     #[error(transparent)]
@@ -62,6 +67,7 @@ impl MonError {
             MonError::PoolExists { .. } | MonError::Exists(_) => errno::EEXIST,
             MonError::Invalid(_) => errno::EINVAL,
             MonError::Unsupported(_) => errno::EOPNOTSUPP,
+            MonError::NotPermitted(_) => errno::EPERM,
             MonError::Map(e) => e.errno(),
             MonError::Crush(e) => e.errno(),
             MonError::Corrupt(_) | MonError::Io { .. } => errno::EIO,

@@ -166,6 +166,21 @@ impl MonState {
             MonCommand::SetCrushMap { map } => self.set_crush_map(map),
             MonCommand::PoolSnapCreate { pool, snap } => self.pool_snap_create(pool, snap),
             MonCommand::PoolSnapRemove { pool, snap } => self.pool_snap_remove(pool, snap),
+            MonCommand::PoolApplicationEnable { pool, app, force } => {
+                self.application_enable(pool, app, *force)
+            }
+            MonCommand::PoolApplicationDisable { pool, app, force } => {
+                self.application_disable(pool, app, *force)
+            }
+            MonCommand::PoolApplicationSet {
+                pool,
+                app,
+                key,
+                value,
+            } => self.application_set(pool, app, key, value),
+            MonCommand::PoolApplicationRemove { pool, app, key } => {
+                self.application_remove(pool, app, key)
+            }
             MonCommand::SelfManagedSnapCreate { pool } => self.unmanaged_snap(pool, None),
             MonCommand::SelfManagedSnapRemove { pool, snap } => {
                 self.unmanaged_snap(pool, Some(*snap))
@@ -210,11 +225,11 @@ impl MonState {
         }
     }
 
-    fn next_inc(&self) -> Incremental {
+    pub(super) fn next_inc(&self) -> Incremental {
         Incremental::next(&self.map)
     }
 
-    fn changed(&self, inc: Incremental, message: String) -> Proposal {
+    pub(super) fn changed(&self, inc: Incremental, message: String) -> Proposal {
         let epoch = inc.epoch;
         Proposal {
             records: vec![LogRecord::Map(Box::new(inc))],
@@ -222,7 +237,15 @@ impl MonState {
         }
     }
 
-    fn pool(&self, name: &str) -> Result<&Pool, MonError> {
+    /// A command that succeeds without changing the map (Ceph answers these with success).
+    pub(super) fn unchanged(&self, message: String) -> Proposal {
+        self.read_only(MonReply::Done {
+            epoch: self.map.epoch(),
+            message,
+        })
+    }
+
+    pub(super) fn pool(&self, name: &str) -> Result<&Pool, MonError> {
         self.map
             .pool_by_name(name)
             .ok_or_else(|| MonError::PoolNotFound {
@@ -302,10 +325,29 @@ impl MonState {
             )));
         }
         let id = self.map.pool_max() + 1;
+        let pool = Pool::replicated(id, name, size, pg_num, 0);
+        self.check_can_activate(&pool)?;
         let mut inc = self.next_inc();
-        inc.new_pools
-            .insert(id, Pool::replicated(id, name, size, pg_num, 0));
+        inc.new_pools.insert(id, pool);
         Ok(self.changed(inc, format!("pool '{name}' created")))
+    }
+
+    /// Refuses a pool whose PGs could never become active: a `min_size` above the number of
+    /// OSDs the cluster has. Ceph accepts such a pool and leaves its PGs `undersized+peered`
+    /// for ever, so every client op waits out its timeout; here the command fails at once.
+    /// (OSDs that are down or out still count: that is a passing state.)
+    fn check_can_activate(&self, pool: &Pool) -> Result<(), MonError> {
+        let osds = (0..self.map.max_osd())
+            .filter(|&o| self.map.exists(o))
+            .count();
+        if usize::from(pool.min_size) > osds {
+            return Err(MonError::Invalid(format!(
+                "pool '{}' could never become active: with size {} it needs {} OSDs up \
+                 (min_size) and the cluster has {osds}; choose a smaller size",
+                pool.name, pool.size, pool.min_size
+            )));
+        }
+        Ok(())
     }
 
     /// A pool changed by a snapshot command, in the next epoch, with the snap id the reply
@@ -450,6 +492,7 @@ impl MonState {
                 )))
             }
         }
+        self.check_can_activate(&pool)?;
         let mut inc = self.next_inc();
         inc.new_pools.insert(pool.id, pool);
         Ok(self.changed(inc, format!("set pool {name} {var} to {value}")))

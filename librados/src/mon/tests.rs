@@ -317,3 +317,90 @@ fn weights_and_crush_maps_are_editable() {
     let again = MonState::replay(&log, MonConfig::default()).unwrap();
     assert_eq!(again.map(), st.map());
 }
+
+fn create_pool(st: &mut MonState, log: &mut Vec<LogRecord>, name: &str, size: Option<u8>) {
+    let cmd = MonCommand::PoolCreate {
+        name: name.into(),
+        pg_num: Some(4),
+        size,
+    };
+    run(st, log, cmd).unwrap();
+}
+
+#[test]
+fn applications_follow_cephs_rules_and_replay() {
+    let (mut st, mut log) = booted(3);
+    create_pool(&mut st, &mut log, "p", None);
+    let enable = |app: &str, force| MonCommand::PoolApplicationEnable {
+        pool: "p".into(),
+        app: app.into(),
+        force,
+    };
+    let epoch = st.map().epoch();
+    run(&mut st, &mut log, enable("rbd", false)).unwrap();
+    assert_eq!(st.map().epoch(), epoch + 1);
+    // Enabling it again is a success that changes nothing.
+    let again = st.propose(&enable("rbd", false)).unwrap();
+    assert!(again.records.is_empty());
+    let refused = run(&mut st, &mut log, enable("rgw", false)).unwrap_err();
+    assert_eq!(refused.errno(), errno::EPERM);
+    run(&mut st, &mut log, enable("rgw", true)).unwrap();
+    let set = MonCommand::PoolApplicationSet {
+        pool: "p".into(),
+        app: "rgw".into(),
+        key: "zone".into(),
+        value: "east".into(),
+    };
+    run(&mut st, &mut log, set).unwrap();
+    let unknown_app = MonCommand::PoolApplicationRemove {
+        pool: "p".into(),
+        app: "cephfs".into(),
+        key: "zone".into(),
+    };
+    let err = run(&mut st, &mut log, unknown_app).unwrap_err();
+    assert_eq!(err.errno(), errno::ENOENT);
+    assert_eq!(
+        err.to_string(),
+        "application 'cephfs' is not enabled on pool 'p'"
+    );
+
+    let pool = st.map().pool_by_name("p").unwrap();
+    assert_eq!(pool.applications.keys().collect::<Vec<_>>(), ["rbd", "rgw"]);
+    assert_eq!(pool.applications["rgw"]["zone"], "east");
+    assert_eq!(pool.last_change, st.map().epoch());
+    let again = MonState::replay(&log, MonConfig::default()).unwrap();
+    assert_eq!(again.map(), st.map());
+}
+
+#[test]
+fn pools_that_could_never_become_active_are_refused() {
+    let (mut st, mut log) = booted(1);
+    // Size 3 needs 2 OSDs (min_size) to serve: refused on one OSD.
+    let cmd = MonCommand::PoolCreate {
+        name: "three".into(),
+        pg_num: Some(4),
+        size: None,
+    };
+    let err = run(&mut st, &mut log, cmd).unwrap_err();
+    assert_eq!(err.errno(), errno::EINVAL);
+    assert!(
+        err.to_string().contains("could never become active"),
+        "{err}"
+    );
+    assert!(st.map().pool_by_name("three").is_none());
+    create_pool(&mut st, &mut log, "one", Some(1));
+    let set = |var: &str, value: &str| MonCommand::PoolSet {
+        name: "one".into(),
+        var: var.into(),
+        value: value.into(),
+    };
+    // A larger size keeps min_size 1, so the pool still serves (undersized).
+    run(&mut st, &mut log, set("size", "3")).unwrap();
+    let err = run(&mut st, &mut log, set("min_size", "2")).unwrap_err();
+    assert_eq!(err.errno(), errno::EINVAL);
+    assert_eq!(st.map().pool_by_name("one").unwrap().min_size, 1);
+
+    // Size 3 on two OSDs runs undersized but active: allowed.
+    let (mut st, mut log) = booted(2);
+    create_pool(&mut st, &mut log, "three", Some(3));
+}

@@ -65,6 +65,33 @@ pub enum MonCommand {
         pool: String,
         snap: String,
     },
+    /// Enables application `app` on a pool (`osd pool application enable`). A pool that
+    /// already has another application needs `force` (EPERM otherwise).
+    PoolApplicationEnable {
+        pool: String,
+        app: String,
+        force: bool,
+    },
+    /// Disables an application and drops its metadata; refused (EPERM) without `force`.
+    PoolApplicationDisable {
+        pool: String,
+        app: String,
+        force: bool,
+    },
+    /// Sets one metadata key of an application enabled on the pool (ENOENT if it is not).
+    PoolApplicationSet {
+        pool: String,
+        app: String,
+        key: String,
+        value: String,
+    },
+    /// Removes one metadata key of an application enabled on the pool (ENOENT if it is not;
+    /// a missing key is no error).
+    PoolApplicationRemove {
+        pool: String,
+        app: String,
+        key: String,
+    },
     /// Allocates a self-managed snap id (the pool then uses self-managed snapshots).
     SelfManagedSnapCreate {
         pool: String,
