@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod error;
+mod extent;
 mod ioctx;
 mod ops;
 mod snap;
