@@ -26,3 +26,6 @@ pub const EOPNOTSUPP: i32 = 95;
 pub const ETIMEDOUT: i32 = 110;
 pub const ECANCELED: i32 = 125;
 pub const EDQUOT: i32 = 122;
+/// The largest errno; Ceph reports a compare-extent mismatch at index `i` of the compared
+/// buffer as `MAX_ERRNO + i`.
+pub const MAX_ERRNO: i32 = 4095;

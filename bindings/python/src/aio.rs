@@ -582,6 +582,56 @@ impl Ioctx {
         })
     }
 
+    /// Writes ``to_write`` repeated to fill ``write_len`` bytes at ``offset`` asynchronously.
+    /// Raises InvalidArgumentError at once unless ``write_len`` is a multiple of its length.
+    #[pyo3(signature = (object_name, to_write, write_len, offset=0, oncomplete=None))]
+    fn aio_writesame(
+        slf: &Bound<'_, Self>,
+        object_name: String,
+        to_write: PyBackedBytes,
+        write_len: u64,
+        offset: u64,
+        oncomplete: Option<Py<PyAny>>,
+    ) -> PyResult<Py<Completion>> {
+        if to_write.is_empty() || write_len % to_write.len() as u64 != 0 {
+            let message = format!("error writing object {object_name}");
+            return Err(errors::errno_error(slf.py(), 22, &message, false));
+        }
+        let (aio, d, what) = (
+            slf.get().io(slf.py())?.aio(),
+            shared_bytes(to_write),
+            slf.get().failed("aio_writesame", "write", &object_name),
+        );
+        start(slf.py(), slf, Kind::Plain, oncomplete, None, async move {
+            let r = aio.write_same(&object_name, d, write_len, offset).await;
+            done(r, || what)
+        })
+    }
+
+    /// Compares the object's bytes at ``offset`` with ``cmp_buf`` asynchronously. The return
+    /// value (and what awaiting gives) is 0 when equal, ``-(4095 + i)`` when byte ``i`` of
+    /// ``cmp_buf`` is the first to differ, a negative errno on failure.
+    #[pyo3(signature = (object_name, cmp_buf, offset=0, oncomplete=None))]
+    fn aio_cmpext(
+        slf: &Bound<'_, Self>,
+        object_name: String,
+        cmp_buf: PyBackedBytes,
+        offset: u64,
+        oncomplete: Option<Py<PyAny>>,
+    ) -> PyResult<Py<Completion>> {
+        let (aio, d, what) = (
+            slf.get().io(slf.py())?.aio(),
+            shared_bytes(cmp_buf),
+            slf.get().failed("aio_cmpext", "compare", &object_name),
+        );
+        start(slf.py(), slf, Kind::Plain, oncomplete, None, async move {
+            match crate::ioctx::cmpext_value(aio.cmp_ext(&object_name, offset, d).await) {
+                Ok(rv) => (rv, Ok(Payload::None)),
+                Err(e) => done(Err(e), || what),
+            }
+        })
+    }
+
     /// Blocks until every asynchronous operation started through this context completed.
     fn aio_flush(&self, py: Python<'_>) {
         let in_flight = self.in_flight();

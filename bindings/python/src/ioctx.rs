@@ -71,6 +71,16 @@ pub fn shared_bytes(b: PyBackedBytes) -> Bytes {
     Bytes::from_owner(b)
 }
 
+/// python-rados' return value for a compare-extent: 0 on a match, `-(MAX_ERRNO + offset)`
+/// on a mismatch; any other failure stays an error.
+pub fn cmpext_value(r: librados::Result<()>) -> librados::Result<i64> {
+    match r {
+        Ok(()) => Ok(0),
+        Err(e @ librados::Error::CmpExtMismatch { .. }) => Ok(-i64::from(e.errno())),
+        Err(e) => Err(e),
+    }
+}
+
 /// An I/O context on one pool: ``rados.open_ioctx("pool")``.
 #[pyclass(module = "rados", frozen)]
 pub struct Ioctx {
@@ -333,21 +343,41 @@ impl Ioctx {
         Ok(0)
     }
 
-    /// Writes ``data`` repeated to fill ``write_len`` bytes at ``offset``.
+    /// Writes ``data`` repeated to fill ``write_len`` bytes at ``offset`` (InvalidArgumentError
+    /// unless ``write_len`` is a multiple of its length).
     #[pyo3(signature = (key, data, write_len, offset=0))]
     fn writesame(
         &self,
         py: Python<'_>,
         key: String,
         data: PyBackedBytes,
-        write_len: usize,
+        write_len: u64,
         offset: u64,
     ) -> PyResult<()> {
-        let d = crate::ops::repeat(py, &data, write_len)?;
+        let d = shared_bytes(data);
         self.run(
             py,
-            |io| io.write(&key, d, offset),
+            |io| io.write_same(&key, d, write_len, offset),
             || self.failed("writesame", "write", &key),
+        )
+    }
+
+    /// Compares the object's bytes at ``offset`` with ``cmp_buf`` (bytes past its end compare
+    /// as zeros): 0 when equal, ``-(4095 + i)`` when byte ``i`` of ``cmp_buf`` is the first to
+    /// differ. Other failures raise (ObjectNotFound for a missing object).
+    #[pyo3(signature = (key, cmp_buf, offset=0))]
+    fn cmpext(
+        &self,
+        py: Python<'_>,
+        key: String,
+        cmp_buf: PyBackedBytes,
+        offset: u64,
+    ) -> PyResult<i64> {
+        let d = shared_bytes(cmp_buf);
+        self.run(
+            py,
+            |io| cmpext_value(io.cmp_ext(&key, offset, d)),
+            || self.failed("cmpext", "compare", &key),
         )
     }
 

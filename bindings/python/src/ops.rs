@@ -7,28 +7,31 @@ use crate::aio::{self, done, Completion, Kind, Payload};
 use crate::errors;
 use crate::ioctx::{shared_bytes, Ioctx};
 use bytes::Bytes;
-use librados::client::StepOutput;
+use librados::client::{CmpOp, StepOutput};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyTuple};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-/// ``data`` repeated to ``write_len`` bytes (writesame); EINVAL unless it divides evenly.
-pub fn repeat(py: Python<'_>, data: &[u8], write_len: usize) -> PyResult<Bytes> {
-    if data.is_empty() || write_len % data.len() != 0 {
-        return Err(errors::errno_error(
-            py,
-            22,
-            "writesame: write_len must be a multiple of the data's length",
-            false,
-        ));
-    }
-    Ok(Bytes::from(data.repeat(write_len / data.len())))
-}
-
-fn not_supported(py: Python<'_>, what: &str) -> PyErr {
-    errors::errno_error(py, 95, &format!("{what} is not supported yet"), false)
+/// python-rados' ``LIBRADOS_CMPXATTR_OP_*`` number as a comparison.
+fn cmp_op(py: Python<'_>, n: i64) -> PyResult<CmpOp> {
+    Ok(match n {
+        1 => CmpOp::Eq,
+        2 => CmpOp::Ne,
+        3 => CmpOp::Gt,
+        4 => CmpOp::Gte,
+        5 => CmpOp::Lt,
+        6 => CmpOp::Lte,
+        _ => {
+            return Err(errors::errno_error(
+                py,
+                22,
+                &format!("comparison operator {n} is not one of LIBRADOS_CMPXATTR_OP_*"),
+                false,
+            ))
+        }
+    })
 }
 
 /// Steps changing one object, applied atomically by Ioctx.operate_write_op.
@@ -163,19 +166,14 @@ impl WriteOp {
         })
     }
 
+    /// Writes ``to_write`` repeated to fill ``write_len`` bytes at ``offset``; the op fails
+    /// with InvalidArgumentError unless ``write_len`` is a multiple of its length.
     #[pyo3(signature = (to_write, write_len, offset=0))]
-    fn writesame(
-        &self,
-        py: Python<'_>,
-        to_write: PyBackedBytes,
-        write_len: usize,
-        offset: u64,
-    ) -> PyResult<()> {
-        let d = repeat(py, &to_write, write_len)?;
+    fn writesame(&self, to_write: PyBackedBytes, write_len: u64, offset: u64) {
+        let d = shared_bytes(to_write);
         self.with(|op| {
-            op.write(offset, d);
-        });
-        Ok(())
+            op.write_same(offset, write_len, d);
+        })
     }
 
     /// Fails the whole op (ERANGE: object newer, EOVERFLOW: older) unless the object's
@@ -208,18 +206,27 @@ impl WriteOp {
         })
     }
 
-    /// Not available yet (librados has no compare-extent step): raises NotSupported.
+    /// Guard: the op fails with ExtendMismatch (``offset``: the first differing byte of
+    /// ``cmp_buf``) unless the object's bytes at ``offset`` equal ``cmp_buf``; bytes past the
+    /// object's end, or of a missing object, compare as zeros.
     #[pyo3(signature = (cmp_buf, offset=0))]
-    fn cmpext(&self, py: Python<'_>, cmp_buf: PyBackedBytes, offset: u64) -> PyResult<()> {
-        let _ = (cmp_buf, offset);
-        Err(not_supported(py, "WriteOp.cmpext"))
+    fn cmpext(&self, cmp_buf: PyBackedBytes, offset: u64) {
+        let d = shared_bytes(cmp_buf);
+        self.with(|op| {
+            op.cmp_ext(offset, d);
+        })
     }
 
-    /// Not available yet (librados has no omap compare step): raises NotSupported.
+    /// Guard: the op fails with OperationCanceled (ECANCELED) unless omap ``key``'s value
+    /// (empty when missing) compares to ``val`` as ``cmp_op`` says: LIBRADOS_CMPXATTR_OP_EQ
+    /// (1), _GT (3) or _LT (5); the others fail the op with InvalidArgumentError, as in Ceph.
     #[pyo3(signature = (key, val, cmp_op=1))]
     fn omap_cmp(&self, py: Python<'_>, key: String, val: String, cmp_op: i64) -> PyResult<()> {
-        let _ = (key, val, cmp_op);
-        Err(not_supported(py, "WriteOp.omap_cmp"))
+        let op_kind = self::cmp_op(py, cmp_op)?;
+        self.with(|op| {
+            op.omap_cmp(key, op_kind, val);
+        });
+        Ok(())
     }
 }
 
@@ -354,11 +361,15 @@ impl ReadOp {
         let _ = flags;
     }
 
-    /// Not available yet (librados has no compare-extent step): raises NotSupported.
+    /// Guard: the op fails with ExtendMismatch (``offset``: the first differing byte of
+    /// ``cmp_buf``) unless the object's bytes at ``offset`` equal ``cmp_buf``; bytes past the
+    /// object's end compare as zeros, a missing object is ObjectNotFound.
     #[pyo3(signature = (cmp_buf, offset=0))]
-    fn cmpext(&self, py: Python<'_>, cmp_buf: PyBackedBytes, offset: u64) -> PyResult<()> {
-        let _ = (cmp_buf, offset);
-        Err(not_supported(py, "ReadOp.cmpext"))
+    fn cmpext(&self, cmp_buf: PyBackedBytes, offset: u64) {
+        let d = shared_bytes(cmp_buf);
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.op.cmp_ext(offset, d);
+        s.steps += 1;
     }
 }
 

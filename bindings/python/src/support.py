@@ -174,8 +174,14 @@ ERRNO_CLASSES = {
 }
 
 
+# Ceph reports a compare-extent mismatch at byte i of the compared buffer as MAX_ERRNO + i.
+MAX_ERRNO = 4095
+
+
 def make_ex(errno, message, pool_missing=False):
     """The exception for a failure with a positive ``errno``."""
+    if errno >= MAX_ERRNO:
+        return ExtendMismatch(message, errno, errno - MAX_ERRNO)
     if pool_missing:
         return PoolNotFound(message, errno=errno)
     return ERRNO_CLASSES.get(errno, OSError)(message, errno=errno)

@@ -17,6 +17,11 @@ pub enum Error {
     NoData { what: String },
     #[error("{what}: Operation canceled (a guard failed)")]
     Canceled { what: String },
+    /// A compare-extent guard found different content: `offset` is the index, within the
+    /// compared buffer, of the first differing byte. Its errno is Ceph's: `MAX_ERRNO`
+    /// (4095) + `offset`, which C librados returns negated.
+    #[error("{what}: object content differs at byte {offset} of the compared extent")]
+    CmpExtMismatch { what: String, offset: u64 },
     #[error("{what}: No space left on device")]
     NoSpace { what: String },
     #[error("{what}: Connection timed out")]
@@ -60,6 +65,10 @@ impl Error {
             Error::Exists { .. } => errno::EEXIST,
             Error::NoData { .. } => errno::ENODATA,
             Error::Canceled { .. } => errno::ECANCELED,
+            Error::CmpExtMismatch { offset, .. } => i32::try_from(*offset)
+                .ok()
+                .and_then(|o| errno::MAX_ERRNO.checked_add(o))
+                .unwrap_or(i32::MAX),
             Error::NoSpace { .. } => errno::ENOSPC,
             Error::TimedOut { .. } => errno::ETIMEDOUT,
             Error::Busy { .. } => errno::EBUSY,
@@ -85,6 +94,10 @@ impl Error {
             errno::EBUSY => Error::Busy { what },
             errno::EINVAL => Error::InvalidArgument(what),
             errno::EROFS => Error::ReadOnly { what },
+            n if n >= errno::MAX_ERRNO => Error::CmpExtMismatch {
+                what,
+                offset: (n - errno::MAX_ERRNO) as u64,
+            },
             _ => Error::Os {
                 message: strerror(errno),
                 what,

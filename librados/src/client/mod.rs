@@ -11,6 +11,7 @@
 mod application;
 pub mod config;
 pub mod error;
+mod extent;
 mod ioctx;
 mod ops;
 mod snap;

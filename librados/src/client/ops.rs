@@ -68,6 +68,32 @@ macro_rules! common_steps {
                 });
                 self
             }
+            /// Fails unless the object's bytes at `offset` equal `data` (bytes past its end
+            /// compare as zeros) with [`crate::Error::CmpExtMismatch`], whose offset is the
+            /// index in `data` of the first differing byte. In a read, a missing object is
+            /// ENOENT; in a write, it compares as zeros.
+            pub fn cmp_ext(&mut self, offset: u64, data: impl Into<Bytes>) -> &mut Self {
+                self.steps.push(OpStep::CmpExt {
+                    offset,
+                    data: b(data),
+                });
+                self
+            }
+            /// Fails with ECANCELED unless omap `key`'s value (empty when the key is missing)
+            /// satisfies `value_stored <op> value`, compared byte-wise. Only `Eq`, `Gt` and
+            /// `Lt` are understood (EINVAL for the others, as in Ceph); ENOENT without the
+            /// object. Each call adds one step.
+            pub fn omap_cmp(
+                &mut self,
+                key: impl Into<Bytes>,
+                op: CmpOp,
+                value: impl Into<Bytes>,
+            ) -> &mut Self {
+                self.steps.push(OpStep::OmapCmp {
+                    assertions: vec![(b(key), op, b(value))],
+                });
+                self
+            }
             /// Calls an object class method.
             pub fn exec(
                 &mut self,
@@ -98,6 +124,16 @@ impl WriteOp {
     pub fn write(&mut self, offset: u64, data: impl Into<Bytes>) -> &mut Self {
         self.steps.push(OpStep::Write {
             offset,
+            data: b(data),
+        });
+        self
+    }
+    /// Writes `data` repeated to fill `len` bytes at `offset`; the request fails with EINVAL
+    /// when `data` is empty or `len` is not a multiple of its length.
+    pub fn write_same(&mut self, offset: u64, len: u64, data: impl Into<Bytes>) -> &mut Self {
+        self.steps.push(OpStep::WriteSame {
+            offset,
+            len,
             data: b(data),
         });
         self

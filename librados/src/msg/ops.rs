@@ -73,7 +73,7 @@ fn snap_head() -> u64 {
     crate::store::SNAP_HEAD
 }
 
-/// How `CmpXattr` compares the stored value with the given one.
+/// How `CmpXattr` and `OmapCmp` compare the stored value with the given one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CmpOp {
     Eq,
@@ -200,6 +200,29 @@ pub enum OpStep {
         method: String,
         input: Bytes,
     },
+    // --- added later; new variants go last so older encodings keep their meaning
+    /// Guard: the object's bytes at `offset` must equal `data`, bytes past its end comparing
+    /// as zeros (a missing object is all zeros inside a write request, ENOENT in a read).
+    /// A mismatch fails the request with errno [`crate::errno::MAX_ERRNO`] + the index in
+    /// `data` of the first differing byte, as Ceph reports it.
+    CmpExt {
+        offset: u64,
+        data: Bytes,
+    },
+    /// Guard: ECANCELED unless, for every `(key, op, value)`, the stored omap value (empty
+    /// when the key is missing) satisfies `stored <op> value`, compared byte-wise. As in
+    /// Ceph 16, only `Eq`, `Gt` and `Lt` are understood (EINVAL otherwise); ENOENT without
+    /// the object.
+    OmapCmp {
+        assertions: Vec<(Bytes, CmpOp, Bytes)>,
+    },
+    /// Writes `data` repeated to fill `len` bytes at `offset`: EINVAL when `data` is empty
+    /// or `len` is not a multiple of its length; `len` 0 writes (and creates) nothing.
+    WriteSame {
+        offset: u64,
+        len: u64,
+        data: Bytes,
+    },
 }
 
 impl OpStep {
@@ -222,15 +245,22 @@ impl OpStep {
                 | OpStep::OmapClear
                 | OpStep::OmapSetHeader { .. }
                 | OpStep::Rollback { .. }
+                | OpStep::WriteSame { .. }
         ) || matches!(self, OpStep::Exec { .. })
     }
 
     /// Payload bytes the step carries (for client throttling).
     pub fn payload_bytes(&self) -> u64 {
         match self {
-            OpStep::Write { data, .. } | OpStep::WriteFull { data } | OpStep::Append { data } => {
-                data.len() as u64
-            }
+            OpStep::Write { data, .. }
+            | OpStep::WriteFull { data }
+            | OpStep::Append { data }
+            | OpStep::WriteSame { data, .. }
+            | OpStep::CmpExt { data, .. } => data.len() as u64,
+            OpStep::OmapCmp { assertions } => assertions
+                .iter()
+                .map(|(k, _, v)| (k.len() + v.len()) as u64)
+                .sum(),
             OpStep::SetXattr { value, .. } => value.len() as u64,
             OpStep::OmapSetVals { entries } => entries
                 .iter()

@@ -45,6 +45,34 @@ fn round_trip_keeps_header_and_body() {
 }
 
 #[test]
+fn compare_and_write_same_steps_round_trip() {
+    let Message::OsdOp(mut req) = sample() else {
+        unreachable!("sample() is an OsdOp")
+    };
+    req.steps = vec![
+        OpStep::CmpExt {
+            offset: u64::MAX,
+            data: Bytes::from_static(b"\0cmp"),
+        },
+        OpStep::OmapCmp {
+            assertions: vec![(
+                Bytes::from_static(b"k"),
+                CmpOp::Lt,
+                Bytes::from_static(&[0, 255]),
+            )],
+        },
+        OpStep::WriteSame {
+            offset: 3,
+            len: 8,
+            data: Bytes::from_static(b"ab"),
+        },
+    ];
+    let msg = Message::OsdOp(req);
+    let frame = encode(EntityName::client(7), 1, 1, &msg).unwrap();
+    assert_eq!(decode(&frame).unwrap().msg, msg);
+}
+
+#[test]
 fn every_flipped_byte_is_refused() {
     let frame = encode(EntityName::osd(1), 1, 1, &sample()).unwrap();
     for i in 0..frame.len() {

@@ -4,6 +4,10 @@
 //! Reads inside a write request see the object as it was before the request (as in Ceph),
 //! except for existence, size and xattrs, which track the request's own earlier steps.
 
+mod extent;
+#[cfg(test)]
+mod tests;
+
 use super::class;
 use super::snap::{Resolved, SnapSet, SS_ATTR};
 use crate::errno;
@@ -237,6 +241,7 @@ pub fn execute(
         rolled_back: None,
     };
     let single = steps.len() == 1;
+    let write_request = steps.iter().any(OpStep::is_write);
     let mut txn = Transaction::new();
     let mut results = Vec::with_capacity(steps.len());
     let mut failed = None;
@@ -249,6 +254,7 @@ pub fn execute(
             w: &mut w,
             txn: &mut txn,
             single,
+            write_request,
         };
         match ctx.step(step) {
             Ok(out) => results.push(StepResult { rval: 0, out }),
@@ -360,6 +366,9 @@ struct StepCtx<'a> {
     txn: &'a mut Transaction,
     /// The request has only this step.
     single: bool,
+    /// The request has a step that may change the object (a missing object then reads as
+    /// nothing rather than failing, for the guards that allow it).
+    write_request: bool,
 }
 
 type StepOut = Result<StepOutput, i32>;
@@ -381,6 +390,18 @@ impl StepCtx<'_> {
         end.filter(|e| *e <= MAX_OBJECT_SIZE).ok_or(errno::EFBIG)
     }
 
+    /// Writes `data` at `offset`, creating the object; `offset + len` is within bounds.
+    fn write_at(&mut self, offset: u64, data: &Bytes) -> StepOut {
+        let end = self.check_size(offset.checked_add(data.len() as u64))?;
+        self.create();
+        if !data.is_empty() {
+            self.txn.write(self.cid, self.oid, offset, data.clone());
+            self.w.size = self.w.size.max(end);
+            self.w.dirty.push((offset, data.len() as u64));
+        }
+        Ok(StepOutput::None)
+    }
+
     /// Marks the object as created/changed by this request.
     fn create(&mut self) {
         if !self.w.exists {
@@ -399,15 +420,8 @@ impl StepCtx<'_> {
                 }
                 self.create();
             }
-            OpStep::Write { offset, data } => {
-                let end = self.check_size(offset.checked_add(data.len() as u64))?;
-                self.create();
-                if !data.is_empty() {
-                    self.txn.write(self.cid, self.oid, *offset, data.clone());
-                    self.w.size = self.w.size.max(end);
-                    self.w.dirty.push((*offset, data.len() as u64));
-                }
-            }
+            OpStep::Write { offset, data } => return self.write_at(*offset, data),
+            OpStep::WriteSame { offset, len, data } => return self.write_same(*offset, *len, data),
             OpStep::WriteFull { data } => {
                 self.check_size(Some(data.len() as u64))?;
                 self.create();
@@ -580,6 +594,8 @@ impl StepCtx<'_> {
                     return Err(errno::ECANCELED);
                 }
             }
+            OpStep::CmpExt { offset, data } => return self.cmp_ext(*offset, data),
+            OpStep::OmapCmp { assertions } => return self.omap_cmp(assertions),
             OpStep::Watch { .. } | OpStep::Unwatch { .. } | OpStep::Notify { .. } => {
                 // Watch/notify requests are handled by the PG, alone; never in a compound op.
                 return Err(errno::EINVAL);
@@ -746,7 +762,7 @@ impl StepCtx<'_> {
     }
 }
 
-/// `CmpXattr`: compares the stored value (left) with the given one (right).
+/// `CmpXattr` (and `OmapCmp`): compares the stored value (left) with the given one (right).
 fn compare(stored: &[u8], op: CmpOp, mode: CmpMode, value: &[u8]) -> Result<bool, i32> {
     let ord = match mode {
         CmpMode::String => stored.cmp(value),
