@@ -336,6 +336,64 @@ fn advisory_locks_between_clients() {
 }
 
 #[test]
+fn locks_renew_only_when_asked() {
+    use librados::client::LockRenew;
+    let a = io();
+    let b = io();
+    assert_eq!(
+        errno_of(a.lock_exclusive_with("rn", "L", "c", "", None, LockRenew::Must)),
+        ENOENT,
+        "must-renew needs a lock held"
+    );
+    a.lock_exclusive_with(
+        "rn",
+        "L",
+        "c",
+        "first",
+        Some(Duration::from_secs(600)),
+        LockRenew::May,
+    )
+    .unwrap();
+    let expires = |io: &IoCtx| io.lock_info("rn", "L").unwrap().lockers[0].expires_ns;
+    let first = expires(&a);
+    assert!(first > 0);
+    assert_eq!(errno_of(a.lock_exclusive("rn", "L", "c", "", None)), EEXIST);
+    // Renewing replaces the duration and the description.
+    a.lock_exclusive_with("rn", "L", "c", "renewed", None, LockRenew::Must)
+        .unwrap();
+    let info = a.lock_info("rn", "L").unwrap();
+    assert_eq!(info.lockers.len(), 1);
+    assert_eq!(info.lockers[0].expires_ns, 0);
+    assert_eq!(info.lockers[0].description, "renewed");
+    assert_eq!(
+        errno_of(b.lock_exclusive_with("rn", "L", "c", "", None, LockRenew::May)),
+        EBUSY,
+        "another client renews nothing"
+    );
+    a.lock_shared_with("rn", "S", "c", "t", "", None, LockRenew::May)
+        .unwrap();
+    a.lock_shared_with("rn", "S", "c", "t", "", None, LockRenew::May)
+        .unwrap();
+    assert_eq!(a.lock_info("rn", "S").unwrap().lockers.len(), 1);
+}
+
+#[test]
+fn a_write_op_stamps_the_mtime_it_is_given() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let io = io();
+    let when = UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    let mut op = WriteOp::new();
+    op.write_full(Bytes::from_static(b"old news"))
+        .set_mtime(when);
+    io.operate("stamped", &op).unwrap();
+    assert_eq!(io.stat("stamped").unwrap().mtime, when);
+    // Without one, the time of the write.
+    let before = SystemTime::now() - Duration::from_secs(1);
+    io.write("stamped", Bytes::from_static(b"new"), 0).unwrap();
+    assert!(io.stat("stamped").unwrap().mtime >= before);
+}
+
+#[test]
 fn namespaces_locators_and_listing() {
     let r = common::cluster::shared();
     r.create_pool_with("listing", Some(16), None).unwrap();

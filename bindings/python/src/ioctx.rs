@@ -66,6 +66,22 @@ impl Slot {
     }
 }
 
+/// `lock_*`'s flags: `LIBRADOS_LOCK_FLAG_MAY_RENEW` (1) renews a lock this client holds,
+/// `LIBRADOS_LOCK_FLAG_MUST_RENEW` (2) renews only; both at once is EINVAL, other bits are
+/// ignored (as Ceph does).
+fn lock_renew(py: Python<'_>, flags: u8) -> PyResult<librados::client::LockRenew> {
+    use librados::client::LockRenew;
+    match flags & 3 {
+        0 => Ok(LockRenew::Never),
+        1 => Ok(LockRenew::May),
+        2 => Ok(LockRenew::Must),
+        _ => Err(librados::Error::InvalidArgument(
+            "lock flags: MAY_RENEW and MUST_RENEW exclude each other".into(),
+        ))
+        .ctx(py, || "Ioctx.lock".into()),
+    }
+}
+
 /// Bytes sharing the Python object's buffer (no copy for `bytes`; a `bytearray` is copied).
 pub fn shared_bytes(b: PyBackedBytes) -> Bytes {
     Bytes::from_owner(b)
@@ -549,11 +565,11 @@ impl Ioctx {
         duration: Option<f64>,
         flags: u8,
     ) -> PyResult<()> {
-        let _ = flags;
+        let renew = lock_renew(py, flags)?;
         let d = duration.map(Duration::from_secs_f64);
         self.run(
             py,
-            |io| io.lock_exclusive(&key, &name, &cookie, &desc, d),
+            |io| io.lock_exclusive_with(&key, &name, &cookie, &desc, d, renew),
             || self.failed("rados_lock_exclusive", &format!("set lock {name} on"), &key),
         )
     }
@@ -572,11 +588,11 @@ impl Ioctx {
         duration: Option<f64>,
         flags: u8,
     ) -> PyResult<()> {
-        let _ = flags;
+        let renew = lock_renew(py, flags)?;
         let d = duration.map(Duration::from_secs_f64);
         self.run(
             py,
-            |io| io.lock_shared(&key, &name, &cookie, &tag, &desc, d),
+            |io| io.lock_shared_with(&key, &name, &cookie, &tag, &desc, d, renew),
             || self.failed("rados_lock_shared", &format!("set lock {name} on"), &key),
         )
     }

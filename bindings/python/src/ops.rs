@@ -522,8 +522,8 @@ impl Ioctx {
         mtime: i64,
         flags: i64,
     ) -> PyResult<()> {
-        let _ = (mtime, flags);
-        let op = write_op.get().snapshot();
+        let _ = flags;
+        let op = stamped(write_op.get().snapshot(), mtime);
         self.run(
             py,
             |io| io.operate(&oid, &op).map(|_| ()),
@@ -563,8 +563,8 @@ impl Ioctx {
         mtime: i64,
         flags: i64,
     ) -> PyResult<Py<Completion>> {
-        let _ = (mtime, flags);
-        let op = write_op.get().snapshot();
+        let _ = flags;
+        let op = stamped(write_op.get().snapshot(), mtime);
         let aio = slf.get().io(slf.py())?.aio();
         aio::start(slf.py(), slf, Kind::Plain, oncomplete, onsafe, async move {
             let r = aio.operate(&oid, &op).await.map(|_| ());
@@ -600,4 +600,12 @@ impl Ioctx {
             }
         })
     }
+}
+
+/// `op` stamped with `mtime` (seconds since the epoch; 0 or less: the time of the write).
+fn stamped(mut op: librados::WriteOp, mtime: i64) -> librados::WriteOp {
+    if let Ok(secs @ 1..) = u64::try_from(mtime) {
+        op.set_mtime(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+    }
+    op
 }

@@ -262,6 +262,25 @@ def test_locks(ioctx):
     ioctx.lock_exclusive("locked", "sh", "c3")
 
 
+def test_lock_renew_flags(ioctx):
+    ioctx.write_full("renewed", b"")
+    with pytest.raises(rados.ObjectNotFound):
+        ioctx.lock_exclusive("renewed", "lk", "c", flags=2)  # must renew: not held
+    ioctx.lock_exclusive("renewed", "lk", "c", "first", 30, flags=1)
+    ioctx.lock_exclusive("renewed", "lk", "c", "second", 60, flags=1)
+    ioctx.lock_exclusive("renewed", "lk", "c", "third", flags=2)
+    with pytest.raises(rados.ObjectExists):
+        ioctx.lock_exclusive("renewed", "lk", "c")
+    with pytest.raises(rados.InvalidArgumentError):
+        ioctx.lock_exclusive("renewed", "lk", "c", flags=3)
+    ioctx.lock_shared("renewed", "sh", "c", "tag", flags=1)
+    ioctx.lock_shared("renewed", "sh", "c", "tag", flags=1)
+    ioctx.unlock("renewed", "sh", "c")
+    with pytest.raises(rados.ObjectNotFound):
+        ioctx.unlock("renewed", "sh", "c")
+    ioctx.unlock("renewed", "lk", "c")
+
+
 def test_watch_notify(ioctx):
     ioctx.write_full("watched", b"")
     got = []

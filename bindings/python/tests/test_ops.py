@@ -1,6 +1,8 @@
 """Compound operations: WriteOp/WriteOpCtx, ReadOp/ReadOpCtx and the omap calls, with
 python-rados' argument and return shapes."""
 
+import time
+
 import pytest
 
 import rados
@@ -161,3 +163,26 @@ def test_aio_ops(ioctx):
         c.wait_for_complete_and_cb()
         assert list(it) == [("k", b"v")]
     assert done == ["w", "r"]
+
+
+def test_write_op_mtime(ioctx):
+    with rados.WriteOpCtx() as op:
+        op.write_full(b"dated")
+        ioctx.operate_write_op(op, "dated", mtime=1500000000)
+    assert time.mktime(ioctx.stat("dated")[1]) == 1500000000
+    with rados.WriteOpCtx() as op:
+        op.append(b"!")
+        c = ioctx.operate_aio_write_op(op, "dated", mtime=1400000000)
+        c.wait_for_complete()
+        assert c.get_return_value() == 0
+    assert time.mktime(ioctx.stat("dated")[1]) == 1400000000
+
+
+@pytest.mark.ours_only
+def test_write_op_without_mtime_is_stamped_now(ioctx):
+    # python-rados 16 stamps the epoch (1970) when mtime is left at 0.
+    before = time.time() - 2
+    with rados.WriteOpCtx() as op:
+        op.write_full(b"now")
+        ioctx.operate_write_op(op, "undated")
+    assert time.mktime(ioctx.stat("undated")[1]) >= before

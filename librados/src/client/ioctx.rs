@@ -25,6 +25,19 @@ pub struct NotifyReplies {
     pub acks: Vec<(u64, u64, Bytes)>,
 }
 
+/// What `lock_*_with` does when this client already holds the lock under the same cookie
+/// (Ceph's `LOCK_FLAG_MAY_RENEW` and `LOCK_FLAG_MUST_RENEW`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LockRenew {
+    /// Fail with EEXIST.
+    #[default]
+    Never,
+    /// Renew it: the new duration and description replace the old ones.
+    May,
+    /// Renew it, and fail with ENOENT unless this client holds it.
+    Must,
+}
+
 /// One object of a listing.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ListEntry {
@@ -273,15 +286,21 @@ impl IoCtx {
         description: &str,
         duration: Option<Duration>,
     ) -> Result<()> {
-        self.lock(
-            name,
-            lock,
-            LockType::Exclusive,
-            cookie,
-            "",
-            description,
-            duration,
-        )
+        self.lock_exclusive_with(name, lock, cookie, description, duration, LockRenew::Never)
+    }
+    /// [`Self::lock_exclusive`], saying what to do when this client already holds the lock
+    /// with `cookie`.
+    pub fn lock_exclusive_with(
+        &self,
+        name: &str,
+        lock: &str,
+        cookie: &str,
+        description: &str,
+        duration: Option<Duration>,
+        renew: LockRenew,
+    ) -> Result<()> {
+        let kind = (LockType::Exclusive, "");
+        self.lock(name, lock, kind, cookie, description, duration, renew)
     }
     /// Takes a shared advisory lock; holders must agree on `tag`.
     pub fn lock_shared(
@@ -293,26 +312,42 @@ impl IoCtx {
         description: &str,
         duration: Option<Duration>,
     ) -> Result<()> {
-        self.lock(
+        self.lock_shared_with(
             name,
             lock,
-            LockType::Shared,
             cookie,
             tag,
             description,
             duration,
+            LockRenew::Never,
         )
+    }
+    /// [`Self::lock_shared`], saying what to do when this client already holds the lock with
+    /// `cookie`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn lock_shared_with(
+        &self,
+        name: &str,
+        lock: &str,
+        cookie: &str,
+        tag: &str,
+        description: &str,
+        duration: Option<Duration>,
+        renew: LockRenew,
+    ) -> Result<()> {
+        let kind = (LockType::Shared, tag);
+        self.lock(name, lock, kind, cookie, description, duration, renew)
     }
     #[allow(clippy::too_many_arguments)]
     fn lock(
         &self,
         name: &str,
         lock: &str,
-        lock_type: LockType,
+        (lock_type, tag): (LockType, &str),
         cookie: &str,
-        tag: &str,
         description: &str,
         duration: Option<Duration>,
+        renew: LockRenew,
     ) -> Result<()> {
         let req = LockRequest {
             name: lock.into(),
@@ -321,7 +356,8 @@ impl IoCtx {
             tag: tag.into(),
             description: description.into(),
             duration_ms: duration.map_or(0, |d| d.as_millis().max(1) as u64),
-            may_renew: false,
+            may_renew: renew == LockRenew::May,
+            must_renew: renew == LockRenew::Must,
         };
         self.exec(name, "lock", "lock", encode(&req)?).map(|_| ())
     }
@@ -417,6 +453,16 @@ impl AioCtx {
     }
 
     pub(super) async fn run(&self, name: &str, steps: Vec<OpStep>) -> Result<Vec<StepOutput>> {
+        self.run_stamped(name, steps, None).await
+    }
+
+    /// [`Self::run`], stamping writes with `mtime_ns` (None: now).
+    async fn run_stamped(
+        &self,
+        name: &str,
+        steps: Vec<OpStep>,
+        mtime_ns: Option<u64>,
+    ) -> Result<Vec<StepOutput>> {
         if steps.is_empty() {
             return Err(Error::InvalidArgument(
                 "an operation needs at least one step".into(),
@@ -436,6 +482,7 @@ impl AioCtx {
                 steps,
                 self.io.read_snap,
                 self.io.write_snapc.clone(),
+                mtime_ns,
             )
             .await?;
         self.io.last_version.store(version, Ordering::Relaxed);
@@ -444,7 +491,8 @@ impl AioCtx {
 
     /// Applies `op` atomically; returns the object's new version.
     pub async fn operate(&self, name: &str, op: &WriteOp) -> Result<u64> {
-        self.run(name, op.steps.clone()).await?;
+        self.run_stamped(name, op.steps.clone(), op.mtime_ns)
+            .await?;
         Ok(self.io.last_version())
     }
     pub async fn operate_read(&self, name: &str, op: &ReadOp) -> Result<Vec<StepOutput>> {
@@ -628,6 +676,7 @@ impl AioCtx {
                 vec![OpStep::Unwatch { cookie }],
                 crate::store::SNAP_HEAD,
                 SnapContext::default(),
+                None,
             )
             .await?;
         drop(results);

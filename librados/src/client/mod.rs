@@ -23,7 +23,7 @@ pub use crate::msg::ops::{
 pub use crate::store::SNAP_HEAD;
 pub use config::Config;
 pub use error::{Error, Result};
-pub use ioctx::{AioCtx, IoCtx, ListEntry, NotifyReplies, ObjectIter, ObjectStat};
+pub use ioctx::{AioCtx, IoCtx, ListEntry, LockRenew, NotifyReplies, ObjectIter, ObjectStat};
 pub use ops::{LockType, Locker, ReadOp, WriteOp};
 pub use snap::PoolSnapInfo;
 
@@ -487,6 +487,7 @@ impl Rados {
         steps: Vec<OpStep>,
         snap: u64,
         snapc: crate::msg::ops::SnapContext,
+        mtime_ns: Option<u64>,
     ) -> Result<(Vec<StepResult>, u64)> {
         let what = object.name.clone();
         let bytes: u64 = steps.iter().map(OpStep::payload_bytes).sum();
@@ -512,7 +513,7 @@ impl Rados {
             object,
             hash: 0,
             steps,
-            mtime_ns: crate::store::transaction::now_ns(),
+            mtime_ns: mtime_ns.unwrap_or_else(crate::store::transaction::now_ns),
             resend: false,
             snap,
             snapc,
@@ -865,6 +866,7 @@ fn rewatch(client: &std::sync::Weak<ClientInner>, watches: &Watches, old: &OsdMa
                     vec![OpStep::Watch { cookie }],
                     crate::store::SNAP_HEAD,
                     crate::msg::ops::SnapContext::default(),
+                    None,
                 )
                 .await
             {

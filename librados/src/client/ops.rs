@@ -10,6 +10,8 @@ pub use crate::osd::class::lock::{LockType, Locker};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteOp {
     pub(crate) steps: Vec<OpStep>,
+    /// The modification time to stamp (nanoseconds since the epoch); None: now.
+    pub(crate) mtime_ns: Option<u64>,
 }
 
 /// Steps reading one object.
@@ -116,6 +118,15 @@ common_steps!(WriteOp);
 common_steps!(ReadOp);
 
 impl WriteOp {
+    /// Stamps the object with `mtime` instead of the time the write is sent (a time before
+    /// the epoch counts as the epoch).
+    pub fn set_mtime(&mut self, mtime: std::time::SystemTime) -> &mut Self {
+        let ns = mtime
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        self.mtime_ns = Some(ns);
+        self
+    }
     /// Creates the object; with `exclusive`, fails with EEXIST if it exists.
     pub fn create(&mut self, exclusive: bool) -> &mut Self {
         self.steps.push(OpStep::Create { exclusive });

@@ -307,6 +307,9 @@ pub mod lock {
         pub duration_ms: u64,
         /// Renew a lock the caller already holds instead of failing with EEXIST.
         pub may_renew: bool,
+        /// Renew only: ENOENT unless the caller already holds the lock.
+        #[serde(default)]
+        pub must_renew: bool,
     }
 
     #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -450,10 +453,12 @@ pub mod lock {
             .iter()
             .position(|l| l.entity == me.entity && l.cookie == me.cookie)
         {
-            if !r.may_renew {
+            if !r.may_renew && !r.must_renew {
                 return Err(errno::EEXIST);
             }
             info.lockers[pos] = me;
+        } else if r.must_renew {
+            return Err(errno::ENOENT);
         } else if !info.lockers.is_empty() {
             if info.lock_type == LockType::Exclusive || r.lock_type == LockType::Exclusive {
                 return Err(errno::EBUSY);
