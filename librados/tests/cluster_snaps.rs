@@ -354,3 +354,42 @@ fn clones_are_identical_on_every_replica_after_recovery() {
         .count();
     assert!(heads >= 20, "19 live heads and o19's whiteout: {heads}");
 }
+
+/// Class methods that only read run at a snapshot and see the object as it was; one that would
+/// change the object is refused (EINVAL, as Ceph's OSD answers) and changes nothing.
+#[test]
+fn read_only_class_calls_run_at_a_snap() {
+    let r = shared();
+    let io = pool(&r, "clssnap");
+    io.write_full("locked", &b"data"[..]).unwrap();
+    io.lock_exclusive("locked", "L", "c1", "then", None)
+        .unwrap();
+    let s = io.snap_create("s").unwrap();
+    io.unlock("locked", "L", "c1").unwrap();
+    io.lock_shared("locked", "L", "c2", "tag", "now", None)
+        .unwrap();
+
+    let at = io.at_snap(s);
+    let then = at.lock_info("locked", "L").unwrap();
+    assert_eq!(then.lockers.len(), 1);
+    assert_eq!(then.lockers[0].cookie, "c1");
+    assert_eq!(then.lockers[0].description, "then");
+    assert_eq!(at.list_locks("locked").unwrap(), vec!["L".to_string()]);
+    // A method that writes is refused at the snap, and the head keeps its state.
+    assert_eq!(
+        errno(at.lock_exclusive("locked", "M", "c3", "", None)),
+        librados::errno::EINVAL
+    );
+    assert_eq!(
+        errno(at.unlock("locked", "L", "c1")),
+        librados::errno::EINVAL
+    );
+    assert_eq!(io.list_locks("locked").unwrap(), vec!["L".to_string()]);
+    let now = io.lock_info("locked", "L").unwrap();
+    assert_eq!(now.lockers.len(), 1);
+    assert_eq!(now.lockers[0].cookie, "c2");
+    assert_eq!(
+        errno(at.exec("never", "lock", "list_locks", Bytes::new())),
+        librados::errno::ENOENT
+    );
+}

@@ -49,6 +49,22 @@ def test_pool_snapshots(fresh_ioctx):
     assert [s.name for s in io.list_snaps()] == ["s2"]
 
 
+def test_class_calls_at_a_snap(fresh_ioctx):
+    io = fresh_ioctx
+    io.write_full("obj", b"v1")
+    io.create_snap("s")
+    io.set_read(io.lookup_snap("s").snap_id)
+    # A method that only reads runs at the snap; one that writes is refused.
+    assert io.execute("obj", "hello", "say_hello", b"snap") == (12, b"Hello, snap!")
+    # (Ceph's OSD answers EINVAL for those, before the method runs.)
+    with pytest.raises(rados.InvalidArgumentError):
+        io.execute("obj", "hello", "turn_it_to_11", b"")
+    with pytest.raises(rados.InvalidArgumentError):
+        io.execute("obj", "hello", "record_hello", b"snap")  # not EEXIST: it never runs
+    io.set_read(rados.LIBRADOS_SNAP_HEAD)
+    assert io.read("obj") == b"v1"
+
+
 @pytest.mark.ours_only
 def test_read_only_class(fresh_ioctx):
     fresh_ioctx.write_full("obj", b"v1")

@@ -468,7 +468,7 @@ impl AioCtx {
                 "an operation needs at least one step".into(),
             ));
         }
-        if self.io.read_snap != crate::store::SNAP_HEAD && steps.iter().any(OpStep::is_write) {
+        if self.io.read_snap != crate::store::SNAP_HEAD && steps.iter().any(OpStep::always_writes) {
             return Err(Error::ReadOnly {
                 what: format!("{name} (reading at snap {})", self.io.read_snap),
             });

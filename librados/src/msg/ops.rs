@@ -249,6 +249,13 @@ impl OpStep {
         ) || matches!(self, OpStep::Exec { .. })
     }
 
+    /// Whether the step changes the object whenever it succeeds: every write step but a
+    /// class call, which may only read (a read at a snapshot may run those; the OSD refuses
+    /// one that turns out to change the object).
+    pub fn always_writes(&self) -> bool {
+        self.is_write() && !matches!(self, OpStep::Exec { .. })
+    }
+
     /// Payload bytes the step carries (for client throttling).
     pub fn payload_bytes(&self) -> u64 {
         match self {

@@ -185,6 +185,21 @@ impl<'a> MethodCtx<'a> {
     }
 }
 
+/// Whether `class.method` may change the object (Ceph's `CLS_METHOD_WR`), or None for a
+/// method that does not exist. A read at a snapshot may call only methods that do not.
+pub fn method_writes(class: &str, method: &str) -> Option<bool> {
+    let writes = match (class, method) {
+        ("hello", "say_hello" | "replay") => false,
+        ("hello", "record_hello" | "turn_it_to_11") => true,
+        ("lock", "get_info" | "list_locks" | "assert_locked") => false,
+        ("lock", "lock" | "unlock" | "break_lock") => true,
+        ("version", "read") => false,
+        ("version", "set" | "inc") => true,
+        _ => return None,
+    };
+    Some(writes)
+}
+
 /// Calls `class.method` with `input`; returns the method's output or a positive errno.
 pub fn call(
     ctx: &mut MethodCtx<'_>,
@@ -491,5 +506,39 @@ pub mod lock {
         }
         save(ctx, &info);
         Ok(Bytes::new())
+    }
+}
+
+#[cfg(test)]
+mod method_tests {
+    use super::method_writes;
+
+    #[test]
+    fn every_method_says_whether_it_writes() {
+        let reads = [
+            ("hello", "say_hello"),
+            ("hello", "replay"),
+            ("lock", "get_info"),
+            ("lock", "list_locks"),
+            ("lock", "assert_locked"),
+            ("version", "read"),
+        ];
+        let writes = [
+            ("hello", "record_hello"),
+            ("hello", "turn_it_to_11"),
+            ("lock", "lock"),
+            ("lock", "unlock"),
+            ("lock", "break_lock"),
+            ("version", "set"),
+            ("version", "inc"),
+        ];
+        for (c, m) in reads {
+            assert_eq!(method_writes(c, m), Some(false), "{c}.{m}");
+        }
+        for (c, m) in writes {
+            assert_eq!(method_writes(c, m), Some(true), "{c}.{m}");
+        }
+        assert_eq!(method_writes("hello", "nosuch"), None);
+        assert_eq!(method_writes("nosuch", "read"), None);
     }
 }

@@ -163,15 +163,27 @@ impl Pg {
                 return;
             }
         }
-        if req.snap != SNAP_HEAD && is_write {
-            // Snapshots are read-only.
-            let outcome = OpOutcome::Failed {
-                index: 0,
-                errno: errno::EROFS,
-                results: Vec::new(),
-            };
-            self.reply(src, tid, reqid, outcome).await;
-            return;
+        // Snapshots are read-only: at a snap only reads run, and class methods that only
+        // read. A write is EROFS (the client refuses those first); a class method that writes
+        // is EINVAL, as Ceph's OSD answers it (and one that changed the object anyway is
+        // refused the same way below).
+        if req.snap != SNAP_HEAD {
+            let refused = req.steps.iter().find_map(|s| match s {
+                OpStep::Exec { class, method, .. } => {
+                    (crate::osd::class::method_writes(class, method) == Some(true))
+                        .then_some(errno::EINVAL)
+                }
+                other => other.always_writes().then_some(errno::EROFS),
+            });
+            if let Some(errno) = refused {
+                let outcome = OpOutcome::Failed {
+                    index: 0,
+                    errno,
+                    results: Vec::new(),
+                };
+                self.reply(src, tid, reqid, outcome).await;
+                return;
+            }
         }
         let head = store_oid(self.pgid.pool, req.hash, &req.object);
         let lists_snaps = req.steps.iter().all(|s| matches!(s, OpStep::ListSnaps));
@@ -217,6 +229,17 @@ impl Pg {
                 index: index as u32,
                 errno,
                 results: ex.results,
+            };
+            self.reply(src, tid, reqid, outcome).await;
+            return;
+        }
+        if ex.modified && req.snap != SNAP_HEAD {
+            // A class method that wrote, called at a snap: nothing is applied.
+            let index = req.steps.iter().position(OpStep::is_write).unwrap_or(0);
+            let outcome = OpOutcome::Failed {
+                index: index as u32,
+                errno: errno::EINVAL,
+                results: Vec::new(),
             };
             self.reply(src, tid, reqid, outcome).await;
             return;
