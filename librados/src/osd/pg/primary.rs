@@ -109,6 +109,23 @@ impl Pg {
         self.send(env_src, tid, &msg).await;
     }
 
+    /// Answers a request that failed at step `index` with `errno`, nothing changed.
+    async fn fail(
+        &mut self,
+        src: crate::msg::EntityName,
+        tid: u64,
+        reqid: crate::msg::ops::ReqId,
+        index: usize,
+        errno: i32,
+    ) {
+        let outcome = OpOutcome::Failed {
+            index: index as u32,
+            errno,
+            results: Vec::new(),
+        };
+        self.reply(src, tid, reqid, outcome).await;
+    }
+
     fn check_request(&self, req: &OsdOpRequest) -> Result<(), i32> {
         let name = &req.object.name;
         if name.is_empty() {
@@ -136,12 +153,7 @@ impl Pg {
         let Message::OsdOp(req) = env.msg else { return };
         let (src, tid, reqid) = (env.src, env.tid, req.reqid);
         if let Err(e) = self.check_request(&req) {
-            let outcome = OpOutcome::Failed {
-                index: 0,
-                errno: e,
-                results: Vec::new(),
-            };
-            self.reply(src, tid, reqid, outcome).await;
+            self.fail(src, tid, reqid, 0, e).await;
             return;
         }
         if let [step @ (OpStep::Watch { .. } | OpStep::Unwatch { .. } | OpStep::Notify { .. })] =
@@ -176,12 +188,7 @@ impl Pg {
                 other => other.always_writes().then_some(errno::EROFS),
             });
             if let Some(errno) = refused {
-                let outcome = OpOutcome::Failed {
-                    index: 0,
-                    errno,
-                    results: Vec::new(),
-                };
-                self.reply(src, tid, reqid, outcome).await;
+                self.fail(src, tid, reqid, 0, errno).await;
                 return;
             }
         }
@@ -195,12 +202,7 @@ impl Pg {
         let oid = match oid {
             Ok(oid) => oid,
             Err(errno) => {
-                let outcome = OpOutcome::Failed {
-                    index: 0,
-                    errno,
-                    results: Vec::new(),
-                };
-                self.reply(src, tid, reqid, outcome).await;
+                self.fail(src, tid, reqid, 0, errno).await;
                 return;
             }
         };
@@ -236,12 +238,7 @@ impl Pg {
         if ex.modified && req.snap != SNAP_HEAD {
             // A class method that wrote, called at a snap: nothing is applied.
             let index = req.steps.iter().position(OpStep::is_write).unwrap_or(0);
-            let outcome = OpOutcome::Failed {
-                index: index as u32,
-                errno: errno::EINVAL,
-                results: Vec::new(),
-            };
-            self.reply(src, tid, reqid, outcome).await;
+            self.fail(src, tid, reqid, index, errno::EINVAL).await;
             return;
         }
         if !ex.modified {
