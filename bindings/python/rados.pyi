@@ -322,7 +322,7 @@ class Ioctx:
         self,
         obj: str,
         callback: Callable[[int, int, int, bytes], Optional[bytes]],
-        error_callback: Optional[Callable[[int], None]] = None,
+        error_callback: Optional[Callable[[int, int], None]] = None,
         timeout: Optional[int] = None,
     ) -> Watch: ...
     def notify(self, obj: str, msg: Union[str, bytes, None] = "", timeout_ms: int = 5000) -> bool: ...

@@ -23,6 +23,7 @@ pub const ENOTEMPTY: i32 = 39;
 pub const ENODATA: i32 = 61;
 pub const EOVERFLOW: i32 = 75;
 pub const EOPNOTSUPP: i32 = 95;
+pub const ENOTCONN: i32 = 107;
 pub const ETIMEDOUT: i32 = 110;
 pub const ECANCELED: i32 = 125;
 pub const EDQUOT: i32 = 122;

@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use librados::client::{CmpOp, StepOutput};
+use librados::client::{CmpOp, StepOutput, WatchOptions};
 use librados::errno::*;
 use librados::{Error, IoCtx, ReadOp, WriteOp};
 use std::time::Duration;
@@ -541,6 +541,51 @@ fn usage_is_reported() {
     );
     let tree = r.osd_tree().unwrap();
     assert_eq!(tree.iter().filter(|n| n.type_name == "host").count(), 3);
+}
+
+/// A watch outlives its timeout while its client pings it, and fails once, for good, when its
+/// object is removed: the error callback hears ENOTCONN, `watch_check` reports it, and the
+/// failed watch gets no notifies even when the object is written again.
+#[test]
+fn a_watch_is_kept_alive_by_pings_and_fails_when_its_object_is_removed() {
+    let watcher = io();
+    let other = io();
+    watcher.write_full("wf", &b"x"[..]).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let options = WatchOptions {
+        timeout: Some(Duration::from_secs(2)),
+        on_error: Some(std::sync::Arc::new(move |cookie, e: &Error| {
+            let _ = tx.lock().unwrap().send((cookie, e.errno()));
+        })),
+    };
+    let cookie = watcher
+        .watch_with("wf", options, |ev| ev.payload.to_vec())
+        .unwrap();
+    assert!(watcher.watch_check(cookie).unwrap() < Duration::from_secs(1));
+    // Past its 2 s timeout: alive, since the client pinged it.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(watcher.watch_check(cookie).unwrap() < Duration::from_secs(2));
+    let r = other
+        .notify("wf", &b"still there?"[..], Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(r.acks.len(), 1);
+    other.remove("wf").unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        (cookie, ENOTCONN)
+    );
+    assert_eq!(errno_of(watcher.watch_check(cookie)), ENOTCONN);
+    other.write_full("wf", &b"again"[..]).unwrap();
+    let r = other
+        .notify("wf", &b"anyone?"[..], Duration::from_secs(1))
+        .unwrap();
+    assert!(r.acks.is_empty(), "a failed watch hears nothing");
+    assert!(rx.try_recv().is_err(), "the failure is reported once");
+    // Unwatching a failed watch succeeds, as in Ceph; then it is gone.
+    watcher.unwatch(cookie).unwrap();
+    assert_eq!(errno_of(watcher.watch_check(cookie)), ENOENT);
+    assert_eq!(errno_of(watcher.unwatch(cookie)), ENOENT);
 }
 
 #[test]

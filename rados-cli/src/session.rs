@@ -59,7 +59,8 @@ pub fn detail(e: &Error) -> String {
         | Error::Canceled { what }
         | Error::NoSpace { what }
         | Error::TimedOut { what }
-        | Error::Busy { what } => what.clone(),
+        | Error::Busy { what }
+        | Error::NotConnected { what } => what.clone(),
         Error::InvalidArgument(m) | Error::Unsupported(m) => m.clone(),
         Error::Os { what, message, .. } => format!("{what}: {message}"),
         other => other.to_string(),

@@ -5,17 +5,33 @@
 use crate::session::{errstr, fail};
 use crate::textfmt::hexdump;
 use anyhow::Result;
+use librados::client::WatchOptions;
 use librados::IoCtx;
 use std::io::{BufRead, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long `notify` waits for the watchers (Ceph's default).
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Watches `obj`, printing each notify, until a line (or end of input) arrives on stdin.
+/// What `watch` prints when its watch fails (its object was removed), as Ceph's does.
+fn error_line(cookie: u64, err: &librados::Error) -> String {
+    format!("ERROR cookie {cookie} err {}", errstr(err))
+}
+
+/// Watches `obj`, printing each notify (and the watch's failure, should its object be
+/// removed), until a line (or end of input) arrives on stdin.
 pub fn watch(io: &IoCtx, obj: &str) -> Result<()> {
+    let options = WatchOptions {
+        timeout: None,
+        on_error: Some(Arc::new(|cookie, err| {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", error_line(cookie, err));
+            let _ = out.flush();
+        })),
+    };
     let cookie = io
-        .watch(obj, |ev| {
+        .watch_with(obj, options, |ev| {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(
                 out,
@@ -72,4 +88,18 @@ pub fn notify(io: &IoCtx, obj: &str, message: &str) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_failed_watch_is_reported_as_ceph_reports_it() {
+        let err = librados::Error::NotConnected {
+            what: "watch 7 on x".into(),
+        };
+        assert_eq!(
+            super::error_line(7, &err),
+            "ERROR cookie 7 err (107) Transport endpoint is not connected"
+        );
+    }
 }

@@ -607,7 +607,10 @@ impl Ioctx {
     }
 
     /// Watches ``obj``: ``callback(notify_id, notifier_id, watch_id, data)`` runs for every
-    /// notify (bytes it returns are the reply). Returns a rados.Watch (close() to stop).
+    /// notify (bytes it returns are the reply); ``error_callback(watch_id, -errno)`` runs once
+    /// if the watch fails (its object removed: ENOTCONN); ``timeout`` (seconds, default 30)
+    /// is how long the OSD keeps the watch without hearing from this client. Returns a
+    /// rados.Watch (close() to stop).
     #[pyo3(signature = (obj, callback, error_callback=None, timeout=None))]
     fn watch(
         slf: &Bound<'_, Self>,
@@ -616,8 +619,7 @@ impl Ioctx {
         error_callback: Option<Py<PyAny>>,
         timeout: Option<u64>,
     ) -> PyResult<Watch> {
-        let _ = timeout;
-        Watch::start(slf, obj, callback, error_callback)
+        Watch::start(slf, obj, callback, error_callback, timeout)
     }
 
     /// Notifies every watcher of ``obj`` with ``msg`` and waits up to ``timeout_ms`` for their

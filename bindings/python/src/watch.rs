@@ -1,11 +1,13 @@
-//! Watch/notify: `Ioctx.watch(obj, callback)` returns a `Watch`; every notify on the object
-//! calls ``callback(notify_id, notifier_id, watch_id, data)``, and bytes it returns go back to
-//! the notifier as this watcher's reply.
+//! Watch/notify: `Ioctx.watch(obj, callback, error_callback, timeout)` returns a `Watch`;
+//! every notify on the object calls ``callback(notify_id, notifier_id, watch_id, data)``, and
+//! bytes it returns go back to the notifier as this watcher's reply. When the watch fails (its
+//! object was removed, or its OSD lost it) ``error_callback(watch_id, error)`` is called once,
+//! with the negative errno, and ``check()`` raises that error from then on.
 
 use crate::errors::Context;
 use crate::ioctx::Ioctx;
 use bytes::Bytes;
-use librados::client::NotifyEvent;
+use librados::client::{NotifyEvent, WatchErrorCallback, WatchOptions};
 use librados::IoCtx;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
@@ -47,6 +49,21 @@ fn deliver(py: Python<'_>, callback: &Py<PyAny>, ev: &NotifyEvent) -> Vec<u8> {
     }
 }
 
+/// The watch's error callback as librados calls it: ``callback(watch_id, -errno)`` on the
+/// module's callback thread (where it may make blocking calls, such as watching again).
+fn on_error(callback: Py<PyAny>) -> WatchErrorCallback {
+    let callback = Arc::new(callback);
+    Arc::new(move |cookie: u64, err: &librados::Error| {
+        let (callback, errno) = (callback.clone(), err.errno());
+        crate::runtime::on_callback_thread(move |py| {
+            let cb = callback.bind(py);
+            if let Err(e) = cb.call1((cookie, -errno)) {
+                e.write_unraisable(py, Some(cb));
+            }
+        });
+    })
+}
+
 /// A registered watch: ``get_id()``, ``check()``, ``close()``; a context manager.
 #[pyclass(module = "rados", frozen)]
 pub struct Watch {
@@ -66,10 +83,18 @@ impl Watch {
         obj: String,
         callback: Py<PyAny>,
         error_callback: Option<Py<PyAny>>,
+        timeout: Option<u64>,
     ) -> PyResult<Watch> {
-        // Watch errors are not reported by librados yet: error_callback is never called.
-        drop(error_callback);
         let py = slf.py();
+        if error_callback.is_some() {
+            crate::runtime::start_callback_thread()?;
+        }
+        let options = WatchOptions {
+            timeout: timeout
+                .filter(|&t| t > 0)
+                .map(std::time::Duration::from_secs),
+            on_error: error_callback.map(on_error),
+        };
         let callback = Arc::new(callback);
         let on_notify = move |ev: &NotifyEvent| -> Vec<u8> {
             let (callback, ev) = (callback.clone(), ev.clone());
@@ -84,7 +109,7 @@ impl Watch {
         let io = slf.get().io(py)?;
         let o = obj.clone();
         let cookie = py
-            .detach(|| io.watch(&o, on_notify))
+            .detach(|| io.watch_with(&o, options, on_notify))
             .ctx(py, || "watch error".into())?;
         Ok(Watch {
             ioctx: slf.clone().unbind(),
@@ -103,10 +128,22 @@ impl Watch {
         self.cookie
     }
 
-    /// How long since the watch was last confirmed: the primary keeps watches for as long as
-    /// the client runs (re-registering them when a PG moves), so always ``timedelta(0)``.
+    /// The time since the watch's OSD last confirmed it (the client pings it every few
+    /// seconds), as a ``timedelta``; raises the watch's error (NotConnected once its object
+    /// was removed) if it failed.
     fn check<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py.import("datetime")?.getattr("timedelta")?.call0()
+        let age = match &self.io {
+            Some(io) => io
+                .watch_check(self.cookie)
+                .ctx(py, || "check error".into())?,
+            None => std::time::Duration::ZERO,
+        };
+        let millis = age.as_secs_f64() * 1000.0;
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("milliseconds", millis.floor())?;
+        py.import("datetime")?
+            .getattr("timedelta")?
+            .call((), Some(&kwargs))
     }
 
     /// Unregisters the watch. Idempotent.

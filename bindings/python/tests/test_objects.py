@@ -1,6 +1,7 @@
 """Object data, xattrs, listing, namespaces, locators and the Object wrapper."""
 
 import asyncio
+import datetime
 import errno
 import os
 import time
@@ -306,6 +307,32 @@ def test_watch_notify(ioctx):
         ioctx.notify("missing", "x")
     with pytest.raises(rados.ObjectNotFound):
         ioctx.watch("missing", lambda *a: None)
+
+
+def test_watch_check_and_error_callback(ioctx):
+    ioctx.write_full("doomed", b"x")
+    errors = []
+    w = ioctx.watch("doomed", lambda *args: None, lambda *args: errors.append(args), timeout=5)
+    try:
+        age = w.check()
+        assert isinstance(age, datetime.timedelta)
+        assert datetime.timedelta(0) <= age < datetime.timedelta(seconds=5)
+        ioctx.remove_object("doomed")
+        deadline = time.time() + 10
+        while not errors and time.time() < deadline:
+            time.sleep(0.01)
+        assert errors == [(w.get_id(), -errno.ENOTCONN)]
+        # Not pytest.raises: its traceback would hold this frame, and python-rados 16
+        # crashes when the cycle collector frees a Watch.
+        try:
+            w.check()
+        except rados.NotConnected as e:
+            assert e.errno == errno.ENOTCONN
+        else:
+            pytest.fail("check() of a failed watch raised nothing")
+    finally:
+        ioctx.write_full("doomed", b"again")
+        w.close()
 
 
 def test_aio_notify(ioctx):

@@ -26,6 +26,10 @@ pub enum Error {
     NoSpace { what: String },
     #[error("{what}: Connection timed out")]
     TimedOut { what: String },
+    /// A watch ended on the OSD's side: its object was removed, it lapsed unpinged, or it
+    /// could not be registered again after the object moved.
+    #[error("{what}: Transport endpoint is not connected")]
+    NotConnected { what: String },
     #[error("{what}: Device or resource busy")]
     Busy { what: String },
     #[error("{what}: read-only (a snapshot)")]
@@ -72,6 +76,7 @@ impl Error {
             Error::NoSpace { .. } => errno::ENOSPC,
             Error::TimedOut { .. } => errno::ETIMEDOUT,
             Error::Busy { .. } => errno::EBUSY,
+            Error::NotConnected { .. } => errno::ENOTCONN,
             Error::InvalidArgument(_) => errno::EINVAL,
             Error::ReadOnly { .. } => errno::EROFS,
             Error::Unsupported(_) => errno::EOPNOTSUPP,
@@ -92,6 +97,7 @@ impl Error {
             errno::ENOSPC => Error::NoSpace { what },
             errno::ETIMEDOUT => Error::TimedOut { what },
             errno::EBUSY => Error::Busy { what },
+            errno::ENOTCONN => Error::NotConnected { what },
             errno::EINVAL => Error::InvalidArgument(what),
             errno::EROFS => Error::ReadOnly { what },
             n if n >= errno::MAX_ERRNO => Error::CmpExtMismatch {

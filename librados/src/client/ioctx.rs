@@ -398,18 +398,36 @@ impl IoCtx {
     }
 
     /// Watches the object: `callback` runs for every notify and its result is the reply.
-    /// Returns the watch's cookie.
+    /// Returns the watch's cookie. The watch is kept with the default options (see
+    /// [`IoCtx::watch_with`]).
     pub fn watch(
         &self,
         name: &str,
         callback: impl Fn(&super::NotifyEvent) -> Vec<u8> + Send + Sync + 'static,
     ) -> Result<u64> {
+        self.watch_with(name, super::WatchOptions::default(), callback)
+    }
+    /// Watches the object with a timeout and an error callback: the client pings the watch
+    /// well within the timeout, and the watch fails (reported by [`IoCtx::watch_check`] and
+    /// to `options.on_error`) if its object is removed or its primary loses it.
+    pub fn watch_with(
+        &self,
+        name: &str,
+        options: super::WatchOptions,
+        callback: impl Fn(&super::NotifyEvent) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Result<u64> {
         let n = name.to_string();
         let cb: super::WatchCallback = Arc::new(callback);
-        self.block(|a| async move { a.watch(&n, cb).await })
+        self.block(|a| async move { a.watch_with(&n, options, cb).await })
     }
     pub fn unwatch(&self, cookie: u64) -> Result<()> {
         self.block(|a| async move { a.unwatch(cookie).await })
+    }
+    /// How long ago the watch's primary last confirmed it; the error that ended it if it
+    /// failed ([`Error::NotConnected`] once its object was removed); NotFound if this client
+    /// has no such watch.
+    pub fn watch_check(&self, cookie: u64) -> Result<Duration> {
+        self.rados.check_watch(cookie)
     }
     /// Notifies every watcher and waits up to `timeout` for their replies; ETIMEDOUT when some
     /// did not answer in time.
@@ -645,42 +663,26 @@ impl AioCtx {
     }
 
     pub async fn watch(&self, name: &str, callback: super::WatchCallback) -> Result<u64> {
-        let cookie = self.io.rados.new_cookie();
-        let entry = super::WatchEntry {
-            pool: self.io.pool,
-            object: self.object(name),
-            callback,
-        };
-        // Registered first, so a notify racing the reply finds its callback.
-        self.io.rados.add_watch(cookie, entry);
-        if let Err(e) = self.run(name, vec![OpStep::Watch { cookie }]).await {
-            self.io.rados.remove_watch(cookie);
-            return Err(e);
-        }
-        Ok(cookie)
+        self.watch_with(name, super::WatchOptions::default(), callback)
+            .await
+    }
+    pub async fn watch_with(
+        &self,
+        name: &str,
+        options: super::WatchOptions,
+        callback: super::WatchCallback,
+    ) -> Result<u64> {
+        self.io
+            .rados
+            .watch_object(self.io.pool, self.object(name), callback, options)
+            .await
     }
     pub async fn unwatch(&self, cookie: u64) -> Result<()> {
-        let entry = self
-            .io
-            .rados
-            .remove_watch(cookie)
-            .ok_or_else(|| Error::NotFound {
-                what: format!("watch {cookie}"),
-            })?;
-        let (results, _) = self
-            .io
-            .rados
-            .submit(
-                entry.pool,
-                entry.object,
-                vec![OpStep::Unwatch { cookie }],
-                crate::store::SNAP_HEAD,
-                SnapContext::default(),
-                None,
-            )
-            .await?;
-        drop(results);
-        Ok(())
+        self.io.rados.unwatch_cookie(cookie).await
+    }
+    /// See [`IoCtx::watch_check`].
+    pub fn watch_check(&self, cookie: u64) -> Result<Duration> {
+        self.io.rados.check_watch(cookie)
     }
     pub async fn notify(
         &self,

@@ -15,6 +15,7 @@ mod extent;
 mod ioctx;
 mod ops;
 mod snap;
+mod watch;
 
 pub use crate::msg::command::{ClusterStatus, PoolOption, PoolUsage, TreeNode};
 pub use crate::msg::ops::{
@@ -26,6 +27,7 @@ pub use error::{Error, Result};
 pub use ioctx::{AioCtx, IoCtx, ListEntry, LockRenew, NotifyReplies, ObjectIter, ObjectStat};
 pub use ops::{LockType, Locker, ReadOp, WriteOp};
 pub use snap::PoolSnapInfo;
+pub use watch::{NotifyEvent, WatchCallback, WatchErrorCallback, WatchOptions};
 
 use crate::cluster::Embedded;
 use crate::msg::command::{MonCommand, MonReply};
@@ -37,7 +39,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 
 pub const MAX_OPS_IN_FLIGHT: usize = 1024;
 pub const MAX_BYTES_IN_FLIGHT: usize = 100 << 20;
@@ -45,35 +47,13 @@ pub const MAX_BYTES_IN_FLIGHT: usize = 100 << 20;
 pub const MON_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Pending = Mutex<HashMap<u64, oneshot::Sender<Envelope>>>;
-type Watches = Mutex<HashMap<u64, WatchEntry>>;
-
-/// A notify as a watcher's callback sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NotifyEvent {
-    pub notify_id: u64,
-    /// The notifying client's id.
-    pub notifier: u64,
-    /// The watch this notify arrived through.
-    pub cookie: u64,
-    pub payload: bytes::Bytes,
-}
-
-/// The watcher's callback: returns the reply sent back to the notifier.
-pub type WatchCallback = Arc<dyn Fn(&NotifyEvent) -> Vec<u8> + Send + Sync>;
-
-#[derive(Clone)]
-pub(crate) struct WatchEntry {
-    pub(crate) pool: i64,
-    pub(crate) object: ObjectName,
-    pub(crate) callback: WatchCallback,
-}
 
 pub(crate) struct ClientInner {
     pub(crate) id: u64,
     msgr: Messenger,
-    map: watch::Receiver<Arc<OsdMap>>,
+    map: tokio::sync::watch::Receiver<Arc<OsdMap>>,
     pending: Arc<Pending>,
-    watches: Arc<Watches>,
+    watches: Arc<watch::Watches>,
     next_tid: AtomicU64,
     ops: Semaphore,
     bytes: Semaphore,
@@ -162,13 +142,13 @@ impl Rados {
         let me = EntityName::client(id);
         let inbox = net.register(me);
         let msgr = Messenger::new(me, net);
-        let (map_tx, map_rx) = watch::channel(Arc::new(OsdMap::new(cluster.fsid())));
+        let (map_tx, map_rx) = tokio::sync::watch::channel(Arc::new(OsdMap::new(cluster.fsid())));
         let inner = Arc::new(ClientInner {
             id,
             msgr: msgr.clone(),
             map: map_rx,
             pending: Arc::new(Mutex::new(HashMap::new())),
-            watches: Arc::new(Mutex::new(HashMap::new())),
+            watches: Arc::new(watch::Watches::default()),
             next_tid: AtomicU64::new(1),
             ops: Semaphore::new(MAX_OPS_IN_FLIGHT),
             bytes: Semaphore::new(MAX_BYTES_IN_FLIGHT),
@@ -753,47 +733,15 @@ fn blocking_in_async() -> Error {
 async fn dispatch(
     client: std::sync::Weak<ClientInner>,
     pending: Arc<Pending>,
-    watches: Arc<Watches>,
+    watches: Arc<watch::Watches>,
     msgr: Messenger,
     mut inbox: crate::msg::Inbox,
-    map_tx: watch::Sender<Arc<OsdMap>>,
+    map_tx: tokio::sync::watch::Sender<Arc<OsdMap>>,
 ) {
     while let Some(env) = inbox.recv().await {
         match env.msg {
-            Message::WatchNotify {
-                pgid,
-                cookie,
-                notify_id,
-                notifier,
-                payload,
-            } => {
-                let entry = watches
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&cookie)
-                    .cloned();
-                let Some(entry) = entry else { continue };
-                let ev = NotifyEvent {
-                    notify_id,
-                    notifier,
-                    cookie,
-                    payload,
-                };
-                let msgr = msgr.clone();
-                // The callback is user code and may block: run it off the receive loop.
-                tokio::spawn(async move {
-                    let reply = tokio::task::spawn_blocking(move || (entry.callback)(&ev))
-                        .await
-                        .unwrap_or_default();
-                    let ack = Message::NotifyAck {
-                        pgid,
-                        cookie,
-                        notify_id,
-                        reply: reply.into(),
-                    };
-                    let _ = msgr.send(env.src, env.tid, env.epoch, &ack).await;
-                });
-            }
+            Message::WatchNotify { .. } => watches.on_notify(&msgr, env),
+            Message::WatchDisconnect { cookie, .. } => watches.on_disconnect(cookie),
             Message::MonMap { full, incrementals } => {
                 let current = map_tx.borrow().clone();
                 let mut map = match full.map(|f| f.into_checked()) {
@@ -815,7 +763,7 @@ async fn dispatch(
                 if map.epoch() > current.epoch() {
                     let map = Arc::new(map);
                     map_tx.send_replace(map.clone());
-                    rewatch(&client, &watches, &current, &map);
+                    watch::rewatch(&client, &watches, &current, &map);
                 }
             }
             _ => {
@@ -828,72 +776,5 @@ async fn dispatch(
                 }
             }
         }
-    }
-}
-
-/// Registers watches again on PGs whose interval changed (the new primary has none of them).
-fn rewatch(client: &std::sync::Weak<ClientInner>, watches: &Watches, old: &OsdMap, new: &OsdMap) {
-    let entries: Vec<(u64, WatchEntry)> = watches
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .map(|(c, e)| (*c, e.clone()))
-        .collect();
-    for (cookie, e) in entries {
-        let Some(pool) = new.pool(e.pool) else {
-            continue;
-        };
-        let key = if e.object.key.is_empty() {
-            &e.object.name
-        } else {
-            &e.object.key
-        };
-        let hash = pool.hash_key(key.as_bytes(), e.object.namespace.as_bytes());
-        let pgid = pool.raw_pg_to_pg(PgId::new(e.pool, hash));
-        if !crate::osd::pg::interval_changed(old, new, pgid) {
-            continue;
-        }
-        let client = client.clone();
-        tokio::spawn(async move {
-            let Some(inner) = client.upgrade() else {
-                return;
-            };
-            let rados = Rados { inner };
-            if let Err(err) = rados
-                .submit(
-                    e.pool,
-                    e.object.clone(),
-                    vec![OpStep::Watch { cookie }],
-                    crate::store::SNAP_HEAD,
-                    crate::msg::ops::SnapContext::default(),
-                    None,
-                )
-                .await
-            {
-                tracing::warn!(target: "client", "re-registering watch {cookie} on {}: {err}", e.object.name);
-            }
-        });
-    }
-}
-
-impl Rados {
-    pub(crate) fn add_watch(&self, cookie: u64, entry: WatchEntry) {
-        self.inner
-            .watches
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(cookie, entry);
-    }
-
-    pub(crate) fn remove_watch(&self, cookie: u64) -> Option<WatchEntry> {
-        self.inner
-            .watches
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&cookie)
-    }
-
-    pub(crate) fn new_cookie(&self) -> u64 {
-        self.tid()
     }
 }

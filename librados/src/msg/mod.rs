@@ -154,6 +154,12 @@ pub enum Message {
         notify_id: u64,
         reply: bytes::Bytes,
     },
+    /// The primary dropped the watcher's watch `cookie` (its object was removed): the watch
+    /// is in error (ENOTCONN) until the client unwatches it.
+    WatchDisconnect {
+        pgid: PgId,
+        cookie: u64,
+    },
     // --- between OSDs
     /// A write the primary made, for a replica to apply: the store transaction (including
     /// the PG log entry) and the entry itself.
@@ -251,6 +257,7 @@ impl Message {
             Message::PgListReply(_) => 13,
             Message::WatchNotify { .. } => 14,
             Message::NotifyAck { .. } => 15,
+            Message::WatchDisconnect { .. } => 16,
             Message::RepOp { .. } => 20,
             Message::RepOpReply { .. } => 21,
             Message::PgQuery { .. } => 22,

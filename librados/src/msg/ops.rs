@@ -183,8 +183,12 @@ pub enum OpStep {
     ListSnaps,
     // --- watch/notify (must be the only step of a request)
     /// Registers this client's watch `cookie` on the object (ENOENT if it does not exist).
+    /// The watch lapses unless the client pings it (or registers it again) within
+    /// `timeout_secs` (0: the OSD's default, [`DEFAULT_WATCH_TIMEOUT`]).
     Watch {
         cookie: u64,
+        #[serde(default)]
+        timeout_secs: u32,
     },
     Unwatch {
         cookie: u64,
@@ -223,7 +227,18 @@ pub enum OpStep {
         len: u64,
         data: Bytes,
     },
+    /// Keeps watch `cookie` alive: ENOTCONN when the primary no longer has it (it lapsed, or
+    /// the object was removed). Must be the only step of its request.
+    WatchPing {
+        cookie: u64,
+    },
 }
+
+/// How long a watch lives without a ping when the client names no timeout (Ceph's
+/// `osd_client_watch_timeout`).
+pub const DEFAULT_WATCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The longest watch timeout a client may ask for.
+pub const MAX_WATCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 impl OpStep {
     /// Whether the step may change the object (a request with any such step is a write).
@@ -247,6 +262,18 @@ impl OpStep {
                 | OpStep::Rollback { .. }
                 | OpStep::WriteSame { .. }
         ) || matches!(self, OpStep::Exec { .. })
+    }
+
+    /// Whether the step is a watch/notify step, which the PG serves alone (one step per
+    /// request), outside the object's compound execution.
+    pub fn is_watch(&self) -> bool {
+        matches!(
+            self,
+            OpStep::Watch { .. }
+                | OpStep::Unwatch { .. }
+                | OpStep::Notify { .. }
+                | OpStep::WatchPing { .. }
+        )
     }
 
     /// Whether the step changes the object whenever it succeeds: every write step but a

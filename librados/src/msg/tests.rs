@@ -73,6 +73,48 @@ fn compare_and_write_same_steps_round_trip() {
 }
 
 #[test]
+fn watch_steps_and_disconnects_round_trip() {
+    let Message::OsdOp(mut req) = sample() else {
+        unreachable!("sample() is an OsdOp")
+    };
+    req.steps = vec![OpStep::Watch {
+        cookie: 5,
+        timeout_secs: 9,
+    }];
+    let ping = Message::OsdOp(Box::new(OsdOpRequest {
+        steps: vec![OpStep::WatchPing { cookie: u64::MAX }],
+        ..(*req).clone()
+    }));
+    let watch = Message::OsdOp(req);
+    let disconnect = Message::WatchDisconnect {
+        pgid: PgId::new(3, 4),
+        cookie: 6,
+    };
+    for msg in [watch, ping, disconnect] {
+        let frame = encode(EntityName::osd(2), 1, 1, &msg).unwrap();
+        assert_eq!(decode(&frame).unwrap().msg, msg);
+    }
+}
+
+#[test]
+fn a_watch_encoded_without_a_timeout_takes_the_default() {
+    // The step as encoded before it carried a timeout.
+    #[derive(serde::Serialize)]
+    enum Before {
+        Watch { cookie: u64 },
+    }
+    let old = rmp_serde::to_vec_named(&Before::Watch { cookie: 11 }).unwrap();
+    let step: OpStep = rmp_serde::from_slice(&old).unwrap();
+    assert_eq!(
+        step,
+        OpStep::Watch {
+            cookie: 11,
+            timeout_secs: 0
+        }
+    );
+}
+
+#[test]
 fn every_flipped_byte_is_refused() {
     let frame = encode(EntityName::osd(1), 1, 1, &sample()).unwrap();
     for i in 0..frame.len() {

@@ -596,7 +596,10 @@ impl StepCtx<'_> {
             }
             OpStep::CmpExt { offset, data } => return self.cmp_ext(*offset, data),
             OpStep::OmapCmp { assertions } => return self.omap_cmp(assertions),
-            OpStep::Watch { .. } | OpStep::Unwatch { .. } | OpStep::Notify { .. } => {
+            OpStep::Watch { .. }
+            | OpStep::Unwatch { .. }
+            | OpStep::Notify { .. }
+            | OpStep::WatchPing { .. } => {
                 // Watch/notify requests are handled by the PG, alone; never in a compound op.
                 return Err(errno::EINVAL);
             }

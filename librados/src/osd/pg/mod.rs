@@ -127,6 +127,8 @@ struct InFlight {
     reqid: crate::msg::ops::ReqId,
     user_version: u64,
     key: ObjKey,
+    /// The write removes the object: its watches end once it is committed.
+    removes: bool,
 }
 
 /// Who asked for a write, and what to answer once it is committed.
@@ -157,9 +159,9 @@ struct PrimaryState {
     phase: Phase,
     in_flight: BTreeMap<crate::msg::ops::Eversion, InFlight>,
     objects: HashMap<ObjKey, ObjQueue>,
-    /// Watches per object: (client id, cookie). Kept in memory by the primary; clients
-    /// register again when the PG's interval changes.
-    watchers: HashMap<ObjKey, BTreeSet<(u64, u64)>>,
+    /// Watches per object. Kept in memory by the primary; clients register again when the
+    /// PG's interval changes.
+    watchers: watch::Watchers,
     notifies: HashMap<u64, watch::Notify>,
     next_notify: u64,
     /// Snap trimming in progress, and the map epoch at which nothing was left to trim.
@@ -341,7 +343,7 @@ impl Pg {
                 },
                 in_flight: BTreeMap::new(),
                 objects: HashMap::new(),
-                watchers: HashMap::new(),
+                watchers: watch::Watchers::default(),
                 notifies: HashMap::new(),
                 next_notify: 1,
                 trim: None,

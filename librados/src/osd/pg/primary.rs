@@ -156,11 +156,11 @@ impl Pg {
             self.fail(src, tid, reqid, 0, e).await;
             return;
         }
-        if let [step @ (OpStep::Watch { .. } | OpStep::Unwatch { .. } | OpStep::Notify { .. })] =
-            req.steps.as_slice()
-        {
-            self.watch_op(src, tid, &req, step.clone()).await;
-            return;
+        if let [step] = req.steps.as_slice() {
+            if step.is_watch() {
+                self.watch_op(src, tid, &req, step.clone()).await;
+                return;
+            }
         }
         let is_write = req.steps.iter().any(|s| s.is_write());
         if is_write {
@@ -329,6 +329,7 @@ impl Pg {
                     reqid: entry.reqid,
                     user_version: entry.user_version,
                     key,
+                    removes: entry.op == LogOp::Delete,
                 },
             );
         }
@@ -398,6 +399,10 @@ impl Pg {
             q.in_flight = q.in_flight.saturating_sub(1);
         }
         let key = w.key.clone();
+        if w.removes {
+            // Watchers learn of the removal before its writer does.
+            self.disconnect_watchers(&key).await;
+        }
         if let Some(to) = w.reply_to {
             let outcome = OpOutcome::Done {
                 results: to.results,
