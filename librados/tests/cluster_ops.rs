@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use librados::client::{CmpOp, StepOutput, WatchOptions};
+use librados::client::{CmpOp, OpFlags, StepOutput, WatchOptions};
 use librados::errno::*;
 use librados::{Error, IoCtx, ReadOp, WriteOp};
 use std::time::Duration;
@@ -205,6 +205,35 @@ fn omap_operations() {
     assert_eq!(errno_of(io.omap_get_keys("om-missing", b"", 10)), ENOENT);
     assert_eq!(errno_of(io.omap_clear("om-missing")), ENOENT);
     assert_eq!(errno_of(io.omap_rm_keys("om-missing", [&b"a"[..]])), ENOENT);
+}
+
+/// Op flags as Ceph's: EXCL makes a create exclusive; a FAILOK step may fail (reporting its
+/// errno) while the rest of its operation applies; hints are accepted.
+#[test]
+fn op_flags_make_creates_exclusive_and_let_steps_fail() {
+    let io = io();
+    io.write_full("flags", &b"old"[..]).unwrap();
+    let mut op = WriteOp::new();
+    op.create(false).set_op_flags(OpFlags::EXCL);
+    op.write_full(&b"new"[..]);
+    assert_eq!(errno_of(io.operate("flags", &op)), EEXIST);
+    let mut op = WriteOp::new();
+    op.create(true)
+        .set_op_flags(OpFlags::FAILOK | OpFlags::FADVISE_DONTNEED)
+        .write_full(&b"new"[..]);
+    io.operate("flags", &op).unwrap();
+    assert_eq!(&io.read_full("flags").unwrap()[..], b"new");
+    let mut read = ReadOp::new();
+    read.get_xattr("nope").set_op_flags(OpFlags::FAILOK).stat();
+    let outs = io.operate_read("flags", &read).unwrap();
+    assert_eq!(outs[0], StepOutput::Failed { errno: ENODATA });
+    assert!(matches!(outs[1], StepOutput::Stat { size: 3, .. }));
+    // As in Ceph, a read of a missing object fails whatever its flags.
+    assert_eq!(errno_of(io.operate_read("flags-missing", &read)), ENOENT);
+    // Flags before any step mark nothing.
+    let mut op = WriteOp::new();
+    op.set_op_flags(OpFlags::FAILOK).remove();
+    assert_eq!(errno_of(io.operate("flags-missing", &op)), ENOENT);
 }
 
 #[test]

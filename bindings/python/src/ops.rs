@@ -7,7 +7,7 @@ use crate::aio::{self, done, Completion, Kind, Payload};
 use crate::errors;
 use crate::ioctx::{shared_bytes, Ioctx};
 use bytes::Bytes;
-use librados::client::{CmpOp, StepOutput};
+use librados::client::{CmpOp, OpFlags, StepOutput};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyTuple};
@@ -32,6 +32,22 @@ fn cmp_op(py: Python<'_>, n: i64) -> PyResult<CmpOp> {
             ))
         }
     })
+}
+
+/// python-rados' ``LIBRADOS_OP_FLAG_*`` bits as op flags.
+fn op_flags(py: Python<'_>, flags: i64) -> PyResult<OpFlags> {
+    u32::try_from(flags)
+        .map(OpFlags)
+        .map_err(|_| errors::errno_error(py, 22, &format!("op flags {flags} out of range"), false))
+}
+
+fn no_step(py: Python<'_>) -> PyErr {
+    errors::errno_error(
+        py,
+        22,
+        "set_flags: the flags apply to the step added last, and there is none",
+        false,
+    )
 }
 
 /// Steps changing one object, applied atomically by Ioctx.operate_write_op.
@@ -124,10 +140,19 @@ impl WriteOp {
         })
     }
 
-    /// Accepted and ignored (no per-step flags here).
+    /// Sets ``LIBRADOS_OP_FLAG_*`` on the step added last: ``_EXCL`` makes a create
+    /// exclusive, ``_FAILOK`` lets the step fail without failing the op (the rest still
+    /// applies); the ``_FADVISE_*`` hints are accepted. InvalidArgumentError before any step
+    /// (python-rados aborts the process there).
     #[pyo3(signature = (flags=0))]
-    fn set_flags(&self, flags: i64) {
-        let _ = flags;
+    fn set_flags(&self, py: Python<'_>, flags: i64) -> PyResult<()> {
+        let flags = op_flags(py, flags)?;
+        let mut op = self.op.lock().unwrap_or_else(|e| e.into_inner());
+        if op.is_empty() {
+            return Err(no_step(py));
+        }
+        op.set_op_flags(flags);
+        Ok(())
     }
 
     fn set_xattr(&self, xattr_name: String, xattr_value: PyBackedBytes) {
@@ -355,10 +380,19 @@ impl ReadOp {
     /// Kept for python-rados compatibility.
     fn release(&self) {}
 
-    /// Accepted and ignored.
+    /// Sets ``LIBRADOS_OP_FLAG_*`` on the step added last: ``_FAILOK`` lets the step fail
+    /// without failing the op (its iterator stays empty; a missing object still fails the
+    /// op); the ``_FADVISE_*`` hints are accepted. InvalidArgumentError before any step
+    /// (python-rados aborts the process there).
     #[pyo3(signature = (flags=0))]
-    fn set_flags(&self, flags: i64) {
-        let _ = flags;
+    fn set_flags(&self, py: Python<'_>, flags: i64) -> PyResult<()> {
+        let flags = op_flags(py, flags)?;
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.op.is_empty() {
+            return Err(no_step(py));
+        }
+        s.op.set_op_flags(flags);
+        Ok(())
     }
 
     /// Guard: the op fails with ExtendMismatch (``offset``: the first differing byte of

@@ -16,6 +16,12 @@ def omap_vals(ioctx, oid, start_after="", prefix="", max_return=100):
         return list(it)
 
 
+def put_omap(ioctx, oid, entries):
+    with rados.WriteOpCtx() as op:
+        ioctx.set_omap(op, tuple(entries), tuple(entries.values()))
+        ioctx.operate_write_op(op, oid)
+
+
 def test_set_and_get_omap(ioctx):
     with rados.WriteOpCtx() as op:
         assert ioctx.set_omap(op, ("k1", "k2", "k3", "other"), (b"v1", b"v2", b"\x00\xff", b"o")) is None
@@ -186,3 +192,51 @@ def test_write_op_without_mtime_is_stamped_now(ioctx):
         op.write_full(b"now")
         ioctx.operate_write_op(op, "undated")
     assert time.mktime(ioctx.stat("undated")[1]) >= before
+
+
+def test_op_flags(ioctx):
+    ioctx.write_full("flags", b"old")
+    put_omap(ioctx, "flags", {"k": b"v"})
+    # EXCL makes an idempotent create exclusive.
+    with rados.WriteOpCtx() as op:
+        op.new(rados.LIBRADOS_CREATE_IDEMPOTENT)
+        op.set_flags(rados.LIBRADOS_OP_FLAG_EXCL)
+        op.write_full(b"new")
+        with pytest.raises(rados.ObjectExists):
+            ioctx.operate_write_op(op, "flags")
+    assert ioctx.read("flags") == b"old"
+    # FAILOK steps may fail; the rest applies. Hints are accepted.
+    with rados.WriteOpCtx() as op:
+        op.new(rados.LIBRADOS_CREATE_EXCLUSIVE)
+        op.set_flags(rados.LIBRADOS_OP_FLAG_FAILOK | rados.LIBRADOS_OP_FLAG_FADVISE_DONTNEED)
+        op.cmpext(b"zzz", 0)
+        op.set_flags(rados.LIBRADOS_OP_FLAG_FAILOK)
+        op.write_full(b"new")
+        ioctx.operate_write_op(op, "flags")
+    assert ioctx.read("flags") == b"new"
+    with rados.WriteOpCtx() as op:
+        op.remove()
+        op.set_flags(rados.LIBRADOS_OP_FLAG_FAILOK)
+        ioctx.operate_write_op(op, "flags-missing")
+    with pytest.raises(rados.ObjectNotFound):
+        ioctx.stat("flags-missing")
+    with rados.ReadOpCtx() as op:
+        op.cmpext(b"zzz", 0)
+        op.set_flags(rados.LIBRADOS_OP_FLAG_FAILOK)
+        it, _ = ioctx.get_omap_vals(op, "", "", 10)
+        ioctx.operate_read_op(op, "flags")
+        assert list(it) == [("k", b"v")]
+    # A read of a missing object fails whatever its flags.
+    with rados.ReadOpCtx() as op:
+        op.cmpext(b"zzz", 0)
+        op.set_flags(rados.LIBRADOS_OP_FLAG_FAILOK)
+        with pytest.raises(rados.ObjectNotFound):
+            ioctx.operate_read_op(op, "flags-missing")
+
+
+@pytest.mark.ours_only
+def test_set_flags_before_any_step_is_refused():
+    # python-rados 16 aborts the process here.
+    for op in (rados.WriteOpCtx(), rados.ReadOpCtx()):
+        with pytest.raises(rados.InvalidArgumentError):
+            op.set_flags(rados.LIBRADOS_OP_FLAG_FAILOK)

@@ -471,14 +471,16 @@ impl AioCtx {
     }
 
     pub(super) async fn run(&self, name: &str, steps: Vec<OpStep>) -> Result<Vec<StepOutput>> {
-        self.run_stamped(name, steps, None).await
+        self.run_with(name, steps, Vec::new(), None).await
     }
 
-    /// [`Self::run`], stamping writes with `mtime_ns` (None: now).
-    async fn run_stamped(
+    /// [`Self::run`], letting the `failok` steps fail and stamping writes with `mtime_ns`
+    /// (None: now).
+    async fn run_with(
         &self,
         name: &str,
         steps: Vec<OpStep>,
+        failok: Vec<u32>,
         mtime_ns: Option<u64>,
     ) -> Result<Vec<StepOutput>> {
         if steps.is_empty() {
@@ -497,7 +499,7 @@ impl AioCtx {
             .submit(
                 self.io.pool,
                 self.object(name),
-                steps,
+                (steps, failok),
                 self.io.read_snap,
                 self.io.write_snapc.clone(),
                 mtime_ns,
@@ -509,12 +511,13 @@ impl AioCtx {
 
     /// Applies `op` atomically; returns the object's new version.
     pub async fn operate(&self, name: &str, op: &WriteOp) -> Result<u64> {
-        self.run_stamped(name, op.steps.clone(), op.mtime_ns)
+        self.run_with(name, op.steps.clone(), op.failok.clone(), op.mtime_ns)
             .await?;
         Ok(self.io.last_version())
     }
     pub async fn operate_read(&self, name: &str, op: &ReadOp) -> Result<Vec<StepOutput>> {
-        self.run(name, op.steps.clone()).await
+        self.run_with(name, op.steps.clone(), op.failok.clone(), None)
+            .await
     }
     pub async fn write(&self, name: &str, data: Bytes, offset: u64) -> Result<()> {
         self.run(name, vec![OpStep::Write { offset, data }])

@@ -25,7 +25,7 @@ pub use crate::store::SNAP_HEAD;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use ioctx::{AioCtx, IoCtx, ListEntry, LockRenew, NotifyReplies, ObjectIter, ObjectStat};
-pub use ops::{LockType, Locker, ReadOp, WriteOp};
+pub use ops::{LockType, Locker, OpFlags, ReadOp, WriteOp};
 pub use snap::PoolSnapInfo;
 pub use watch::{NotifyEvent, WatchCallback, WatchErrorCallback, WatchOptions};
 
@@ -459,12 +459,13 @@ impl Rados {
         }
     }
 
-    /// Sends one compound request to the object's primary until it is answered.
+    /// Sends one compound request (its steps, and the indices of those allowed to fail) to
+    /// the object's primary until it is answered.
     pub(crate) async fn submit(
         &self,
         pool: i64,
         object: ObjectName,
-        steps: Vec<OpStep>,
+        (steps, failok): (Vec<OpStep>, Vec<u32>),
         snap: u64,
         snapc: crate::msg::ops::SnapContext,
         mtime_ns: Option<u64>,
@@ -497,6 +498,7 @@ impl Rados {
             resend: false,
             snap,
             snapc,
+            failok,
         };
         loop {
             let map = self.osdmap();

@@ -1,5 +1,6 @@
 //! Compound operations: a [`WriteOp`] applies all its steps atomically or none; a [`ReadOp`]
-//! returns one [`StepOutput`] per step.
+//! returns one [`StepOutput`] per step. A step marked with `fail_ok` may fail without failing
+//! its operation.
 
 use crate::msg::ops::{CmpMode, CmpOp, OpStep};
 use bytes::Bytes;
@@ -10,6 +11,8 @@ pub use crate::osd::class::lock::{LockType, Locker};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteOp {
     pub(crate) steps: Vec<OpStep>,
+    /// Indices of the steps allowed to fail, ascending.
+    pub(crate) failok: Vec<u32>,
     /// The modification time to stamp (nanoseconds since the epoch); None: now.
     pub(crate) mtime_ns: Option<u64>,
 }
@@ -18,6 +21,40 @@ pub struct WriteOp {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadOp {
     pub(crate) steps: Vec<OpStep>,
+    pub(crate) failok: Vec<u32>,
+}
+
+/// Ceph's per-step op flags (`LIBRADOS_OP_FLAG_*`, same values), set on a step with
+/// `set_op_flags`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OpFlags(pub u32);
+
+impl OpFlags {
+    /// On a create step: fail with EEXIST if the object exists.
+    pub const EXCL: OpFlags = OpFlags(0x1);
+    /// The step may fail without failing its operation: the other steps still run (and a
+    /// write still applies them), and that step, which then changes nothing, reports
+    /// [`crate::client::StepOutput::Failed`] with its errno. A read of a missing object
+    /// still fails with ENOENT, as in Ceph, which checks the object before any step.
+    pub const FAILOK: OpFlags = OpFlags(0x2);
+    /// Access-pattern hints (`FADVISE_*`): accepted, and steer nothing here (the store
+    /// keeps no page cache of its own for them to tune).
+    pub const FADVISE_RANDOM: OpFlags = OpFlags(0x4);
+    pub const FADVISE_SEQUENTIAL: OpFlags = OpFlags(0x8);
+    pub const FADVISE_WILLNEED: OpFlags = OpFlags(0x10);
+    pub const FADVISE_DONTNEED: OpFlags = OpFlags(0x20);
+    pub const FADVISE_NOCACHE: OpFlags = OpFlags(0x40);
+
+    pub fn contains(self, other: OpFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for OpFlags {
+    type Output = OpFlags;
+    fn bitor(self, rhs: OpFlags) -> OpFlags {
+        OpFlags(self.0 | rhs.0)
+    }
 }
 
 fn b(v: impl Into<Bytes>) -> Bytes {
@@ -33,6 +70,23 @@ macro_rules! common_steps {
             }
             pub fn is_empty(&self) -> bool {
                 self.steps.is_empty()
+            }
+            /// Sets Ceph's op flags on the step added last (nothing before any step was
+            /// added); see [`OpFlags`].
+            pub fn set_op_flags(&mut self, flags: OpFlags) -> &mut Self {
+                let Some(index) = self.steps.len().checked_sub(1) else {
+                    return self;
+                };
+                if flags.contains(OpFlags::EXCL) {
+                    if let Some(OpStep::Create { exclusive }) = self.steps.last_mut() {
+                        *exclusive = true;
+                    }
+                }
+                let index = u32::try_from(index).unwrap_or(u32::MAX);
+                if flags.contains(OpFlags::FAILOK) && self.failok.last() != Some(&index) {
+                    self.failok.push(index);
+                }
+                self
             }
             /// Fails with ENOENT unless the object exists.
             pub fn assert_exists(&mut self) -> &mut Self {

@@ -270,7 +270,7 @@ impl Rados {
         self.submit(
             entry.pool,
             entry.object.clone(),
-            vec![step],
+            (vec![step], Vec::new()),
             crate::store::SNAP_HEAD,
             SnapContext::default(),
             None,

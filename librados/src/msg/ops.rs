@@ -333,6 +333,11 @@ pub enum StepOutput {
         acks: Vec<(u64, u64, Bytes)>,
         timeouts: Vec<(u64, u64)>,
     },
+    /// A step allowed to fail (see [`OsdOpRequest::failok`]) failed with `errno` (positive);
+    /// the client reports its result so.
+    Failed {
+        errno: i32,
+    },
 }
 
 /// An object's snapshot state, as `list_snaps` reports it.
@@ -384,6 +389,10 @@ pub struct OsdOpRequest {
     /// use the pool's).
     #[serde(default)]
     pub snapc: SnapContext,
+    /// Indices of steps that may fail without failing the request (Ceph's `FAILOK` op flag):
+    /// such a step's result carries its errno and the request goes on.
+    #[serde(default)]
+    pub failok: Vec<u32>,
 }
 
 /// How a request ended.

@@ -30,6 +30,7 @@ fn sample() -> Message {
             seq: 4,
             snaps: vec![4, 2],
         },
+        failok: vec![1],
     }))
 }
 

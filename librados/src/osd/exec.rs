@@ -51,14 +51,29 @@ fn user_attr(name: &str) -> String {
     format!("_{name}")
 }
 
-/// Who runs the request, and when (object classes use both).
+/// Who runs the request, and when (object classes use both); which of its steps may fail.
 #[derive(Clone, Debug, Default)]
 pub struct ExecEnv {
     pub caller: String,
     pub now_ns: u64,
+    /// Indices of the steps that may fail without failing the request (Ceph's `FAILOK`).
+    pub failok: Vec<u32>,
+}
+
+impl ExecEnv {
+    fn may_fail(&self, index: usize) -> bool {
+        u32::try_from(index).is_ok_and(|i| self.failok.contains(&i))
+    }
+}
+
+/// Whether a step allowed to fail that failed with `errno` lets the request go on: not when
+/// it found the object missing in a read, which Ceph refuses (ENOENT) before running any step.
+fn goes_on_after(errno: i32, write_request: bool) -> bool {
+    write_request || errno != errno::ENOENT
 }
 
 /// The state of the object as the request's steps see it.
+#[derive(Clone)]
 struct Working {
     existed: bool,
     exists: bool,
@@ -246,6 +261,8 @@ pub fn execute(
     let mut results = Vec::with_capacity(steps.len());
     let mut failed = None;
     for (i, step) in steps.iter().enumerate() {
+        // A step allowed to fail changes nothing when it does.
+        let saved = env.may_fail(i).then(|| (w.clone(), txn.clone()));
         let mut ctx = StepCtx {
             env,
             store,
@@ -256,9 +273,16 @@ pub fn execute(
             single,
             write_request,
         };
-        match ctx.step(step) {
-            Ok(out) => results.push(StepResult { rval: 0, out }),
-            Err(e) => {
+        match (ctx.step(step), saved) {
+            (Ok(out), _) => results.push(StepResult { rval: 0, out }),
+            (Err(e), Some((w0, txn0))) if goes_on_after(e, write_request) => {
+                (w, txn) = (w0, txn0);
+                results.push(StepResult {
+                    rval: -e,
+                    out: StepOutput::Failed { errno: e },
+                });
+            }
+            (Err(e), _) => {
                 results.push(StepResult {
                     rval: -e,
                     out: StepOutput::None,

@@ -1,5 +1,6 @@
 //! `execute` against an in-memory store: the compare-extent, omap-compare and write-same
-//! steps inside whole requests (atomicity, snapshots, whiteouts, sizes for usage).
+//! steps inside whole requests (atomicity, snapshots, whiteouts, sizes for usage), and steps
+//! allowed to fail.
 
 use super::*;
 use crate::store::MemStore;
@@ -28,15 +29,27 @@ impl Obj {
 
     /// Runs `steps` under `snapc`, applying the transaction when the request succeeded.
     fn run_snapc(&mut self, steps: Vec<OpStep>, snapc: &SnapContext) -> Executed {
+        self.run_env(steps, snapc, &ExecEnv::default())
+    }
+
+    /// Runs `steps`, those at `failok` allowed to fail.
+    fn run_failok(&mut self, steps: Vec<OpStep>, failok: &[u32]) -> Executed {
+        let env = ExecEnv {
+            failok: failok.to_vec(),
+            ..ExecEnv::default()
+        };
+        self.run_env(steps, &SnapContext::default(), &env)
+    }
+
+    fn run_env(&mut self, steps: Vec<OpStep>, snapc: &SnapContext, env: &ExecEnv) -> Executed {
         self.version += 1;
-        let env = ExecEnv::default();
         let ex = execute(
             &self.store,
             self.cid,
             &self.oid,
             &steps,
             self.version,
-            &env,
+            env,
             snapc,
         );
         if ex.failed.is_none() && ex.modified {
@@ -300,4 +313,82 @@ fn guards_see_a_whiteout_as_no_object() {
     assert_eq!(ex.failed, None);
     assert!(!ex.existed && ex.exists);
     assert_eq!(o.data(&o.oid), b"yy");
+}
+
+#[test]
+fn a_step_allowed_to_fail_reports_its_errno_and_the_rest_applies() {
+    let mut o = Obj::new();
+    o.run(vec![write(0, b"old")]);
+    let ex = o.run_failok(
+        vec![
+            OpStep::Create { exclusive: true },
+            cmpext(0, b"zzz"),
+            OpStep::WriteFull {
+                data: Bytes::from_static(b"new"),
+            },
+        ],
+        &[0, 1],
+    );
+    assert_eq!(ex.failed, None);
+    let outs: Vec<_> = ex.results.iter().map(|r| (r.rval, r.out.clone())).collect();
+    let mismatch = errno::MAX_ERRNO; // byte 0 differs
+    assert_eq!(
+        outs,
+        vec![
+            (
+                -errno::EEXIST,
+                StepOutput::Failed {
+                    errno: errno::EEXIST
+                }
+            ),
+            (-mismatch, StepOutput::Failed { errno: mismatch }),
+            (0, StepOutput::None),
+        ]
+    );
+    assert_eq!(o.data(&o.oid.clone()), b"new");
+    // Unmarked, the same failure fails the request and nothing applies.
+    let ex = o.run_failok(
+        vec![
+            OpStep::Create { exclusive: true },
+            OpStep::WriteFull {
+                data: Bytes::from_static(b"newer"),
+            },
+        ],
+        &[1],
+    );
+    assert_eq!(ex.failed, Some((0, errno::EEXIST)));
+    assert_eq!(o.data(&o.oid.clone()), b"new");
+}
+
+#[test]
+fn removing_a_missing_object_may_fail_without_creating_it() {
+    let mut o = Obj::new();
+    let ex = o.run_failok(vec![OpStep::Remove], &[0]);
+    assert_eq!(ex.failed, None);
+    assert_eq!(ex.results[0].rval, -errno::ENOENT);
+    assert!(!ex.modified && !ex.exists);
+}
+
+#[test]
+fn reads_may_fail_but_not_on_a_missing_object() {
+    let mut o = Obj::new();
+    let get = |name: &str| OpStep::GetXattr { name: name.into() };
+    assert_eq!(
+        o.run_failok(vec![get("a"), OpStep::Stat], &[0]).failed,
+        Some((0, errno::ENOENT)),
+        "a read of a missing object fails whatever its flags, as in Ceph"
+    );
+    o.run(vec![write(0, b"data")]);
+    let ex = o.run_failok(vec![get("a"), OpStep::Stat], &[0]);
+    assert_eq!(ex.failed, None);
+    assert_eq!(
+        ex.results[0].out,
+        StepOutput::Failed {
+            errno: errno::ENODATA
+        }
+    );
+    assert!(matches!(
+        ex.results[1].out,
+        StepOutput::Stat { size: 4, .. }
+    ));
 }

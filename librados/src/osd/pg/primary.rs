@@ -131,6 +131,12 @@ impl Pg {
         if name.is_empty() {
             return Err(errno::EINVAL);
         }
+        // Steps allowed to fail must be steps of the request, each named once.
+        let failok_ok = req.failok.len() <= req.steps.len()
+            && req.failok.iter().all(|&i| (i as usize) < req.steps.len());
+        if !failok_ok {
+            return Err(errno::EINVAL);
+        }
         if name.len() > MAX_NAME_LEN || req.object.key.len() > MAX_NAME_LEN {
             return Err(errno::ENAMETOOLONG);
         }
@@ -216,6 +222,7 @@ impl Pg {
         let xenv = ExecEnv {
             caller: src.to_string(),
             now_ns: crate::store::transaction::now_ns(),
+            failok: req.failok.clone(),
         };
         let ex = exec::execute(
             self.sh.store.as_ref(),
