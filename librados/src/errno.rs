@@ -22,6 +22,7 @@ pub const ENAMETOOLONG: i32 = 36;
 pub const ENOTEMPTY: i32 = 39;
 pub const ENODATA: i32 = 61;
 pub const EOVERFLOW: i32 = 75;
+pub const EMSGSIZE: i32 = 90;
 pub const EOPNOTSUPP: i32 = 95;
 pub const ENOTCONN: i32 = 107;
 pub const ETIMEDOUT: i32 = 110;

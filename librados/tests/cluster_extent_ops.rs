@@ -168,6 +168,13 @@ fn write_same_fills_and_refuses_bad_lengths() {
         errno_of(io.write_same("o", &b"ab"[..], 4, 200 << 20)),
         EFBIG
     );
+    // A request writes at most an object's worth, however little it carries: a few bytes of
+    // pattern asking for 2 x 100 MiB is refused before anything is expanded (EMSGSIZE, as
+    // Ceph refuses writes over osd_max_write_size).
+    let mut w = WriteOp::new();
+    w.write_same(0, 100 << 20, &b"a"[..])
+        .write_same(0, 100 << 20, &b"b"[..]);
+    assert_eq!(errno_of(io.operate("o", &w)), EMSGSIZE);
     assert_eq!(io.read_full("o").unwrap(), &b"\0abaxyzxyz"[..]);
     // Nothing to write: success, and no object is created.
     io.write_same("empty", &b"ab"[..], 0, 0).unwrap();

@@ -230,10 +230,18 @@ fn op_flags_make_creates_exclusive_and_let_steps_fail() {
     assert!(matches!(outs[1], StepOutput::Stat { size: 3, .. }));
     // As in Ceph, a read of a missing object fails whatever its flags.
     assert_eq!(errno_of(io.operate_read("flags-missing", &read)), ENOENT);
-    // Flags before any step mark nothing.
+    // Flags before any step mark nothing; later flags replace earlier ones, as in Ceph.
     let mut op = WriteOp::new();
     op.set_op_flags(OpFlags::FAILOK).remove();
     assert_eq!(errno_of(io.operate("flags-missing", &op)), ENOENT);
+    op.set_op_flags(OpFlags::FAILOK)
+        .set_op_flags(OpFlags::default());
+    assert_eq!(errno_of(io.operate("flags-missing", &op)), ENOENT);
+    let mut op = WriteOp::new();
+    op.create(true).set_op_flags(OpFlags::FADVISE_NOCACHE);
+    op.write_full(&b"newest"[..]);
+    io.operate("flags", &op).unwrap();
+    assert_eq!(&io.read_full("flags").unwrap()[..], b"newest");
 }
 
 #[test]

@@ -52,7 +52,13 @@ pub fn native_loop(
     length: u64,
     count: u64,
 ) -> PyResult<f64> {
-    let data = Bytes::from(vec![0x5a; length as usize]);
+    // No object is larger; a bigger length is a caller's mistake, not an allocation to try.
+    if length > librados::osd::exec::MAX_OBJECT_SIZE {
+        return Err(PyValueError::new_err(format!(
+            "length {length} exceeds the largest object ({} bytes)",
+            librados::osd::exec::MAX_OBJECT_SIZE
+        )));
+    }
     let read = match op {
         "read" => true,
         "write_full" => false,
@@ -65,6 +71,7 @@ pub fn native_loop(
     ioctx.run(
         py,
         |io| {
+            let data = Bytes::from(vec![0x5a; if read { 0 } else { length as usize }]);
             let start = Instant::now();
             for _ in 0..count {
                 if read {

@@ -220,6 +220,19 @@ def test_op_flags(ioctx):
         ioctx.operate_write_op(op, "flags-missing")
     with pytest.raises(rados.ObjectNotFound):
         ioctx.stat("flags-missing")
+    # Flags replace the step's earlier ones, exclusivity of a create included.
+    with rados.WriteOpCtx() as op:
+        op.remove()
+        op.set_flags(rados.LIBRADOS_OP_FLAG_FAILOK)
+        op.set_flags(rados.LIBRADOS_OPERATION_NOFLAG)
+        with pytest.raises(rados.ObjectNotFound):
+            ioctx.operate_write_op(op, "flags-missing")
+    with rados.WriteOpCtx() as op:
+        op.new(rados.LIBRADOS_CREATE_EXCLUSIVE)
+        op.set_flags(rados.LIBRADOS_OP_FLAG_FADVISE_NOCACHE)
+        op.write_full(b"newest")
+        ioctx.operate_write_op(op, "flags")
+    assert ioctx.read("flags") == b"newest"
     with rados.ReadOpCtx() as op:
         op.cmpext(b"zzz", 0)
         op.set_flags(rados.LIBRADOS_OP_FLAG_FAILOK)

@@ -471,7 +471,11 @@ impl Rados {
         mtime_ns: Option<u64>,
     ) -> Result<(Vec<StepResult>, u64)> {
         let what = object.name.clone();
-        let bytes: u64 = steps.iter().map(OpStep::payload_bytes).sum();
+        // What the request costs the OSDs: a write-same of a few bytes writes its whole extent.
+        let bytes: u64 = steps
+            .iter()
+            .map(|s| s.payload_bytes().max(s.written_bytes()))
+            .fold(0, u64::saturating_add);
         let _op_permit = self.inner.ops.acquire().await.map_err(|_| closed())?;
         let byte_permits = bytes.min(MAX_BYTES_IN_FLIGHT as u64) as u32;
         let _byte_permit = self

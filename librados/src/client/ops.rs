@@ -71,20 +71,24 @@ macro_rules! common_steps {
             pub fn is_empty(&self) -> bool {
                 self.steps.is_empty()
             }
-            /// Sets Ceph's op flags on the step added last (nothing before any step was
-            /// added); see [`OpFlags`].
+            /// Sets Ceph's op flags of the step added last, replacing what it had, as
+            /// Ceph does (so a create's exclusivity follows `EXCL`); nothing before any
+            /// step was added. See [`OpFlags`].
             pub fn set_op_flags(&mut self, flags: OpFlags) -> &mut Self {
                 let Some(index) = self.steps.len().checked_sub(1) else {
                     return self;
                 };
-                if flags.contains(OpFlags::EXCL) {
-                    if let Some(OpStep::Create { exclusive }) = self.steps.last_mut() {
-                        *exclusive = true;
-                    }
+                if let Some(OpStep::Create { exclusive }) = self.steps.last_mut() {
+                    *exclusive = flags.contains(OpFlags::EXCL);
                 }
                 let index = u32::try_from(index).unwrap_or(u32::MAX);
-                if flags.contains(OpFlags::FAILOK) && self.failok.last() != Some(&index) {
-                    self.failok.push(index);
+                let marked = self.failok.last() == Some(&index);
+                match (flags.contains(OpFlags::FAILOK), marked) {
+                    (true, false) => self.failok.push(index),
+                    (false, true) => {
+                        self.failok.pop();
+                    }
+                    _ => {}
                 }
                 self
             }

@@ -71,6 +71,23 @@ struct Health {
     /// registration or ping).
     confirmed: Instant,
     error: Option<Error>,
+    /// Bumped whenever the watch is registered again (its PG changed interval): what a
+    /// ping or registration of an older generation learns no longer counts, since the new
+    /// primary may see that ping before the registration.
+    generation: u64,
+    /// A registration is in flight: pings wait for it.
+    registering: bool,
+}
+
+impl Health {
+    fn new() -> Arc<Mutex<Health>> {
+        Arc::new(Mutex::new(Health {
+            confirmed: Instant::now(),
+            error: None,
+            generation: 0,
+            registering: false,
+        }))
+    }
 }
 
 #[derive(Clone)]
@@ -90,6 +107,33 @@ impl WatchEntry {
 
     fn failed(&self) -> bool {
         self.health().error.is_some()
+    }
+
+    /// The generation to ping under, or None when there is nothing to ping (the watch
+    /// failed) or a registration is in flight.
+    fn ping_generation(&self) -> Option<u64> {
+        let h = self.health();
+        (h.error.is_none() && !h.registering).then_some(h.generation)
+    }
+
+    /// Starts registering the watch again; returns the new generation.
+    fn begin_registration(&self) -> u64 {
+        let mut h = self.health();
+        h.generation += 1;
+        h.registering = true;
+        h.generation
+    }
+
+    /// Whether `generation` is still the watch's latest (ending its registration, if any).
+    fn settle(&self, generation: u64, registration: bool) -> bool {
+        let mut h = self.health();
+        if h.generation != generation {
+            return false;
+        }
+        if registration {
+            h.registering = false;
+        }
+        true
     }
 
     fn confirm(&self, at: Instant) {
@@ -209,10 +253,7 @@ impl Rados {
             callback,
             on_error: options.on_error.clone(),
             timeout_secs: options.timeout_secs(),
-            health: Arc::new(Mutex::new(Health {
-                confirmed: Instant::now(),
-                error: None,
-            })),
+            health: Health::new(),
         };
         // Registered first, so a notify racing the reply finds its callback.
         self.inner.watches.map().insert(cookie, entry.clone());
@@ -290,19 +331,23 @@ fn spawn_pinger(client: Weak<super::ClientInner>, cookie: u64, every: Duration) 
                 return;
             };
             let rados = Rados { inner };
-            let entry = rados.inner.watches.get(cookie).filter(|e| !e.failed());
-            let Some(entry) = entry else {
+            let Some(entry) = rados.inner.watches.get(cookie).filter(|e| !e.failed()) else {
                 release(rados);
                 return;
             };
-            let sent = Instant::now();
-            match rados
-                .submit_watch_step(&entry, OpStep::WatchPing { cookie })
-                .await
-            {
-                Ok(()) => entry.confirm(sent),
-                // (Unwatched while the ping was out: `fail` finds nothing to report.)
-                Err(e) => rados.inner.watches.fail(cookie, e),
+            // While it is being registered again, the registration confirms it.
+            if let Some(generation) = entry.ping_generation() {
+                let sent = Instant::now();
+                let pinged = rados
+                    .submit_watch_step(&entry, OpStep::WatchPing { cookie })
+                    .await;
+                if entry.settle(generation, false) {
+                    match pinged {
+                        Ok(()) => entry.confirm(sent),
+                        // (Unwatched while the ping was out: `fail` finds nothing to report.)
+                        Err(e) => rados.inner.watches.fail(cookie, e),
+                    }
+                }
             }
             release(rados);
         }
@@ -337,6 +382,9 @@ pub(crate) fn rewatch(
         if !crate::osd::pg::interval_changed(old, new, pgid) {
             continue;
         }
+        // Before any ping can be resent to the new primary: the map reached this client
+        // just now, and replies (to pings too) come through the receive loop that runs this.
+        let generation = e.begin_registration();
         let client = client.clone();
         tokio::spawn(async move {
             let Some(inner) = client.upgrade() else {
@@ -344,11 +392,14 @@ pub(crate) fn rewatch(
             };
             let rados = Rados { inner };
             let sent = Instant::now();
-            match rados.submit_watch_step(&e, e.register_step(cookie)).await {
-                Ok(()) => e.confirm(sent),
-                Err(err) => {
-                    tracing::warn!(target: "client", "re-registering watch {cookie} on {}: {err}", e.object.name);
-                    rados.inner.watches.fail(cookie, err);
+            let registered = rados.submit_watch_step(&e, e.register_step(cookie)).await;
+            if e.settle(generation, true) {
+                match registered {
+                    Ok(()) => e.confirm(sent),
+                    Err(err) => {
+                        tracing::warn!(target: "client", "re-registering watch {cookie} on {}: {err}", e.object.name);
+                        rados.inner.watches.fail(cookie, err);
+                    }
                 }
             }
             release(rados);
@@ -376,6 +427,30 @@ mod tests {
             timeout,
             on_error: None,
         }
+    }
+
+    #[test]
+    fn answers_from_before_a_registration_do_not_count() {
+        let e = WatchEntry {
+            pool: 1,
+            object: ObjectName::default(),
+            callback: Arc::new(|_| Vec::new()),
+            on_error: None,
+            timeout_secs: 0,
+            health: Health::new(),
+        };
+        let ping = e.ping_generation().unwrap();
+        let reg = e.begin_registration();
+        assert_eq!(e.ping_generation(), None, "no pings while registering");
+        assert!(!e.settle(ping, false), "the older ping's answer is ignored");
+        assert!(e.settle(reg, true));
+        assert_eq!(e.ping_generation(), Some(reg));
+        // Registered again twice in a row: only the newer registration settles it.
+        let (older, newer) = (e.begin_registration(), e.begin_registration());
+        assert!(!e.settle(older, true));
+        assert_eq!(e.ping_generation(), None);
+        assert!(e.settle(newer, true));
+        assert_eq!(e.ping_generation(), Some(newer));
     }
 
     #[test]

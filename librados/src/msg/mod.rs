@@ -351,7 +351,18 @@ impl Messenger {
         epoch: u32,
         msg: &Message,
     ) -> Result<(), MsgError> {
-        let frame = encode(self.me, tid, epoch, msg)?;
+        let frame = self.encode(tid, epoch, msg)?;
+        self.net.deliver(to, frame).await
+    }
+
+    /// Encodes a message from this entity once, for [`Messenger::deliver`] to send to
+    /// several destinations (and to learn before acting on it that it fits a frame).
+    pub fn encode(&self, tid: u64, epoch: u32, msg: &Message) -> Result<bytes::Bytes, MsgError> {
+        encode(self.me, tid, epoch, msg)
+    }
+
+    /// Delivers a frame made by [`Messenger::encode`].
+    pub async fn deliver(&self, to: EntityName, frame: bytes::Bytes) -> Result<(), MsgError> {
         self.net.deliver(to, frame).await
     }
 

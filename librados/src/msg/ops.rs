@@ -283,6 +283,17 @@ impl OpStep {
         self.is_write() && !matches!(self, OpStep::Exec { .. })
     }
 
+    /// Bytes of object data the step writes (a write-same's whole extent, not its pattern).
+    pub fn written_bytes(&self) -> u64 {
+        match self {
+            OpStep::Write { data, .. } | OpStep::WriteFull { data } | OpStep::Append { data } => {
+                data.len() as u64
+            }
+            OpStep::WriteSame { len, .. } => *len,
+            _ => 0,
+        }
+    }
+
     /// Payload bytes the step carries (for client throttling).
     pub fn payload_bytes(&self) -> u64 {
         match self {

@@ -56,24 +56,18 @@ fn user_attr(name: &str) -> String {
 pub struct ExecEnv {
     pub caller: String,
     pub now_ns: u64,
-    /// Indices of the steps that may fail without failing the request (Ceph's `FAILOK`).
+    /// Indices of the steps that may fail without failing the request (Ceph's `FAILOK`),
+    /// strictly ascending (the primary refuses requests where they are not).
     pub failok: Vec<u32>,
 }
 
 impl ExecEnv {
     fn may_fail(&self, index: usize) -> bool {
-        u32::try_from(index).is_ok_and(|i| self.failok.contains(&i))
+        u32::try_from(index).is_ok_and(|i| self.failok.binary_search(&i).is_ok())
     }
 }
 
-/// Whether a step allowed to fail that failed with `errno` lets the request go on: not when
-/// it found the object missing in a read, which Ceph refuses (ENOENT) before running any step.
-fn goes_on_after(errno: i32, write_request: bool) -> bool {
-    write_request || errno != errno::ENOENT
-}
-
 /// The state of the object as the request's steps see it.
-#[derive(Clone)]
 struct Working {
     existed: bool,
     exists: bool,
@@ -257,12 +251,17 @@ pub fn execute(
     };
     let single = steps.len() == 1;
     let write_request = steps.iter().any(OpStep::is_write);
+    // Ceph looks the object up before any step of a read: a missing one fails the request,
+    // whichever steps were allowed to fail.
+    let lists_snaps = steps.iter().all(|s| matches!(s, OpStep::ListSnaps));
+    if !write_request && !existed && !env.failok.is_empty() && !lists_snaps {
+        return Executed::failed(errno::ENOENT);
+    }
     let mut txn = Transaction::new();
     let mut results = Vec::with_capacity(steps.len());
     let mut failed = None;
     for (i, step) in steps.iter().enumerate() {
-        // A step allowed to fail changes nothing when it does.
-        let saved = env.may_fail(i).then(|| (w.clone(), txn.clone()));
+        let staged = txn.len();
         let mut ctx = StepCtx {
             env,
             store,
@@ -273,16 +272,21 @@ pub fn execute(
             single,
             write_request,
         };
-        match (ctx.step(step), saved) {
-            (Ok(out), _) => results.push(StepResult { rval: 0, out }),
-            (Err(e), Some((w0, txn0))) if goes_on_after(e, write_request) => {
-                (w, txn) = (w0, txn0);
-                results.push(StepResult {
-                    rval: -e,
-                    out: StepOutput::Failed { errno: e },
-                });
-            }
-            (Err(e), _) => {
+        let result = ctx.step(step);
+        // Every step checks before it stages anything, so a failed one changed nothing (a
+        // class method's changes are staged only once it succeeded): a step allowed to fail
+        // needs no undoing.
+        debug_assert!(
+            result.is_ok() || txn.len() == staged,
+            "{step:?} failed half-done"
+        );
+        match result {
+            Ok(out) => results.push(StepResult { rval: 0, out }),
+            Err(e) if env.may_fail(i) => results.push(StepResult {
+                rval: -e,
+                out: StepOutput::Failed { errno: e },
+            }),
+            Err(e) => {
                 results.push(StepResult {
                     rval: -e,
                     out: StepOutput::None,

@@ -43,8 +43,11 @@ pub(super) fn repeat_to(pattern: &[u8], len: u64) -> Result<Bytes, i32> {
     }
     let len = usize::try_from(len).map_err(|_| errno::EFBIG)?;
     let mut out = BytesMut::with_capacity(len);
+    out.extend_from_slice(&pattern[..pattern.len().min(len)]);
+    // Doubling: a short pattern takes log(len) copies, not len / pattern.len().
     while out.len() < len {
-        out.extend_from_slice(pattern);
+        let more = out.len().min(len - out.len());
+        out.extend_from_within(..more);
     }
     Ok(out.freeze())
 }
@@ -136,6 +139,15 @@ mod tests {
     #[test]
     fn patterns_repeat_to_whole_multiples_only() {
         assert_eq!(repeat_to(b"ab", 6).unwrap(), &b"ababab"[..]);
+        for (pattern, times) in [
+            (&b"q"[..], 1000),
+            (b"abc", 333),
+            (b"0123456", 17),
+            (b"xy", 1),
+        ] {
+            let len = (pattern.len() * times) as u64;
+            assert_eq!(repeat_to(pattern, len).unwrap(), pattern.repeat(times));
+        }
         assert_eq!(repeat_to(b"xyz", 0).unwrap(), &b""[..]);
         assert_eq!(repeat_to(b"ab", 5), Err(errno::EINVAL));
         assert_eq!(repeat_to(b"", 4), Err(errno::EINVAL));

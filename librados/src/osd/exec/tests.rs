@@ -392,3 +392,36 @@ fn reads_may_fail_but_not_on_a_missing_object() {
         StepOutput::Stat { size: 4, .. }
     ));
 }
+
+#[test]
+fn a_read_step_allowed_to_fail_may_find_nothing_on_an_existing_object() {
+    let mut o = Obj::new();
+    o.run(vec![write(0, b"data")]);
+    let req = crate::osd::class::lock::UnlockRequest {
+        name: "no-such-lock".into(),
+        cookie: String::new(),
+        locker: String::new(),
+    };
+    let get_info = OpStep::Exec {
+        class: "lock".into(),
+        method: "get_info".into(),
+        input: Bytes::from(rmp_serde::to_vec_named(&req).unwrap()),
+    };
+    let ex = o.run_failok(vec![get_info.clone(), OpStep::Stat], &[0]);
+    assert_eq!(ex.failed, None);
+    assert_eq!(
+        ex.results[0].out,
+        StepOutput::Failed {
+            errno: errno::ENOENT
+        }
+    );
+    assert!(matches!(
+        ex.results[1].out,
+        StepOutput::Stat { size: 4, .. }
+    ));
+    // Unmarked, it fails the request.
+    assert_eq!(
+        o.run(vec![get_info, OpStep::Stat]).failed,
+        Some((0, errno::ENOENT))
+    );
+}

@@ -8,8 +8,8 @@ use crate::msg::ops::{
     StepResult,
 };
 use crate::msg::peering::{LogEntry, LogOp};
-use crate::msg::{command::WireError, Envelope, Message};
-use crate::osd::exec::{self, ExecEnv, MAX_NAME_LEN};
+use crate::msg::{command::WireError, EntityName, Envelope, Message};
+use crate::osd::exec::{self, ExecEnv, MAX_NAME_LEN, MAX_OBJECT_SIZE};
 use crate::osd::snap;
 use crate::store::{ListCursor, ObjectId, Transaction, SNAP_HEAD};
 
@@ -131,10 +131,23 @@ impl Pg {
         if name.is_empty() {
             return Err(errno::EINVAL);
         }
-        // Steps allowed to fail must be steps of the request, each named once.
-        let failok_ok = req.failok.len() <= req.steps.len()
-            && req.failok.iter().all(|&i| (i as usize) < req.steps.len());
-        if !failok_ok {
+        // Bounded before anything is expanded (a write-same of a few bytes may ask for a
+        // large extent): a request writes at most what one object may hold. Ceph refuses
+        // writes over its osd_max_write_size the same way.
+        let written = req
+            .steps
+            .iter()
+            .fold(0u64, |n, s| n.saturating_add(s.written_bytes()));
+        if written > MAX_OBJECT_SIZE {
+            return Err(errno::EMSGSIZE);
+        }
+        // Steps allowed to fail must be steps of the request, named in ascending order.
+        let ascending = req.failok.windows(2).all(|p| p[0] < p[1]);
+        let in_range = req
+            .failok
+            .last()
+            .is_none_or(|&i| (i as usize) < req.steps.len());
+        if !ascending || !in_range {
             return Err(errno::EINVAL);
         }
         if name.len() > MAX_NAME_LEN || req.object.key.len() > MAX_NAME_LEN {
@@ -300,8 +313,9 @@ impl Pg {
     }
 
     /// Logs and applies a write locally and sends it to the replicas; it completes (and
-    /// `reply_to`, if any, is answered) once every acting member committed it. Fails only when
-    /// the local store refuses it, with nothing changed.
+    /// `reply_to`, if any, is answered) once every acting member committed it. Fails, with
+    /// nothing changed, when the local store refuses it or it is too large to replicate
+    /// (E2BIG: it would not fit a message).
     pub(super) async fn submit_write(
         &mut self,
         entry: LogEntry,
@@ -315,16 +329,34 @@ impl Pg {
         info.objects = info.objects.saturating_add_signed(delta.objects);
         info.bytes = info.bytes.saturating_add_signed(delta.bytes);
         info.clones = info.clones.saturating_add_signed(delta.clones);
-        let commit = self
-            .log
+        self.log
             .stage_append(&entry, &mut info, &mut txn)
-            .and_then(|()| self.sh.store.queue_transaction(txn.clone()))
+            .map_err(|e| e.errno())?;
+        let interval = self.interval;
+        let replicas = self.replicas();
+        // Encoded once for every replica, and before anything is applied, so that a write
+        // that cannot be replicated is refused rather than left waiting for replicas.
+        let frame = if replicas.is_empty() {
+            None
+        } else {
+            let rep = Message::RepOp {
+                pgid: self.pgid,
+                interval,
+                entry: entry.clone(),
+                txn: txn.clone(),
+            };
+            let tid = self.next_tid();
+            let frame = self.sh.msgr.encode(tid, self.epoch(), &rep);
+            Some(frame.map_err(|e| e.errno())?)
+        };
+        let commit = self
+            .sh
+            .store
+            .queue_transaction(txn)
             .map_err(|e| e.errno())?;
         self.info = info;
         self.log.apply_append(entry.clone());
         let key: ObjKey = (entry.hash, entry.object.clone());
-        let interval = self.interval;
-        let replicas = self.replicas();
         {
             let p = self.primary.as_mut().expect("primary");
             p.objects.entry(key.clone()).or_default().in_flight += 1;
@@ -340,14 +372,12 @@ impl Pg {
                 },
             );
         }
-        let rep = Message::RepOp {
-            pgid: self.pgid,
-            interval,
-            entry,
-            txn,
-        };
         for r in replicas {
-            self.send_osd(r, &rep).await;
+            let Some(frame) = frame.clone() else { break };
+            if let Err(e) = self.sh.msgr.deliver(EntityName::osd(r), frame).await {
+                // Unreachable: it is down, and the next map starts a new interval.
+                tracing::debug!(target: "osd", "osd.{} pg {}: RepOp to osd.{r}: {e}", self.sh.id, self.pgid);
+            }
         }
         let tx = self.tx.clone();
         tokio::spawn(async move {
