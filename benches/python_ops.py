@@ -13,8 +13,8 @@ Cases, each run for --seconds, round after round (medians are reported):
   r8  8 threads, each keeping --window aio_read in flight
 With the project's module, also the binding's own cost per call: a blocking 4 KiB read loop
 on one object timed in Python, minus what the module's clock (`rados._librados_clock`) saw
-spent inside librados for those calls; and, for comparison, the same loop run in Rust (`rados._native_loop`),
-in alternating chunks. The last line is `RESULT key=value ...`.
+spent inside librados for those calls, in wall time and in the calling thread's CPU time; and,
+for comparison, the same loop run in Rust (`rados._native_loop`), in alternating chunks. The last line is `RESULT key=value ...`.
 """
 import argparse
 import json
@@ -126,27 +126,39 @@ def aio_case(io, write, objects, data, seconds, threads, window):
     return sum(counts) / seconds
 
 
+def timed_reads(io, obj, chunk, cpu):
+    """`chunk` blocking reads timed in Python and by the module's librados clock, in wall
+    time or in this thread's CPU time: (Python's seconds, librados' seconds)."""
+    now = time.thread_time if cpu else time.perf_counter
+    rados._librados_clock(True, cpu)
+    start = now()
+    for _ in range(chunk):
+        io.read(obj, SIZE)
+    py = now() - start
+    counted, lib = rados._librados_clock(False)
+    if counted != chunk:
+        raise RuntimeError("the clock counted %d calls of %d" % (counted, chunk))
+    return py, lib
+
+
 def overhead(io, calls, chunk=250):
     """The blocking 4 KiB read of one object, in chunks alternating between a Python loop
-    (with the module's librados clock on) and the same loop in Rust. Returns, per call in µs:
-    the binding's own cost (Python's time minus the time inside librados), Python's time, and
-    how much faster the Rust loop is."""
+    timed in wall time, the same loop timed in this thread's CPU time, and the loop in Rust.
+    Returns, per call in µs: the binding's own cost in wall time (Python's time minus the time
+    inside librados: this counts the moments the cluster's threads take the core from the
+    caller too), the same in CPU time (the work alone), Python's wall time per call, and how
+    much faster the Rust loop is."""
     obj = name(0)
-    py = lib = native = 0.0
+    py = lib = py_cpu = lib_cpu = native = 0.0
     rounds = max(1, calls // chunk)
     for _ in range(rounds):
-        rados._librados_clock(True)
-        start = time.perf_counter()
-        for _ in range(chunk):
-            io.read(obj, SIZE)
-        py += time.perf_counter() - start
-        counted, secs = rados._librados_clock(False)
-        if counted != chunk:
-            raise RuntimeError("the clock counted %d calls of %d" % (counted, chunk))
-        lib += secs
+        p, l = timed_reads(io, obj, chunk, cpu=False)
+        py, lib = py + p, lib + l
+        p, l = timed_reads(io, obj, chunk, cpu=True)
+        py_cpu, lib_cpu = py_cpu + p, lib_cpu + l
         native += rados._native_loop(io, "read", obj, SIZE, chunk)
     us = 1e6 / (rounds * chunk)
-    return (py - lib) * us, py * us, (py - native) * us
+    return (py - lib) * us, (py_cpu - lib_cpu) * us, py * us, (py - native) * us
 
 
 def main():
@@ -197,12 +209,14 @@ def main():
             line.append("%s %.0f/s" % (k, results[k][-1]))
         if OURS:
             over.append(overhead(io, args.overhead_calls))
-            line.append("binding %.2f us of %.1f us per read (Rust loop -%.1f us)" % over[-1])
+            line.append("binding %.2f us (CPU %.2f us) of %.1f us per read (Rust loop -%.1f us)"
+                        % over[-1])
         say("round %d/%d: %s" % (rnd, args.rounds, ", ".join(line)))
 
     fields = ["%s=%.0f" % (k, statistics.median(v)) for k, v in results.items()]
     if over:
-        for i, key in enumerate(["binding_us", "read_call_us", "read_vs_rust_us"]):
+        keys = ["binding_us", "binding_cpu_us", "read_call_us", "read_vs_rust_us"]
+        for i, key in enumerate(keys):
             fields.append("%s=%.2f" % (key, statistics.median(x[i] for x in over)))
     say("RESULT " + " ".join(fields))
 

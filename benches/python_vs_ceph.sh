@@ -43,5 +43,6 @@ for c in w1 r1 w8 r8; do
     'BEGIN { printf "| %s | %d ops/s | %d ops/s | %.2fx |\n", c, a, b, b / a }'
 done
 echo "binding's own cost per 4 KiB read (Python's time minus librados' time):" \
-  "$(field binding_us "$OUT/ours.out") µs of $(field read_call_us "$OUT/ours.out") µs per call;" \
+  "$(field binding_us "$OUT/ours.out") µs of $(field read_call_us "$OUT/ours.out") µs per call" \
+  "(in the caller's CPU time: $(field binding_cpu_us "$OUT/ours.out") µs);" \
   "the same loop in Rust is $(field read_vs_rust_us "$OUT/ours.out") µs faster per call"

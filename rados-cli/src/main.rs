@@ -7,6 +7,10 @@
 //! formats; installed under the names `crushtool` or `osdmaptool` (a symlink), the binary behaves
 //! as that tool.
 
+// See the workspace's Cargo.toml for why.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admin_cmd;
 mod args;
 mod attr_cmd;

@@ -2,8 +2,11 @@
 //!
 //! - `rados._librados_clock()`: while on, every blocking Ioctx call adds the time librados
 //!   spent on it (inside the GIL-free section) to a clock; a benchmark times the same calls
-//!   in Python and subtracts. What remains is the binding's own work — entering the method, converting arguments, releasing and
-//!   retaking the GIL, building the result — plus the interpreter's loop.
+//!   in Python and subtracts. What remains is the binding's own work — entering the method,
+//!   converting arguments, releasing and retaking the GIL, building the result — plus the
+//!   interpreter's loop. In wall time that also counts the moments the cluster's threads
+//!   take the core from the caller; in the calling thread's CPU time (`cpu=True`, against
+//!   Python's `time.thread_time()`) it is the work alone.
 //! - `rados._native_loop(...)`: the same read or write loop run in Rust, for comparison.
 
 use crate::ioctx::Ioctx;
@@ -14,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 static CLOCK_ON: AtomicBool = AtomicBool::new(false);
+static CLOCK_CPU: AtomicBool = AtomicBool::new(false);
 static CLOCK_CALLS: AtomicU64 = AtomicU64::new(0);
 static CLOCK_NS: AtomicU64 = AtomicU64::new(0);
 
@@ -22,18 +26,39 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> T {
     if !CLOCK_ON.load(Ordering::Relaxed) {
         return f();
     }
-    let start = Instant::now();
-    let out = f();
-    CLOCK_NS.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    let ns = if CLOCK_CPU.load(Ordering::Relaxed) {
+        let start = thread_cpu_ns();
+        let out = f();
+        (thread_cpu_ns().saturating_sub(start), out)
+    } else {
+        let start = Instant::now();
+        let out = f();
+        (start.elapsed().as_nanos() as u64, out)
+    };
+    CLOCK_NS.fetch_add(ns.0, Ordering::Relaxed);
     CLOCK_CALLS.fetch_add(1, Ordering::Relaxed);
-    out
+    ns.1
+}
+
+/// The calling thread's CPU time (the clock Python's `time.thread_time()` reads).
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes it.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000) + ts.tv_nsec as u64
 }
 
 /// Returns ``(calls, seconds)`` the clock counted since the last call and resets it; ``on``
-/// starts or stops it.
+/// starts or stops it, counting wall time or (``cpu``) the calling thread's CPU time.
 #[pyfunction]
-#[pyo3(name = "_librados_clock", signature = (on))]
-pub fn librados_clock(on: bool) -> (u64, f64) {
+#[pyo3(name = "_librados_clock", signature = (on, cpu=false))]
+pub fn librados_clock(on: bool, cpu: bool) -> (u64, f64) {
+    CLOCK_CPU.store(cpu, Ordering::Relaxed);
     CLOCK_ON.store(on, Ordering::Relaxed);
     let secs = CLOCK_NS.swap(0, Ordering::Relaxed) as f64 / 1e9;
     (CLOCK_CALLS.swap(0, Ordering::Relaxed), secs)

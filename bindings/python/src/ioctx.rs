@@ -38,8 +38,10 @@ impl Slot {
     fn held(&self) -> Option<(Arc<IoCtx>, String)> {
         self.held.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
+    /// The context alone: every call takes it, so without cloning the locator.
     fn get(&self) -> Option<Arc<IoCtx>> {
-        self.held().map(|(io, _)| io)
+        let held = self.held.read().unwrap_or_else(|e| e.into_inner());
+        held.as_ref().map(|(io, _)| io.clone())
     }
     /// Empties the slot; returns what it held (to be dropped without the GIL).
     pub fn close(&self) -> Option<Arc<IoCtx>> {

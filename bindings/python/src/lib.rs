@@ -22,6 +22,9 @@
 // no Python symbol and so needs no libpython to start, whichever Python the machine has.
 #![cfg(not(test))]
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod aio;
 mod applications;
 mod bench;
