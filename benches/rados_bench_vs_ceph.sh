@@ -22,12 +22,19 @@ MINE="$OURS --data-dir $DATA -p data"
 field() { grep -m1 "$1" "$2" | awk -F: '{gsub(/ /,"",$2); print $2}'; }
 run() { # tool-cmd outfile args...
   local cmd=$1 out=$2; shift 2
+  # Each measurement starts with the disk's write-back settled: the previous row's writes
+  # (either side's) are not flushed on the next one's time.
+  sync
   /usr/bin/time -f "maxrss_kb %M" $cmd bench "$@" >"$out" 2>&1 || true
 }
 row() { # name args...
   local name=$1; shift
   run "$CEPH" "$DATA/ceph.out" "$@"
   run "$MINE" "$DATA/ours.out" "$@"
+  for side in ceph ours; do
+    grep -q 'Bandwidth (MB/sec)' "$DATA/$side.out" ||
+      { echo "$name: $side gave no result:" >&2; tail -5 "$DATA/$side.out" >&2; }
+  done
   printf '%-10s | ceph %8s MB/s %7s IOPS %9s s | ours %8s MB/s %7s IOPS %9s s | ours rss %s MiB\n' "$name" \
     "$(field 'Bandwidth (MB/sec)' "$DATA/ceph.out")" "$(field 'Average IOPS' "$DATA/ceph.out")" \
     "$(field 'Average Latency' "$DATA/ceph.out")" \
