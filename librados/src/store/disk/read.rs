@@ -143,7 +143,7 @@ fn read_verified(
     crcs: &[impl AsRef<[u32]>],
     buf: &mut [u8],
 ) -> StoreResult<()> {
-    block.read_at(slot, 0, buf).map_err(|e| {
+    block.read_slots(slot, buf).map_err(|e| {
         corrupt(
             oid,
             format!("chunks {index}..: slots from {slot} unreadable: {e}"),
