@@ -196,20 +196,8 @@ impl BlockFile {
     /// last one, which may be partly filled (its remainder is never read).
     pub fn write_slots(&self, start_slot: u64, data: &[u8]) -> StoreResult<()> {
         let offset = start_slot * CHUNK_SIZE;
-        if let Some(direct) = self.direct.as_ref() {
-            if !self.direct_refused.load(Ordering::Relaxed) {
-                match write_direct(direct, data, offset) {
-                    Ok(()) => return Ok(()),
-                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                        tracing::info!(target: "store", "{}: direct writes refused ({e}); writing through the page cache", self.path.display());
-                        self.direct_refused.store(true, Ordering::Relaxed);
-                    }
-                    Err(e) => return Err(StoreError::io(&self.path, e)),
-                }
-            }
-        }
-        self.file
-            .write_all_at(data, offset)
+        self.direct(|f| write_direct(f, data, offset))
+            .unwrap_or_else(|| self.file.write_all_at(data, offset))
             .map_err(|e| StoreError::io(&self.path, e))
     }
 
@@ -222,17 +210,27 @@ impl BlockFile {
     /// bypassing the page cache where direct I/O works, as writes do.
     pub fn read_slots(&self, start_slot: u64, buf: &mut [u8]) -> std::io::Result<()> {
         let offset = start_slot * CHUNK_SIZE;
-        if let Some(direct) = self.direct.as_ref() {
-            if !self.direct_refused.load(Ordering::Relaxed) {
-                match read_direct(direct, buf, offset) {
-                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                        self.direct_refused.store(true, Ordering::Relaxed);
-                    }
-                    done => return done,
-                }
-            }
+        match self.direct(|f| read_direct(f, buf, offset)) {
+            Some(done) => done,
+            None => self.file.read_exact_at(buf, offset),
         }
-        self.file.read_exact_at(buf, offset)
+    }
+
+    /// Runs `io` on the direct descriptor; None when there is none, or when the filesystem
+    /// refuses direct I/O (EINVAL, remembered): the caller then goes through the cache.
+    fn direct(&self, io: impl FnOnce(&File) -> std::io::Result<()>) -> Option<std::io::Result<()>> {
+        let direct = self.direct.as_ref()?;
+        if self.direct_refused.load(Ordering::Relaxed) {
+            return None;
+        }
+        match io(direct) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                tracing::info!(target: "store", "{}: direct I/O refused ({e}); going through the page cache", self.path.display());
+                self.direct_refused.store(true, Ordering::Relaxed);
+                None
+            }
+            done => Some(done),
+        }
     }
 
     pub fn sync(&self) -> StoreResult<()> {
@@ -263,21 +261,32 @@ impl BlockFile {
     }
 }
 
-/// Writes `data` at `offset` (a slot boundary) through a direct descriptor: straight from
-/// `data` when its address and length are aligned, else a piece at a time through this
-/// thread's aligned bounce buffer. Pieces are whole slots but for the last, which is padded
-/// with zeros to the alignment — inside its slot, past the chunk's end, where nothing is read.
-fn write_direct(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
-    if data.as_ptr().align_offset(DIRECT_ALIGN) == 0 && data.len() % DIRECT_ALIGN == 0 {
-        return file.write_all_at(data, offset);
-    }
+/// Whether a buffer can go to a direct descriptor as it is.
+fn is_aligned(buf: &[u8]) -> bool {
+    buf.as_ptr().align_offset(DIRECT_ALIGN) == 0 && buf.len() % DIRECT_ALIGN == 0
+}
+
+/// Runs `f` on this thread's aligned bounce buffer of [`BOUNCE_BYTES`].
+fn with_bounce<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
     BOUNCE.with(|bounce| {
         let mut bounce = bounce.borrow_mut();
         if bounce.len() < BOUNCE_BYTES + DIRECT_ALIGN {
             bounce.resize(BOUNCE_BYTES + DIRECT_ALIGN, 0);
         }
         let pad = bounce.as_ptr().align_offset(DIRECT_ALIGN);
-        let buf = &mut bounce[pad..pad + BOUNCE_BYTES];
+        f(&mut bounce[pad..pad + BOUNCE_BYTES])
+    })
+}
+
+/// Writes `data` at `offset` (a slot boundary) through a direct descriptor: straight from
+/// `data` when its address and length are aligned, else a piece at a time through this
+/// thread's bounce buffer. Pieces are whole slots but for the last, which is padded with
+/// zeros to the alignment — inside its slot, past the chunk's end, where nothing is read.
+fn write_direct(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
+    if is_aligned(data) {
+        return file.write_all_at(data, offset);
+    }
+    with_bounce(|buf| {
         let mut at = offset;
         for piece in data.chunks(BOUNCE_BYTES) {
             let padded = piece.len().next_multiple_of(DIRECT_ALIGN);
@@ -290,23 +299,16 @@ fn write_direct(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
     })
 }
 
-/// Reads into `buf` at `offset` through a direct descriptor: straight into `buf` when its
-/// address and length are aligned, else a piece at a time through this thread's bounce buffer.
+/// Reads whole slots into `buf` at `offset` through a direct descriptor: straight into `buf`
+/// when its address is aligned, else a piece at a time through this thread's bounce buffer.
 fn read_direct(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    if buf.as_ptr().align_offset(DIRECT_ALIGN) == 0 && buf.len() % DIRECT_ALIGN == 0 {
+    if is_aligned(buf) {
         return file.read_exact_at(buf, offset);
     }
-    BOUNCE.with(|bounce| {
-        let mut bounce = bounce.borrow_mut();
-        if bounce.len() < BOUNCE_BYTES + DIRECT_ALIGN {
-            bounce.resize(BOUNCE_BYTES + DIRECT_ALIGN, 0);
-        }
-        let pad = bounce.as_ptr().align_offset(DIRECT_ALIGN);
-        let tmp = &mut bounce[pad..pad + BOUNCE_BYTES];
+    with_bounce(|tmp| {
         let mut at = offset;
         for piece in buf.chunks_mut(BOUNCE_BYTES) {
-            let padded = piece.len().next_multiple_of(DIRECT_ALIGN);
-            file.read_exact_at(&mut tmp[..padded], at)?;
+            file.read_exact_at(&mut tmp[..piece.len()], at)?;
             piece.copy_from_slice(&tmp[..piece.len()]);
             at += piece.len() as u64;
         }
