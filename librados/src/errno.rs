@@ -25,6 +25,9 @@ pub const EOVERFLOW: i32 = 75;
 pub const EMSGSIZE: i32 = 90;
 pub const EOPNOTSUPP: i32 = 95;
 pub const ENOTCONN: i32 = 107;
+pub const ESHUTDOWN: i32 = 108;
+/// What an OSD answers a fenced (blocklisted) client: Ceph's EBLOCKLISTED is ESHUTDOWN.
+pub const EBLOCKLISTED: i32 = ESHUTDOWN;
 pub const ETIMEDOUT: i32 = 110;
 pub const ECANCELED: i32 = 125;
 pub const EDQUOT: i32 = 122;

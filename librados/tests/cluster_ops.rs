@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use librados::client::{CmpOp, OpFlags, StepOutput, WatchOptions};
+use librados::client::{CmpOp, OpFlags, StepOutput};
 use librados::errno::*;
 use librados::{Error, IoCtx, ReadOp, WriteOp};
 use std::time::Duration;
@@ -588,14 +588,7 @@ fn a_watch_is_kept_alive_by_pings_and_fails_when_its_object_is_removed() {
     let watcher = io();
     let other = io();
     watcher.write_full("wf", &b"x"[..]).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let tx = std::sync::Mutex::new(tx);
-    let options = WatchOptions {
-        timeout: Some(Duration::from_secs(2)),
-        on_error: Some(std::sync::Arc::new(move |cookie, e: &Error| {
-            let _ = tx.lock().unwrap().send((cookie, e.errno()));
-        })),
-    };
+    let (options, rx) = common::cluster::watch_reporting_errors(Duration::from_secs(2));
     let cookie = watcher
         .watch_with("wf", options, |ev| ev.payload.to_vec())
         .unwrap();

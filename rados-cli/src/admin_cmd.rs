@@ -3,7 +3,7 @@
 //! commands print as `ceph` prints them (`Error ENOENT: ...`) and exit with the errno, as `ceph`
 //! does; their status messages ("marked out osd.1. ") go to standard error, as with `ceph`.
 
-use crate::cli::{CrushCmd, Format, Opts, OsdCmd, PoolCmd};
+use crate::cli::{BlocklistCmd, CrushCmd, Format, Opts, OsdCmd, PoolCmd};
 use crate::session::{detail, errstr, fail, format, print, print_json};
 use crate::textfmt::{bytes_u, weightf, Align, TextTable};
 use anyhow::Result;
@@ -275,6 +275,7 @@ pub fn osd(rados: &Rados, opts: &Opts, cmd: &OsdCmd) -> Result<()> {
         OsdCmd::Crush {
             cmd: CrushCmd::Reweight { name, weight },
         } => rados.osd_crush_reweight(name, *weight),
+        OsdCmd::Blocklist { cmd } => return blocklist(rados, opts, cmd),
         OsdCmd::Getcrushmap { output } => {
             let map = rados.get_crush_map().map_err(mon_error)?;
             std::fs::write(output, &map)
@@ -286,6 +287,50 @@ pub fn osd(rados: &Rados, opts: &Opts, cmd: &OsdCmd) -> Result<()> {
             let map =
                 std::fs::read(input).map_err(|e| fail(format!("error reading {input}: {e}"), 1))?;
             rados.set_crush_map(&map)
+        }
+    }
+    .map_err(mon_error)?;
+    eprintln!("{msg}");
+    Ok(())
+}
+
+fn blocklist(rados: &Rados, opts: &Opts, cmd: &BlocklistCmd) -> Result<()> {
+    let msg = match cmd {
+        BlocklistCmd::Add { addr, expire } => {
+            let expire = match expire {
+                None => None,
+                Some(s) if s.is_finite() && *s > 0.0 && *s <= 1e9 => {
+                    Some(std::time::Duration::from_secs_f64(*s))
+                }
+                Some(s) => {
+                    return Err(fail(
+                        format!("Error EINVAL: expire {s} must be a positive number of seconds"),
+                        22,
+                    ))
+                }
+            };
+            rados.blocklist_add(addr, expire)
+        }
+        BlocklistCmd::Rm { addr } => rados.blocklist_remove(addr),
+        BlocklistCmd::Clear => rados.blocklist_clear(),
+        BlocklistCmd::Ls => {
+            let entries = rados.blocklist().map_err(mon_error)?;
+            let fmt = format(opts);
+            if fmt != Format::Plain {
+                let list: Vec<serde_json::Value> = entries
+                    .iter()
+                    .map(
+                        |(a, t)| serde_json::json!({"addr": a.to_string(), "until": t.to_string()}),
+                    )
+                    .collect();
+                print_json(fmt, &serde_json::Value::from(list))?;
+            } else {
+                for (a, t) in &entries {
+                    println!("{a} {t}");
+                }
+            }
+            eprintln!("listed {} entries", entries.len());
+            return Ok(());
         }
     }
     .map_err(mon_error)?;

@@ -334,6 +334,12 @@ pub enum OsdCmd {
     },
     /// Set an OSD's reweight, 0.0 (out) to 1.0 (fully in)
     Reweight { id: String, weight: f64 },
+    /// Fence clients by address: OSDs refuse their requests (like `ceph osd blocklist`)
+    #[command(alias = "blacklist")]
+    Blocklist {
+        #[command(subcommand)]
+        cmd: BlocklistCmd,
+    },
     /// Edit CRUSH through the monitor
     Crush {
         #[command(subcommand)]
@@ -349,6 +355,19 @@ pub enum OsdCmd {
         #[arg(short = 'i', long = "input")]
         input: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum BlocklistCmd {
+    /// Fence ADDR (IP:PORT/NONCE, or an IP for every client there) for EXPIRE seconds
+    /// (default 3600)
+    Add { addr: String, expire: Option<f64> },
+    /// Lift the fence on ADDR
+    Rm { addr: String },
+    /// List fenced addresses and when each fence is lifted
+    Ls,
+    /// Lift every fence
+    Clear,
 }
 
 #[derive(Subcommand)]

@@ -505,6 +505,40 @@ fn admin_commands() {
 }
 
 #[test]
+fn blocklist_commands() {
+    let c = Cluster::new();
+    let out = c.run(&["osd", "blocklist", "add", "10.0.0.9:0/77", "300"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("blocklisting 10.0.0.9:0/77 until ") && err.ends_with(" (300 sec)\n"),
+        "{err}"
+    );
+    let out = c.run(&["osd", "blocklist", "ls"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.starts_with("10.0.0.9:0/77 20"), "{listed}");
+    assert_eq!(listed.lines().count(), 1);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "listed 1 entries\n");
+    let json: serde_json::Value =
+        serde_json::from_str(&c.ok(&["osd", "blocklist", "ls", "--format", "json"])).unwrap();
+    assert_eq!(json[0]["addr"], "10.0.0.9:0/77");
+    let out = c.run(&["osd", "blacklist", "rm", "10.0.0.9:0/77"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "un-blocklisting 10.0.0.9:0/77\n"
+    );
+    let out = c.run(&["osd", "blocklist", "ls"]);
+    assert!(out.stdout.is_empty());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "listed 0 entries\n");
+    let (code, err) = c.fails(&["osd", "blocklist", "add", "nonsense"]);
+    assert_eq!(code, 22, "{err}");
+    assert!(err.contains("invalid address 'nonsense'"), "{err}");
+    let (code, err) = c.fails(&["osd", "blocklist", "add", "10.0.0.9", "0"]);
+    assert_eq!(code, 22, "{err}");
+}
+
+#[test]
 fn watch_and_notify_commands() {
     let c = Cluster::new();
     let (code, err) = c.fails(&["-p", "data", "watch", "nothing-here"]);

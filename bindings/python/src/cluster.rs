@@ -11,6 +11,7 @@ use crate::mon_command;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 /// The state names python-rados reports in `Rados.state`.
 const CONFIGURING: &str = "configuring";
@@ -359,6 +360,33 @@ impl Rados {
     /// This client's global id (client.N).
     fn get_instance_id(&self, py: Python<'_>) -> PyResult<u64> {
         Ok(self.handle(py)?.instance_id())
+    }
+
+    /// This client's address, as a blocklist names it (``127.0.0.1:0/<instance id>`` for a
+    /// client of an embedded cluster).
+    fn get_addrs(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.handle(py)?.addr().to_string())
+    }
+
+    /// Fences a client address (``get_addrs()`` of another client; an IP alone fences
+    /// every client there) for ``expire_seconds`` (0: an hour): the OSDs refuse its
+    /// requests with ``ConnectionShutdown`` and drop its watches. Returns once this
+    /// client's map has the fence.
+    #[pyo3(signature = (client_address, expire_seconds = 0))]
+    fn blocklist_add(
+        &self,
+        py: Python<'_>,
+        client_address: &str,
+        expire_seconds: u32,
+    ) -> PyResult<()> {
+        let h = self.handle(py)?;
+        let expire = (expire_seconds > 0).then(|| Duration::from_secs(u64::from(expire_seconds)));
+        let addr = client_address.to_string();
+        py.detach(move || h.blocklist_add(&addr, expire))
+            .map(drop)
+            .ctx(py, || {
+                format!("error blocklisting client '{client_address}'")
+            })
     }
 
     /// Cluster usage: ``{"kb", "kb_used", "kb_avail", "num_objects"}``.

@@ -1,6 +1,6 @@
 //! `Rados.mon_command`: Ceph's JSON monitor commands, the few that map onto librados' typed
 //! commands. Output follows Ceph's shapes where scripts commonly read them (`osd pool ls`,
-//! `df`, `status`, `fsid`, `osd pool application get`); anything else is
+//! `df`, `status`, `fsid`, `osd pool application get`, `osd blocklist ls`); anything else is
 //! `-EINVAL "command not known"`, as Ceph answers an unknown prefix.
 
 use librados::msg::command::{MonCommand, MonReply};
@@ -57,6 +57,23 @@ pub fn run(h: &Rados, cmd: &str) -> (i32, Vec<u8>, String) {
         "osd pool application get" => {
             let (pool, app, key) = (arg("pool"), arg("app"), arg("key"));
             return monitor_worded(pool_application_get(h, &pool, &app, &key, json_out));
+        }
+        "osd blocklist" | "osd blacklist" => {
+            let addr = arg("addr");
+            match arg("blocklistop").as_str() {
+                "add" => {
+                    let expire = v.get("expire").and_then(Value::as_f64);
+                    blocklist_add(h, &addr, expire)
+                }
+                "rm" => h.blocklist_remove(&addr).map(|m| (Vec::new(), m)),
+                op => Err(librados::Error::InvalidArgument(format!(
+                    "blocklistop '{op}' is not add or rm"
+                ))),
+            }
+        }
+        "osd blocklist ls" | "osd blacklist ls" => blocklist_ls(h, json_out),
+        "osd blocklist clear" | "osd blacklist clear" => {
+            h.blocklist_clear().map(|m| (Vec::new(), m))
         }
         _ => return (-EINVAL, Vec::new(), "command not known".into()),
     };
@@ -122,6 +139,38 @@ fn pool_rm(h: &Rados, pool: &str) -> Reply {
         }
         Err(e) => Err(e),
     }
+}
+
+fn blocklist_add(h: &Rados, addr: &str, expire: Option<f64>) -> Reply {
+    let expire = match expire {
+        None => None,
+        Some(s) if s.is_finite() && s > 0.0 && s <= 1e9 => {
+            Some(std::time::Duration::from_secs_f64(s))
+        }
+        Some(s) => {
+            return Err(librados::Error::InvalidArgument(format!(
+                "expire {s} must be a positive number of seconds"
+            )))
+        }
+    };
+    h.blocklist_add(addr, expire).map(|m| (Vec::new(), m))
+}
+
+/// `osd blocklist ls`: one `ADDR UNTIL` line per entry (or a JSON list), and
+/// `listed N entries`.
+fn blocklist_ls(h: &Rados, json_out: bool) -> Reply {
+    let entries = h.blocklist()?;
+    let outs = format!("listed {} entries", entries.len());
+    let outbuf = if json_out {
+        let list: Vec<Value> = entries
+            .iter()
+            .map(|(a, t)| json!({ "addr": a.to_string(), "until": t.to_string() }))
+            .collect();
+        Value::from(list).to_string()
+    } else {
+        entries.iter().map(|(a, t)| format!("{a} {t}\n")).collect()
+    };
+    Ok((outbuf.into_bytes(), outs))
 }
 
 fn pool_get(h: &Rados, pool: &str, var: &str, json_out: bool) -> Reply {

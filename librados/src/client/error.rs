@@ -30,6 +30,9 @@ pub enum Error {
     /// could not be registered again after the object moved.
     #[error("{what}: Transport endpoint is not connected")]
     NotConnected { what: String },
+    /// The client is fenced: the map blocklists its address, and OSDs refuse its requests.
+    #[error("{what}: client is blocklisted (Cannot send after transport endpoint shutdown)")]
+    Blocklisted { what: String },
     #[error("{what}: Device or resource busy")]
     Busy { what: String },
     #[error("{what}: read-only (a snapshot)")]
@@ -77,6 +80,7 @@ impl Error {
             Error::TimedOut { .. } => errno::ETIMEDOUT,
             Error::Busy { .. } => errno::EBUSY,
             Error::NotConnected { .. } => errno::ENOTCONN,
+            Error::Blocklisted { .. } => errno::EBLOCKLISTED,
             Error::InvalidArgument(_) => errno::EINVAL,
             Error::ReadOnly { .. } => errno::EROFS,
             Error::Unsupported(_) => errno::EOPNOTSUPP,
@@ -98,6 +102,7 @@ impl Error {
             errno::ETIMEDOUT => Error::TimedOut { what },
             errno::EBUSY => Error::Busy { what },
             errno::ENOTCONN => Error::NotConnected { what },
+            errno::EBLOCKLISTED => Error::Blocklisted { what },
             errno::EINVAL => Error::InvalidArgument(what),
             errno::EROFS => Error::ReadOnly { what },
             n if n >= errno::MAX_ERRNO => Error::CmpExtMismatch {

@@ -33,7 +33,7 @@ use crate::cluster::Embedded;
 use crate::msg::command::{MonCommand, MonReply};
 use crate::msg::ops::{ObjectName, OpOutcome, OpStep, OsdOpRequest, ReqId};
 use crate::msg::{EntityName, Envelope, Message, Messenger};
-use crate::osdmap::{OsdMap, PgId};
+use crate::osdmap::{EntityAddr, OsdMap, PgId, UTime};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -174,6 +174,42 @@ impl Rados {
     /// This handle's client id (`client.N`).
     pub fn instance_id(&self) -> u64 {
         self.inner.id
+    }
+
+    /// This client's address, which a blocklist names (`127.0.0.1:0/<instance id>` for a
+    /// client of the embedded cluster).
+    pub fn addr(&self) -> EntityAddr {
+        self.inner.msgr.addr_of(self.inner.msgr.me)
+    }
+
+    /// Fences `addr` (a client's address, or an IP alone for every client there) for
+    /// `expire` (an hour when `None`): from the map epoch this creates, OSDs refuse the
+    /// client's requests with [`Error::Blocklisted`] and drop its watches. Returns the
+    /// monitor's message once this client's map has the fence, so whatever this client
+    /// does next (take over a lock, say) is ordered after it.
+    pub fn blocklist_add(&self, addr: &str, expire: Option<Duration>) -> Result<String> {
+        self.done_message(MonCommand::BlocklistAdd {
+            addr: addr.into(),
+            expire_secs: expire.map(|d| d.as_secs_f64()),
+        })
+    }
+
+    /// Lifts a fence; an address that is not fenced is no error.
+    pub fn blocklist_remove(&self, addr: &str) -> Result<String> {
+        self.done_message(MonCommand::BlocklistRemove { addr: addr.into() })
+    }
+
+    /// Lifts every fence.
+    pub fn blocklist_clear(&self) -> Result<String> {
+        self.done_message(MonCommand::BlocklistClear)
+    }
+
+    /// The fenced addresses and when each fence is lifted.
+    pub fn blocklist(&self) -> Result<Vec<(EntityAddr, UTime)>> {
+        match self.mon_command(MonCommand::BlocklistList)? {
+            MonReply::Blocklist(entries) => Ok(entries),
+            other => Err(unexpected(other)),
+        }
     }
 
     pub fn fsid(&self) -> String {

@@ -4,11 +4,13 @@
 //! - [`log`]: the persistent log those records live in.
 //! - [`report`]: `status`, `df`, `osd tree`.
 //! - `application`: pool application tags and their metadata (`osd pool application ...`).
+//! - [`blocklist`]: fenced client addresses (`osd blocklist ...`), lifted when they expire.
 //! - [`Monitor`]: the async driver: receives messages, makes records durable, applies them,
 //!   answers, and publishes new epochs to subscribers (OSDs and clients pull what they lack
 //!   with `MonGetMap { have, subscribe }`).
 
 mod application;
+pub mod blocklist;
 pub mod log;
 pub mod report;
 pub mod state;
@@ -16,12 +18,13 @@ pub mod state;
 pub use state::{LogRecord, MonConfig, MonState, Proposal};
 
 use crate::errno;
-use crate::msg::command::{MonCommand, WireError};
+use crate::msg::command::{MonCommand, MonReply, WireError};
 use crate::msg::{EntityName, Envelope, Inbox, Message, Messenger};
-use crate::osdmap::{Fsid, OsdMapError};
+use crate::osdmap::{Fsid, OsdMapError, UTime};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -123,10 +126,50 @@ impl Monitor {
         &self.state
     }
 
-    /// Serves messages until the inbox closes.
+    /// Serves messages until the inbox closes, and lifts blocklist entries when they expire.
     pub async fn run(mut self, mut inbox: Inbox) {
-        while let Some(env) = inbox.recv().await {
+        // After an expiry pass that lifted nothing (the clock stepped back, the log failed),
+        // the next waits a second, so the loop is never busy.
+        let mut backoff: Option<tokio::time::Instant> = None;
+        loop {
+            let deadline = self.state.next_blocklist_expiry().map(|until| {
+                let now = UTime::now();
+                let left = Duration::new(until.secs, until.nanos.min(999_999_999))
+                    .saturating_sub(Duration::new(now.secs, now.nanos));
+                let at = tokio::time::Instant::now() + left;
+                backoff.map_or(at, |b| at.max(b))
+            });
+            let env = match deadline {
+                None => inbox.recv().await,
+                Some(at) => tokio::select! {
+                    env = inbox.recv() => env,
+                    _ = tokio::time::sleep_until(at) => {
+                        let lifted = self.expire_blocklist().await;
+                        backoff = (!lifted)
+                            .then(|| tokio::time::Instant::now() + Duration::from_secs(1));
+                        continue;
+                    }
+                },
+            };
+            let Some(env) = env else { break };
             self.handle(env).await;
+        }
+    }
+
+    /// Lifts the fences whose time has passed; false when none was lifted.
+    async fn expire_blocklist(&mut self) -> bool {
+        let before = self.state.map().epoch();
+        match self.command(&MonCommand::BlocklistExpire).await {
+            Ok(MonReply::Done { message, epoch }) if epoch != before => {
+                tracing::info!(target: "mon", "{message}");
+                self.publish().await;
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(target: "mon", "cannot expire blocklist entries: {e}");
+                false
+            }
         }
     }
 

@@ -191,6 +191,13 @@ impl MonState {
                 }],
                 reply: MonReply::ClientId(self.next_client),
             }),
+            MonCommand::BlocklistAdd { addr, expire_secs } => {
+                self.blocklist_add(addr, *expire_secs)
+            }
+            MonCommand::BlocklistRemove { addr } => self.blocklist_remove(addr),
+            MonCommand::BlocklistList => Ok(self.blocklist_list()),
+            MonCommand::BlocklistClear => Ok(self.blocklist_clear()),
+            MonCommand::BlocklistExpire => Ok(self.blocklist_expire(UTime::now())),
             MonCommand::Status => Ok(self.read_only(MonReply::Status(super::report::status(self)))),
             MonCommand::Df => Ok(self.read_only(MonReply::Df(super::report::df(self)))),
             MonCommand::OsdTree => {
@@ -218,7 +225,7 @@ impl MonState {
             .retain(|pg, _| map.pool(pg.pool).is_some_and(|p| pg.seed < p.pg_num));
     }
 
-    fn read_only(&self, reply: MonReply) -> Proposal {
+    pub(super) fn read_only(&self, reply: MonReply) -> Proposal {
         Proposal {
             records: Vec::new(),
             reply,

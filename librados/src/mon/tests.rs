@@ -404,3 +404,87 @@ fn pools_that_could_never_become_active_are_refused() {
     let (mut st, mut log) = booted(2);
     create_pool(&mut st, &mut log, "three", Some(3));
 }
+
+#[test]
+fn blocklist_entries_are_added_listed_removed_and_expire() {
+    let (mut st, mut log) = booted(1);
+    let epoch = st.map().epoch();
+    let add = |addr: &str, expire_secs| MonCommand::BlocklistAdd {
+        addr: addr.into(),
+        expire_secs,
+    };
+    let reply = run(&mut st, &mut log, add("v2:10.0.0.1:0/42", Some(30.0))).unwrap();
+    let MonReply::Done { epoch: e, message } = reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(e, epoch + 1);
+    assert!(
+        message.starts_with("blocklisting 10.0.0.1:0/42 until "),
+        "{message}"
+    );
+    assert!(message.ends_with(" (30 sec)"), "{message}");
+    let a: crate::osdmap::EntityAddr = "10.0.0.1:0/42".parse().unwrap();
+    assert!(st.map().is_blocklisted(&a));
+    let until = st.map().blocklist()[&a];
+    let modified = st.map().modified;
+    assert_eq!(until.secs, modified.secs + 30);
+
+    // Without an expiry, an hour; bad addresses and expiries change nothing.
+    run(&mut st, &mut log, add("10.0.0.2", None)).unwrap();
+    let whole: crate::osdmap::EntityAddr = "10.0.0.2:0/0".parse().unwrap();
+    assert_eq!(
+        st.map().blocklist()[&whole].secs,
+        st.map().modified.secs + 3600
+    );
+    let before = st.map().epoch();
+    for (addr, expire) in [
+        ("10.0.0.300:0/1", None),
+        ("nonsense", None),
+        ("10.0.0.3:0/1", Some(0.0)),
+        ("10.0.0.3:0/1", Some(-5.0)),
+        ("10.0.0.3:0/1", Some(f64::NAN)),
+    ] {
+        let err = run(&mut st, &mut log, add(addr, expire)).unwrap_err();
+        assert_eq!(err.errno(), crate::errno::EINVAL, "{addr} {expire:?}");
+    }
+    assert_eq!(st.map().epoch(), before);
+
+    let MonReply::Blocklist(listed) = run(&mut st, &mut log, MonCommand::BlocklistList).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(listed.len(), 2);
+
+    // Removing a missing entry is no error and no epoch.
+    let rm = |addr: &str| MonCommand::BlocklistRemove { addr: addr.into() };
+    let before = st.map().epoch();
+    let MonReply::Done { message, .. } = run(&mut st, &mut log, rm("10.9.9.9:0/1")).unwrap() else {
+        panic!()
+    };
+    assert_eq!(message, "10.9.9.9:0/1 isn't blocklisted");
+    assert_eq!(st.map().epoch(), before);
+    run(&mut st, &mut log, rm("10.0.0.1:0/42")).unwrap();
+    assert!(!st.map().is_blocklisted(&a));
+
+    // Expiry removes only what is due, in one epoch; the log replays to the same map.
+    let due = st.next_blocklist_expiry().unwrap();
+    assert_eq!(due, st.map().blocklist()[&whole]);
+    let p = st.blocklist_expire(crate::osdmap::UTime {
+        secs: due.secs - 1,
+        nanos: 0,
+    });
+    assert!(p.records.is_empty());
+    let p = st.blocklist_expire(due);
+    for r in &p.records {
+        st.apply(r).unwrap();
+    }
+    log.extend(p.records);
+    assert!(st.map().blocklist().is_empty());
+    assert_eq!(st.next_blocklist_expiry(), None);
+    let replayed = MonState::replay(&log, MonConfig::default()).unwrap();
+    assert_eq!(replayed.map(), st.map());
+
+    run(&mut st, &mut log, add("10.0.0.5:0/1", None)).unwrap();
+    run(&mut st, &mut log, MonCommand::BlocklistClear).unwrap();
+    assert!(st.map().blocklist().is_empty());
+}

@@ -103,6 +103,23 @@ pub enum MonCommand {
     },
     /// A new, never reused client id.
     AllocClientId,
+    /// Fences a client address (`osd blocklist add`): OSDs refuse its requests from the
+    /// resulting epoch on. It lasts `expire_secs` seconds (an hour when `None`); adding an
+    /// address again sets its new expiry.
+    BlocklistAdd {
+        addr: String,
+        expire_secs: Option<f64>,
+    },
+    /// Lifts a fence (`osd blocklist rm`); an address not fenced is no error.
+    BlocklistRemove {
+        addr: String,
+    },
+    /// Lifts every fence (`osd blocklist clear`).
+    BlocklistClear,
+    /// Every fenced address and when it is lifted (`osd blocklist ls`).
+    BlocklistList,
+    /// Lifts the fences whose time has passed (the monitor's own timer proposes this).
+    BlocklistExpire,
     /// Cluster health, OSD and PG summary, usage.
     Status,
     /// Per-pool usage.
@@ -214,6 +231,8 @@ pub enum MonReply {
     Df(Vec<PoolUsage>),
     OsdTree(Vec<TreeNode>),
     CrushMap(Vec<u8>),
+    /// Fenced addresses and when each is lifted.
+    Blocklist(Vec<(crate::osdmap::EntityAddr, crate::osdmap::UTime)>),
 }
 
 /// A command's failure as it crosses the wire: an errno and Ceph-style message.

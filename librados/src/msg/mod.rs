@@ -16,7 +16,7 @@ pub mod peering;
 
 pub use local::{Inbox, LocalNetwork};
 
-use crate::osdmap::{Incremental, OsdMap, PgId};
+use crate::osdmap::{EntityAddr, Incremental, OsdMap, PgId};
 use command::{MonCommand, MonReply, WireError};
 use ops::{Eversion, OsdOpReply, OsdOpRequest, PgListReply, PgListRequest};
 use peering::{LogEntry, ObjectState, PgInfo};
@@ -330,6 +330,12 @@ pub trait Network: Send + Sync + 'static {
     fn register(&self, me: EntityName) -> Inbox;
     /// Stops delivering to `me`.
     fn unregister(&self, me: EntityName);
+    /// The address `who` sends from, which the map's blocklist is matched against. Entities
+    /// in this process have [`EntityAddr::local`] with their id as the nonce (a client's id
+    /// is never reused, so neither is its address).
+    fn addr_of(&self, who: EntityName) -> EntityAddr {
+        EntityAddr::local(who.id)
+    }
 }
 
 /// One entity's sending side: encodes and delivers.
@@ -364,6 +370,11 @@ impl Messenger {
     /// Delivers a frame made by [`Messenger::encode`].
     pub async fn deliver(&self, to: EntityName, frame: bytes::Bytes) -> Result<(), MsgError> {
         self.net.deliver(to, frame).await
+    }
+
+    /// The address `who` sends from (see [`Network::addr_of`]).
+    pub fn addr_of(&self, who: EntityName) -> EntityAddr {
+        self.net.addr_of(who)
     }
 
     pub fn network(&self) -> &std::sync::Arc<dyn Network> {

@@ -3,7 +3,7 @@
 //! Every field is a set of explicit new values (never toggles), so applying an incremental is
 //! idempotent in effect and easy to audit; an incremental applies only to the epoch before its own.
 
-use super::{Fsid, OsdInfo, OsdMap, OsdMapError, PgId, Pool, UTime, MAX_OSD_LIMIT};
+use super::{EntityAddr, Fsid, OsdInfo, OsdMap, OsdMapError, PgId, Pool, UTime, MAX_OSD_LIMIT};
 use crate::crush::CrushMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,6 +47,12 @@ pub struct Incremental {
     pub new_pg_upmap: BTreeMap<PgId, Vec<i32>>,
     #[serde(default)]
     pub new_pg_upmap_items: BTreeMap<PgId, Vec<(i32, i32)>>,
+    /// Addresses fenced (or fenced again with a new expiry), and until when.
+    #[serde(default)]
+    pub new_blocklist: BTreeMap<EntityAddr, UTime>,
+    /// Addresses no longer fenced.
+    #[serde(default)]
+    pub old_blocklist: BTreeSet<EntityAddr>,
 }
 
 impl Incremental {
@@ -166,6 +172,11 @@ impl OsdMap {
         for (pg, items) in &inc.new_pg_upmap_items {
             self.set_pg_upmap_items(*pg, items.clone());
         }
+        for addr in &inc.old_blocklist {
+            self.blocklist.remove(addr);
+        }
+        self.blocklist
+            .extend(inc.new_blocklist.iter().map(|(a, t)| (*a, *t)));
         self.refresh_weights();
         Ok(())
     }
@@ -230,5 +241,36 @@ mod tests {
         map.apply_incremental(&inc).unwrap();
         assert!(map.pools().is_empty());
         assert_eq!(map.pool_max(), 1);
+    }
+
+    #[test]
+    fn blocklist_entries_come_and_go_with_epochs() {
+        let mut map = OsdMap::new(Fsid::NIL);
+        map.apply_incremental(&Incremental::next(&map)).unwrap();
+        let a: EntityAddr = "10.0.0.1:0/7".parse().unwrap();
+        let b: EntityAddr = "10.0.0.1:0/8".parse().unwrap();
+        let until = UTime {
+            secs: 100,
+            nanos: 0,
+        };
+        let mut inc = Incremental::next(&map);
+        inc.new_blocklist.insert(a, until);
+        map.apply_incremental(&inc).unwrap();
+        assert!(map.is_blocklisted(&a) && !map.is_blocklisted(&b));
+        assert_eq!(map.blocklist()[&a], until);
+
+        // A whole-IP entry fences every instance there, and nobody elsewhere.
+        let mut inc = Incremental::next(&map);
+        inc.new_blocklist.insert(a.whole_ip(), until);
+        map.apply_incremental(&inc).unwrap();
+        assert!(map.is_blocklisted(&b));
+        assert!(!map.is_blocklisted(&"10.0.0.2:0/7".parse().unwrap()));
+
+        let mut inc = Incremental::next(&map);
+        inc.old_blocklist.insert(a.whole_ip());
+        inc.old_blocklist.insert(a);
+        map.apply_incremental(&inc).unwrap();
+        assert!(!map.is_blocklisted(&a) && !map.is_blocklisted(&b));
+        assert!(map.blocklist().is_empty());
     }
 }

@@ -7,7 +7,9 @@
 //! - `mapping.rs`: object → PG → raw OSDs (CRUSH) → up set → acting set and primary.
 //! - `encoding.rs`: versioned, self-describing serialisation (serde + MessagePack).
 //! - [`tool`]: `osdmaptool`-compatible operations and reports.
+//! - [`EntityAddr`]: entity addresses, and the client blocklist the map carries.
 
+mod addr;
 mod ceph;
 mod encoding;
 mod error;
@@ -19,6 +21,7 @@ mod pool;
 mod time;
 pub mod tool;
 
+pub use addr::{AddrParseError, EntityAddr};
 pub use ceph::{decode_ceph_osdmap, is_ceph_osdmap};
 pub use error::OsdMapError;
 pub use fsid::{Fsid, FsidParseError};
@@ -94,6 +97,10 @@ pub struct OsdMap {
     pub(crate) pg_upmap: BTreeMap<PgId, Vec<i32>>,
     #[serde(default)]
     pub(crate) pg_upmap_items: BTreeMap<PgId, Vec<(i32, i32)>>,
+    /// Fenced client addresses and when the monitor lifts each (it removes an entry in a
+    /// new epoch once its time has passed; until then the entry holds).
+    #[serde(default)]
+    pub(crate) blocklist: BTreeMap<EntityAddr, UTime>,
     /// Reweights as CRUSH consumes them; derived from `osds`.
     #[serde(skip)]
     pub(crate) crush_weights: Vec<u32>,
@@ -117,6 +124,7 @@ impl OsdMap {
             primary_temp: BTreeMap::new(),
             pg_upmap: BTreeMap::new(),
             pg_upmap_items: BTreeMap::new(),
+            blocklist: BTreeMap::new(),
             crush_weights: Vec::new(),
         }
     }
@@ -186,6 +194,18 @@ impl OsdMap {
     /// Highest pool id ever allocated.
     pub fn pool_max(&self) -> i64 {
         self.pool_max
+    }
+
+    /// Fenced addresses and when each is lifted.
+    pub fn blocklist(&self) -> &BTreeMap<EntityAddr, UTime> {
+        &self.blocklist
+    }
+
+    /// Whether `addr` is fenced: listed itself, or its whole IP is (an entry with port and
+    /// nonce 0). An entry holds until the monitor removes it, whatever the local clock says.
+    pub fn is_blocklisted(&self, addr: &EntityAddr) -> bool {
+        !self.blocklist.is_empty()
+            && (self.blocklist.contains_key(addr) || self.blocklist.contains_key(&addr.whole_ip()))
     }
 
     pub fn pg_temp(&self) -> &BTreeMap<PgId, Vec<i32>> {

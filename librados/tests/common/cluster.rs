@@ -27,6 +27,24 @@ pub fn shared() -> Rados {
     r
 }
 
+/// Watch options with `timeout` whose error callback sends `(cookie, errno)` to the receiver.
+pub fn watch_reporting_errors(
+    timeout: std::time::Duration,
+) -> (
+    librados::client::WatchOptions,
+    std::sync::mpsc::Receiver<(u64, i32)>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let options = librados::client::WatchOptions {
+        timeout: Some(timeout),
+        on_error: Some(std::sync::Arc::new(move |cookie, e: &librados::Error| {
+            let _ = tx.lock().unwrap().send((cookie, e.errno()));
+        })),
+    };
+    (options, rx)
+}
+
 /// What one replica holds of one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Copy {

@@ -262,6 +262,15 @@ impl Pg {
         self.map.as_ref().map_or(0, |m| m.epoch())
     }
 
+    /// Whether `src` is a client the newest map fences.
+    fn is_blocklisted(&self, src: EntityName) -> bool {
+        src.kind == crate::msg::EntityKind::Client
+            && self
+                .map
+                .as_ref()
+                .is_some_and(|m| m.is_blocklisted(&self.sh.msgr.addr_of(src)))
+    }
+
     /// The acting set without this OSD.
     fn replicas(&self) -> Vec<i32> {
         self.acting
@@ -315,6 +324,7 @@ impl Pg {
             }
             // Snaps may have been removed.
             self.trim_step().await;
+            self.drop_blocklisted_watchers().await;
         }
         self.report_stat();
         true

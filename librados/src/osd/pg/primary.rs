@@ -171,6 +171,19 @@ impl Pg {
     async fn run_op(&mut self, env: Envelope) {
         let Message::OsdOp(req) = env.msg else { return };
         let (src, tid, reqid) = (env.src, env.tid, req.reqid);
+        // Checked when the request runs, not when it arrived: a request queued behind others
+        // when its client was fenced is refused too. A ping learns that its watch is gone
+        // (the fence dropped it), as Ceph answers it.
+        if self.is_blocklisted(src) {
+            let ping = matches!(req.steps.as_slice(), [OpStep::WatchPing { .. }]);
+            let e = if ping {
+                errno::ENOTCONN
+            } else {
+                errno::EBLOCKLISTED
+            };
+            self.fail(src, tid, reqid, 0, e).await;
+            return;
+        }
         if let Err(e) = self.check_request(&req) {
             self.fail(src, tid, reqid, 0, e).await;
             return;
@@ -461,10 +474,17 @@ impl Pg {
         let Message::PgList(req) = &env.msg else {
             return;
         };
-        let result = self.list_page(req).map_err(|e| WireError {
-            errno: e.errno(),
-            message: e.to_string(),
-        });
+        let result = if self.is_blocklisted(env.src) {
+            Err(WireError {
+                errno: errno::EBLOCKLISTED,
+                message: format!("{} is blocklisted", self.sh.msgr.addr_of(env.src)),
+            })
+        } else {
+            self.list_page(req).map_err(|e| WireError {
+                errno: e.errno(),
+                message: e.to_string(),
+            })
+        };
         self.send(env.src, env.tid, &Message::PgListReply(result))
             .await;
     }

@@ -6,6 +6,7 @@
 //! timeout has lapsed; lapsed watches are dropped whenever the object's watchers are looked
 //! at, so no notify waits for them and a late ping learns ENOTCONN. Removing an object drops
 //! its watches and tells each watcher (`WatchDisconnect`), once the removal is committed.
+//! A map that blocklists a client drops its watches.
 
 use super::{ObjKey, Pg, PgEvent};
 use crate::errno;
@@ -90,6 +91,22 @@ impl Watchers {
             .get(key)
             .map(|w| w.keys().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// Keeps only the watches whose client passes `keep`, and returns the others.
+    pub(super) fn retain_clients(&mut self, mut keep: impl FnMut(u64) -> bool) -> Vec<WatchId> {
+        let mut dropped = Vec::new();
+        self.by_object.retain(|_, w| {
+            w.retain(|id, _| {
+                let kept = keep(id.0);
+                if !kept {
+                    dropped.push(*id);
+                }
+                kept
+            });
+            !w.is_empty()
+        });
+        dropped
     }
 
     /// Removes every watch on the object (it is gone) and returns them.
@@ -220,6 +237,37 @@ impl Pg {
             };
             let tid = self.next_tid();
             self.send(EntityName::client(client), tid, &msg).await;
+        }
+    }
+
+    /// Drops the watches of clients the map now fences, as Ceph does: notifies stop waiting
+    /// for them, and their pings are refused (the client's watch then fails).
+    pub(super) async fn drop_blocklisted_watchers(&mut self) {
+        let (Some(map), Some(p)) = (self.map.as_ref(), self.primary.as_mut()) else {
+            return;
+        };
+        if map.blocklist().is_empty() {
+            return;
+        }
+        let msgr = &self.sh.msgr;
+        let dropped = p
+            .watchers
+            .retain_clients(|c| !map.is_blocklisted(&msgr.addr_of(EntityName::client(c))));
+        let mut touched = Vec::new();
+        for (&notify_id, n) in p.notifies.iter_mut() {
+            let before = n.waiting.len();
+            for w in &dropped {
+                n.waiting.remove(w);
+            }
+            if n.waiting.len() != before {
+                touched.push(notify_id);
+            }
+        }
+        for w in &dropped {
+            tracing::info!(target: "osd", "osd.{} pg {}: dropped watch {} of blocklisted client.{}", self.sh.id, self.pgid, w.1, w.0);
+        }
+        for notify_id in touched {
+            self.maybe_finish_notify(notify_id).await;
         }
     }
 
