@@ -820,3 +820,77 @@ async fn dispatch(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::ops::{SnapContext, StepOutput, StepResult};
+
+    /// Sends `req` to its primary as the client's op path does, and waits for the outcome.
+    fn send(r: &Rados, req: &OsdOpRequest) -> OpOutcome {
+        let (me, req) = (r.clone(), req.clone());
+        r.block_on(async move {
+            let map = me.osdmap();
+            let primary = map.pg_mapping(req.pgid).acting_primary;
+            Ok(me
+                .send_op(&req, primary, &map, None)
+                .await?
+                .expect("an answer"))
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_resent_write_is_answered_as_the_first_attempt_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Rados::embedded(dir.path()).unwrap();
+        r.ioctx("data")
+            .unwrap()
+            .write_full("dup", &b"x"[..])
+            .unwrap();
+        let map = r.osdmap();
+        let pool = map.pool_by_name("data").unwrap();
+        let hash = pool.hash_key(b"dup", b"");
+        let mut req = OsdOpRequest {
+            reqid: ReqId {
+                client: r.instance_id(),
+                tid: u64::MAX / 2,
+            },
+            pgid: pool.raw_pg_to_pg(PgId::new(pool.id, hash)),
+            object: ObjectName {
+                name: "dup".into(),
+                ..ObjectName::default()
+            },
+            hash,
+            // An exclusive create of an existing object, allowed to fail, then an append.
+            steps: vec![
+                OpStep::Create { exclusive: true },
+                OpStep::Append {
+                    data: bytes::Bytes::from_static(b"+"),
+                },
+            ],
+            mtime_ns: 1,
+            resend: false,
+            snap: crate::store::SNAP_HEAD,
+            snapc: SnapContext::default(),
+            failok: vec![0],
+        };
+        let first = send(&r, &req);
+        let OpOutcome::Done { results, .. } = &first else {
+            panic!("{first:?}")
+        };
+        let failed = StepResult {
+            rval: -crate::errno::EEXIST,
+            out: StepOutput::Failed {
+                errno: crate::errno::EEXIST,
+            },
+        };
+        assert_eq!(results, &vec![failed, StepResult::default()]);
+        // The reply was lost, say: the resend is recognised, not applied again, and
+        // answered with the same results and version.
+        req.resend = true;
+        assert_eq!(send(&r, &req), first);
+        let io = r.ioctx("data").unwrap();
+        assert_eq!(&io.read("dup", 16, 0).unwrap()[..], b"x+");
+    }
+}

@@ -24,7 +24,17 @@ pub struct LogEntry {
     pub op: LogOp,
     /// The object's user version after the write.
     pub user_version: u64,
+    /// The steps' results, so that a resend of the request (after a lost reply or a new
+    /// primary) is answered as the first attempt was. Empty when every step returned nothing
+    /// (the common case), or when they returned more than [`MAX_LOGGED_RESULTS_BYTES`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results: Vec<crate::msg::ops::StepResult>,
 }
+
+/// Most bytes of step results a log entry keeps (encoded): a write's results are error
+/// codes and small class-method outputs; larger ones are not kept, and a resend of such a
+/// request reports its steps' results as empty.
+pub const MAX_LOGGED_RESULTS_BYTES: usize = 4096;
 
 /// A PG replica's summary.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

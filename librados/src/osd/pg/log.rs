@@ -80,9 +80,14 @@ impl PgLog {
         self.entries.is_empty()
     }
 
-    /// A request already applied: its version and user version.
-    pub fn find_request(&self, reqid: &ReqId) -> Option<(Eversion, u64)> {
-        self.dups.get(reqid).copied()
+    /// The entry of a request already applied.
+    pub fn find_request(&self, reqid: &ReqId) -> Option<&LogEntry> {
+        let (version, _) = self.dups.get(reqid)?;
+        let i = self
+            .entries
+            .binary_search_by(|e| e.version.cmp(version))
+            .ok()?;
+        self.entries.get(i)
     }
 
     /// Adds `entry` (and `info`, which the caller has moved to the entry) to `txn`, with the
@@ -231,6 +236,7 @@ mod tests {
             hash: 0,
             op: LogOp::Modify,
             user_version: v,
+            results: Vec::new(),
         }
     }
 

@@ -108,6 +108,7 @@ mod tests {
             hash: 0,
             op: LogOp::Modify,
             user_version: version,
+            results: Vec::new(),
         }
     }
 

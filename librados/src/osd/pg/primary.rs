@@ -7,7 +7,7 @@ use crate::msg::ops::{
     Eversion, ObjectName, OpOutcome, OpStep, OsdOpReply, OsdOpRequest, PgListReply, PgListRequest,
     StepResult,
 };
-use crate::msg::peering::{LogEntry, LogOp};
+use crate::msg::peering::{LogEntry, LogOp, MAX_LOGGED_RESULTS_BYTES};
 use crate::msg::{command::WireError, EntityName, Envelope, Message};
 use crate::osd::exec::{self, ExecEnv, MAX_NAME_LEN, MAX_OBJECT_SIZE};
 use crate::osd::snap;
@@ -20,6 +20,17 @@ pub(super) fn store_oid(pool: i64, hash: u32, o: &ObjectName) -> ObjectId {
     ObjectId::new(pool, o.name.clone(), hash)
         .with_namespace(o.namespace.clone())
         .with_key(o.key.clone())
+}
+
+/// The results a write's log entry keeps (see [`LogEntry::results`]).
+fn results_to_log(results: &[StepResult]) -> Vec<StepResult> {
+    if results.iter().all(|r| *r == StepResult::default()) {
+        return Vec::new();
+    }
+    match rmp_serde::to_vec(results) {
+        Ok(b) if b.len() <= MAX_LOGGED_RESULTS_BYTES => results.to_vec(),
+        _ => Vec::new(),
+    }
 }
 
 impl Pg {
@@ -196,12 +207,16 @@ impl Pg {
         }
         let is_write = req.steps.iter().any(|s| s.is_write());
         if is_write {
-            if let Some((_, user_version)) = self.log.find_request(&reqid) {
-                // A resend of a write already applied: acknowledge it again.
-                let results = vec![StepResult::default(); req.steps.len()];
+            if let Some(entry) = self.log.find_request(&reqid) {
+                // A resend of a write already applied: answer it as the first attempt was.
+                let results = if entry.results.len() == req.steps.len() {
+                    entry.results.clone()
+                } else {
+                    vec![StepResult::default(); req.steps.len()]
+                };
                 let outcome = OpOutcome::Done {
                     results,
-                    user_version,
+                    user_version: entry.user_version,
                 };
                 self.reply(src, tid, reqid, outcome).await;
                 return;
@@ -293,6 +308,7 @@ impl Pg {
                 LogOp::Delete
             },
             user_version: version.version,
+            results: results_to_log(&ex.results),
         };
         let delta = StatDelta {
             objects: i64::from(ex.exists) - i64::from(ex.existed),
@@ -544,5 +560,32 @@ impl Pg {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::ops::StepOutput;
+
+    #[test]
+    fn a_log_entry_keeps_only_small_meaningful_results() {
+        let none = vec![StepResult::default(); 3];
+        assert!(results_to_log(&none).is_empty());
+        let failed = vec![
+            StepResult {
+                rval: -errno::EEXIST,
+                out: StepOutput::Failed {
+                    errno: errno::EEXIST,
+                },
+            },
+            StepResult::default(),
+        ];
+        assert_eq!(results_to_log(&failed), failed);
+        let big = vec![StepResult {
+            rval: 0,
+            out: StepOutput::Data(bytes::Bytes::from(vec![7u8; MAX_LOGGED_RESULTS_BYTES])),
+        }];
+        assert!(results_to_log(&big).is_empty());
     }
 }

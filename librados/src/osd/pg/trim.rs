@@ -228,6 +228,7 @@ impl Pg {
                 LogOp::Modify
             },
             user_version: trimmed.user_version,
+            results: Vec::new(),
         };
         let mut txn = trimmed.txn;
         txn.set_mtime_ns(crate::store::transaction::now_ns());
