@@ -1,5 +1,5 @@
 //! Cluster-wide commands: `df` (as `rados df` prints it), and from the `ceph` tool `status`
-//! (`ceph -s`), `osd tree`, `osd in|out|down`, `pool get|set`. Failures of these monitor
+//! (`ceph -s`), `osd tree`, `osd in|out|down|blocklist`, `pool get|set`, `log`. Failures of these monitor
 //! commands print as `ceph` prints them (`Error ENOENT: ...`) and exit with the errno, as `ceph`
 //! does; their status messages ("marked out osd.1. ") go to standard error, as with `ceph`.
 
@@ -7,7 +7,7 @@ use crate::cli::{BlocklistCmd, CrushCmd, Format, Opts, OsdCmd, PoolCmd};
 use crate::session::{detail, errstr, fail, format, print, print_json};
 use crate::textfmt::{bytes_u, weightf, Align, TextTable};
 use anyhow::Result;
-use librados::client::PoolUsage;
+use librados::client::{ClusterLogEntry, LogLevel, PoolUsage};
 use librados::{Error, Rados};
 
 /// Ceph's symbolic name for an errno.
@@ -336,6 +336,64 @@ fn blocklist(rados: &Rados, opts: &Opts, cmd: &BlocklistCmd) -> Result<()> {
     .map_err(mon_error)?;
     eprintln!("{msg}");
     Ok(())
+}
+
+fn log_level(s: &str) -> Result<LogLevel> {
+    LogLevel::parse(s).ok_or_else(|| {
+        fail(
+            format!("Error EINVAL: invalid level '{s}': use debug, info, sec, warn or error"),
+            22,
+        )
+    })
+}
+
+/// `log TEXT...` (added at info), `log last [N] [LEVEL] [CHANNEL|*]` (as `ceph log last`:
+/// 20 entries at info or above in `cluster` by default).
+pub fn log(rados: &Rados, opts: &Opts, args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("last") if args.len() <= 4 => {
+            let num = match args.get(1) {
+                None => 20,
+                Some(n) => n
+                    .parse::<u32>()
+                    .map_err(|_| fail(format!("Error EINVAL: invalid count '{n}'"), 22))?,
+            };
+            let level = log_level(args.get(2).map_or("info", String::as_str))?;
+            let channel = match args.get(3).map(String::as_str) {
+                None => Some("cluster"),
+                Some("*") => None,
+                Some(c) => Some(c),
+            };
+            let entries = rados.log_last(num, level, channel).map_err(mon_error)?;
+            let fmt = format(opts);
+            if fmt != Format::Plain {
+                let list: Vec<serde_json::Value> = entries.iter().map(log_json).collect();
+                print_json(fmt, &serde_json::Value::from(list))?;
+            } else {
+                for e in &entries {
+                    println!("{e}");
+                }
+            }
+            Ok(())
+        }
+        _ => {
+            rados
+                .log(LogLevel::Info, &args.join(" "))
+                .map_err(mon_error)?;
+            Ok(())
+        }
+    }
+}
+
+fn log_json(e: &ClusterLogEntry) -> serde_json::Value {
+    serde_json::json!({
+        "name": e.who.to_string(),
+        "stamp": e.stamp.to_string(),
+        "seq": e.seq,
+        "channel": e.channel,
+        "priority": e.level.tag(),
+        "message": e.message,
+    })
 }
 
 pub fn pool(rados: &Rados, opts: &Opts, cmd: &PoolCmd) -> Result<()> {

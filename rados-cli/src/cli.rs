@@ -273,6 +273,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: OsdCmd,
     },
+    /// The cluster log: log TEXT... (adds a line) | log last [N] [LEVEL] [CHANNEL|*]
+    Log {
+        #[arg(required = true)]
+        args: Vec<String>,
+    },
     /// Pool options: get, set
     Pool {
         #[command(subcommand)]
@@ -401,6 +406,7 @@ impl Cmd {
                 | Cmd::Import { .. }
                 | Cmd::Status
                 | Cmd::Osd { .. }
+                | Cmd::Log { .. }
                 | Cmd::Pool { .. }
                 | Cmd::Crush { .. }
                 | Cmd::Osdmap { .. }

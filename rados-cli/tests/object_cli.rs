@@ -539,6 +539,47 @@ fn blocklist_commands() {
 }
 
 #[test]
+fn cluster_log_commands() {
+    let c = Cluster::new();
+    c.ok(&["log", "first", "line"]);
+    c.ok(&["log", "second"]);
+    c.ok(&["mkpool", "audited"]);
+    // Each run of the command starts the embedded cluster: its OSDs' boots are logged too.
+    let out = c.ok(&["log", "last", "100"]);
+    let lines: Vec<&str> = out.lines().filter(|l| !l.ends_with(" booted")).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].ends_with(" : cluster [INF] first line"), "{out}");
+    assert!(lines[1].ends_with(" : cluster [INF] second"), "{out}");
+    assert!(out.contains(" : cluster [INF] osd.0 booted"), "{out}");
+    // The pool was created by a client: audited, not in the cluster channel.
+    let audit = c.ok(&["log", "last", "5", "info", "audit"]);
+    assert!(
+        audit.contains("audit [INF]") && audit.contains("audited"),
+        "{audit}"
+    );
+    let all = c.ok(&["log", "last", "100", "debug", "*"]);
+    assert!(all.contains("second") && all.contains("audited"), "{all}");
+    assert!(c.ok(&["log", "last", "5", "warn"]).is_empty());
+    c.ok(&["log", "third"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&c.ok(&["log", "last", "20", "--format", "json"])).unwrap();
+    let third: Vec<&serde_json::Value> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["message"] == "third")
+        .collect();
+    assert_eq!(third.len(), 1, "{json}");
+    assert_eq!(third[0]["priority"], "[INF]");
+    assert_eq!(third[0]["channel"], "cluster");
+    let (code, err) = c.fails(&["log", "last", "5", "loud"]);
+    assert_eq!(code, 22, "{err}");
+    assert!(err.contains("invalid level 'loud'"), "{err}");
+    let (code, err) = c.fails(&["log", "last", "many"]);
+    assert_eq!(code, 22, "{err}");
+}
+
+#[test]
 fn watch_and_notify_commands() {
     let c = Cluster::new();
     let (code, err) = c.fails(&["-p", "data", "watch", "nothing-here"]);

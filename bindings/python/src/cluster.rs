@@ -389,6 +389,34 @@ impl Rados {
             })
     }
 
+    /// Follows the cluster log: from now on ``callback(arg, line, who, sec, nsec, seq,
+    /// level, msg)`` is called, on the module's callback thread and in order, for each entry
+    /// at ``level`` ("debug", "info", "sec", "warn"/"warning", "err"/"error") or above;
+    /// ``callback=None`` stops. Replaces an earlier subscription of this handle.
+    #[pyo3(signature = (level, callback = None, arg = None))]
+    fn monitor_log(
+        &self,
+        py: Python<'_>,
+        level: &str,
+        callback: Option<Py<PyAny>>,
+        arg: Option<Py<PyAny>>,
+    ) -> PyResult<()> {
+        crate::monitor_log::follow(py, self.handle(py)?, level, callback, arg, false)
+    }
+
+    /// As ``monitor_log``, with the entry's channel and the logger's name:
+    /// ``callback(arg, line, channel, name, who, sec, nsec, seq, level, msg)``.
+    #[pyo3(signature = (level, callback = None, arg = None))]
+    fn monitor_log2(
+        &self,
+        py: Python<'_>,
+        level: &str,
+        callback: Option<Py<PyAny>>,
+        arg: Option<Py<PyAny>>,
+    ) -> PyResult<()> {
+        crate::monitor_log::follow(py, self.handle(py)?, level, callback, arg, true)
+    }
+
     /// Cluster usage: ``{"kb", "kb_used", "kb_avail", "num_objects"}``.
     fn get_cluster_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let h = self.handle(py)?;

@@ -34,6 +34,7 @@ mod daemon_command;
 mod errors;
 mod ioctx;
 mod mon_command;
+mod monitor_log;
 mod objects;
 mod ops;
 mod runtime;

@@ -1,8 +1,9 @@
 //! `Rados.mon_command`: Ceph's JSON monitor commands, the few that map onto librados' typed
 //! commands. Output follows Ceph's shapes where scripts commonly read them (`osd pool ls`,
-//! `df`, `status`, `fsid`, `osd pool application get`, `osd blocklist ls`); anything else is
-//! `-EINVAL "command not known"`, as Ceph answers an unknown prefix.
+//! `df`, `status`, `fsid`, `osd pool application get`, `osd blocklist ls`, `log last`);
+//! anything else is `-EINVAL "command not known"`, as Ceph answers an unknown prefix.
 
+use librados::client::LogLevel;
 use librados::msg::command::{MonCommand, MonReply};
 use librados::Rados;
 use serde_json::{json, Value};
@@ -72,6 +73,8 @@ pub fn run(h: &Rados, cmd: &str) -> (i32, Vec<u8>, String) {
             }
         }
         "osd blocklist ls" | "osd blacklist ls" => blocklist_ls(h, json_out),
+        "log" => log(h, &v),
+        "log last" => log_last(h, &v, json_out),
         "osd blocklist clear" | "osd blacklist clear" => {
             h.blocklist_clear().map(|m| (Vec::new(), m))
         }
@@ -171,6 +174,86 @@ fn blocklist_ls(h: &Rados, json_out: bool) -> Reply {
         entries.iter().map(|(a, t)| format!("{a} {t}\n")).collect()
     };
     Ok((outbuf.into_bytes(), outs))
+}
+
+/// `log`: `logtext` (a list of words, joined with spaces, or one string) at `level`
+/// (default `info`) in the `cluster` channel.
+fn log(h: &Rados, v: &Value) -> Reply {
+    let text = match v.get("logtext") {
+        Some(Value::Array(words)) => words
+            .iter()
+            .map(|w| w.as_str().map_or_else(|| w.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Some(Value::String(s)) => s.clone(),
+        _ => {
+            return Err(librados::Error::InvalidArgument(
+                "log: missing required parameter logtext".into(),
+            ))
+        }
+    };
+    let level = log_level(v)?;
+    let channel = v.get("channel").and_then(Value::as_str);
+    h.log_to(level, channel, &text)?;
+    Ok((Vec::new(), String::new()))
+}
+
+/// The `level` argument of `log` and `log last` (default `info`).
+fn log_level(v: &Value) -> librados::Result<LogLevel> {
+    match v.get("level").and_then(Value::as_str) {
+        None => Ok(LogLevel::Info),
+        Some(l) => LogLevel::parse(l).ok_or_else(|| {
+            librados::Error::InvalidArgument(format!(
+                "invalid level '{l}': use debug, info, sec, warn or error"
+            ))
+        }),
+    }
+}
+
+/// `log last`: the newest `num` (default 20) entries at `level` (default `info`) or above in
+/// `channel` (default `cluster`; `*` for every channel).
+fn log_last(h: &Rados, v: &Value, json_out: bool) -> Reply {
+    let num = match v.get("num") {
+        None => 20,
+        Some(n) => n
+            .as_u64()
+            .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| {
+                librados::Error::InvalidArgument(format!("invalid num {n}: a count is expected"))
+            })?,
+    };
+    let channel = match v.get("channel").and_then(Value::as_str) {
+        None => Some("cluster"),
+        Some("*") => None,
+        Some(c) => Some(c),
+    };
+    let entries = h.log_last(num, log_level(v)?, channel)?;
+    let outbuf = if json_out {
+        let list: Vec<Value> = entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "name": e.who.to_string(),
+                    "rank": e.who.to_string(),
+                    "addrs": {"addrvec": [{
+                        "type": "any",
+                        "addr": format!("{}:{}", e.addr.ip, e.addr.port),
+                        "nonce": e.addr.nonce,
+                    }]},
+                    "stamp": e.stamp.to_string(),
+                    "seq": e.seq,
+                    "channel": e.channel,
+                    "priority": e.level.tag(),
+                    "message": e.message,
+                })
+            })
+            .collect();
+        Value::from(list).to_string()
+    } else {
+        entries.iter().map(|e| format!("{e}\n")).collect()
+    };
+    Ok((outbuf.into_bytes(), String::new()))
 }
 
 fn pool_get(h: &Rados, pool: &str, var: &str, json_out: bool) -> Reply {

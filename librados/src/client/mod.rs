@@ -9,6 +9,7 @@
 //! [`MAX_BYTES_IN_FLIGHT`] payload bytes in flight (Ceph's objecter defaults); more wait.
 
 mod application;
+mod clog;
 pub mod config;
 pub mod error;
 mod extent;
@@ -17,11 +18,13 @@ mod ops;
 mod snap;
 mod watch;
 
+pub use crate::msg::clog::{ClusterLogEntry, LogLevel};
 pub use crate::msg::command::{ClusterStatus, PoolOption, PoolUsage, TreeNode};
 pub use crate::msg::ops::{
     CloneListing, CmpMode, CmpOp, SnapContext, SnapListing, StepOutput, StepResult,
 };
 pub use crate::store::SNAP_HEAD;
+pub use clog::ClusterLogCallback;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use ioctx::{AioCtx, IoCtx, ListEntry, LockRenew, NotifyReplies, ObjectIter, ObjectStat};
@@ -54,6 +57,7 @@ pub(crate) struct ClientInner {
     map: tokio::sync::watch::Receiver<Arc<OsdMap>>,
     pending: Arc<Pending>,
     watches: Arc<watch::Watches>,
+    log_follower: Arc<clog::LogFollower>,
     next_tid: AtomicU64,
     ops: Semaphore,
     bytes: Semaphore,
@@ -149,6 +153,7 @@ impl Rados {
             map: map_rx,
             pending: Arc::new(Mutex::new(HashMap::new())),
             watches: Arc::new(watch::Watches::default()),
+            log_follower: Arc::default(),
             next_tid: AtomicU64::new(1),
             ops: Semaphore::new(MAX_OPS_IN_FLIGHT),
             bytes: Semaphore::new(MAX_BYTES_IN_FLIGHT),
@@ -161,6 +166,7 @@ impl Rados {
             Arc::downgrade(&inner),
             inner.pending.clone(),
             inner.watches.clone(),
+            inner.log_follower.clone(),
             msgr,
             inbox,
             map_tx,
@@ -776,6 +782,7 @@ async fn dispatch(
     client: std::sync::Weak<ClientInner>,
     pending: Arc<Pending>,
     watches: Arc<watch::Watches>,
+    log_follower: Arc<clog::LogFollower>,
     msgr: Messenger,
     mut inbox: crate::msg::Inbox,
     map_tx: tokio::sync::watch::Sender<Arc<OsdMap>>,
@@ -784,6 +791,7 @@ async fn dispatch(
         match env.msg {
             Message::WatchNotify { .. } => watches.on_notify(&msgr, env),
             Message::WatchDisconnect { cookie, .. } => watches.on_disconnect(cookie),
+            Message::ClusterLog(entries) => log_follower.deliver(entries),
             Message::MonMap { full, incrementals } => {
                 let current = map_tx.borrow().clone();
                 let mut map = match full.map(|f| f.into_checked()) {

@@ -5,12 +5,15 @@
 //! - [`report`]: `status`, `df`, `osd tree`.
 //! - `application`: pool application tags and their metadata (`osd pool application ...`).
 //! - [`blocklist`]: fenced client addresses (`osd blocklist ...`), lifted when they expire.
+//! - [`cluster_log`]: the cluster log (map changes, `log` lines), sent to subscribers as it
+//!   grows and kept for `log last`.
 //! - [`Monitor`]: the async driver: receives messages, makes records durable, applies them,
 //!   answers, and publishes new epochs to subscribers (OSDs and clients pull what they lack
 //!   with `MonGetMap { have, subscribe }`).
 
 mod application;
 pub mod blocklist;
+pub mod cluster_log;
 pub mod log;
 pub mod report;
 pub mod state;
@@ -18,6 +21,7 @@ pub mod state;
 pub use state::{LogRecord, MonConfig, MonState, Proposal};
 
 use crate::errno;
+use crate::msg::clog::{LogLevel, CHANNEL_AUDIT, CHANNEL_CLUSTER};
 use crate::msg::command::{MonCommand, MonReply, WireError};
 use crate::msg::{EntityName, Envelope, Inbox, Message, Messenger};
 use crate::osdmap::{Fsid, OsdMapError, UTime};
@@ -92,7 +96,13 @@ pub struct Monitor {
     msgr: Messenger,
     /// Subscribers and the last epoch each was sent.
     subscribers: BTreeMap<EntityName, u32>,
+    clog: cluster_log::ClusterLog,
+    /// Cluster log subscribers and the least level each is sent.
+    log_subscribers: BTreeMap<EntityName, LogLevel>,
 }
+
+/// Longest `log` line accepted.
+pub const MAX_LOG_MESSAGE_BYTES: usize = 64 << 10;
 
 impl Monitor {
     /// Opens the monitor's directory, creating the cluster (with `fsid`) when it is new.
@@ -114,11 +124,14 @@ impl Monitor {
         }
         let state = MonState::replay(&records, config)?;
         tracing::info!(target: "mon", "monitor open at epoch {} ({} log records)", state.map().epoch(), records.len());
+        let clog = cluster_log::ClusterLog::open(&dir.join("cluster-log"))?;
         Ok(Monitor {
             state,
             log: Arc::new(Mutex::new(log)),
             msgr,
             subscribers: BTreeMap::new(),
+            clog,
+            log_subscribers: BTreeMap::new(),
         })
     }
 
@@ -163,6 +176,7 @@ impl Monitor {
             Ok(MonReply::Done { message, epoch }) if epoch != before => {
                 tracing::info!(target: "mon", "{message}");
                 self.publish().await;
+                self.log_map_change(self.msgr.me, message).await;
                 true
             }
             Ok(_) => false,
@@ -187,14 +201,34 @@ impl Monitor {
                     self.state.osd_usage.insert(osd, u);
                 }
             }
-            Message::MonCommand(cmd) => {
-                let reply = self.command(&cmd).await;
+            Message::MonCommand(
+                cmd @ (MonCommand::Log { .. }
+                | MonCommand::LogLast { .. }
+                | MonCommand::LogSubscribe { .. }),
+            ) => {
+                let reply = self.cluster_log_command(env.src, cmd).await;
                 let epoch = self.state.map().epoch();
                 let reply = Message::MonCommandReply(reply.map_err(|e| e.to_wire()));
                 if let Err(e) = self.msgr.send(env.src, env.tid, epoch, &reply).await {
                     tracing::debug!(target: "mon", "reply to {} lost: {e}", env.src);
                 }
+            }
+            Message::MonCommand(cmd) => {
+                let before = self.state.map().epoch();
+                let reply = self.command(&cmd).await;
+                let epoch = self.state.map().epoch();
+                let change = match &reply {
+                    Ok(MonReply::Done { message, .. }) if epoch != before => Some(message.clone()),
+                    _ => None,
+                };
+                let reply = Message::MonCommandReply(reply.map_err(|e| e.to_wire()));
+                if let Err(e) = self.msgr.send(env.src, env.tid, epoch, &reply).await {
+                    tracing::debug!(target: "mon", "reply to {} lost: {e}", env.src);
+                }
                 self.publish().await;
+                if let Some(message) = change {
+                    self.log_map_change(env.src, message).await;
+                }
             }
             other => {
                 tracing::warn!(target: "mon", "unexpected message type {} from {}", other.msg_type(), env.src)
@@ -224,6 +258,108 @@ impl Monitor {
             tracing::debug!(target: "mon", "{cmd:?} -> epoch {}", self.state.map().epoch());
         }
         Ok(proposal.reply)
+    }
+
+    /// Serves `log`, `log last` and log subscriptions for `src`.
+    async fn cluster_log_command(
+        &mut self,
+        src: EntityName,
+        cmd: MonCommand,
+    ) -> Result<MonReply, MonError> {
+        let done = |epoch| MonReply::Done {
+            epoch,
+            message: String::new(),
+        };
+        let epoch = self.state.map().epoch();
+        match cmd {
+            MonCommand::Log {
+                level,
+                channel,
+                message,
+            } => {
+                let channel = channel.unwrap_or_else(|| CHANNEL_CLUSTER.to_string());
+                check_channel(&channel)?;
+                if message.len() > MAX_LOG_MESSAGE_BYTES {
+                    return Err(MonError::Invalid(format!(
+                        "a log line is at most {MAX_LOG_MESSAGE_BYTES} bytes"
+                    )));
+                }
+                self.clog(src, &channel, level, message).await;
+                Ok(done(epoch))
+            }
+            MonCommand::LogLast {
+                num,
+                level,
+                channel,
+            } => {
+                if let Some(c) = &channel {
+                    check_channel(c)?;
+                }
+                Ok(MonReply::ClusterLog(self.clog.last(
+                    num as usize,
+                    level,
+                    channel.as_deref(),
+                )))
+            }
+            MonCommand::LogSubscribe { level } => {
+                match level {
+                    Some(l) => self.log_subscribers.insert(src, l),
+                    None => self.log_subscribers.remove(&src),
+                };
+                Ok(done(epoch))
+            }
+            other => self.command(&other).await,
+        }
+    }
+
+    /// Logs a map change `src` caused (audited, naming the client, when a client asked for
+    /// it), then the new map's summary.
+    async fn log_map_change(&mut self, src: EntityName, message: String) {
+        let me = self.msgr.me;
+        let (channel, message) = match src.kind {
+            crate::msg::EntityKind::Client => (
+                CHANNEL_AUDIT,
+                format!("from='{src} {}': {message}", self.msgr.addr_of(src)),
+            ),
+            _ => (CHANNEL_CLUSTER, message),
+        };
+        self.clog(me, channel, LogLevel::Info, message).await;
+        let s = report::status(&self.state);
+        let summary = format!(
+            "osdmap e{}: {} total, {} up, {} in",
+            s.epoch, s.num_osds, s.num_up_osds, s.num_in_osds
+        );
+        self.clog(me, CHANNEL_CLUSTER, LogLevel::Debug, summary)
+            .await;
+    }
+
+    /// Logs one cluster log entry and sends it to the subscribers that want its level.
+    async fn clog(&mut self, who: EntityName, channel: &str, level: LogLevel, message: String) {
+        let addr = self.msgr.addr_of(who);
+        let entry = self.clog.append(who, addr, channel, level, message);
+        tracing::debug!(target: "mon", "cluster log: {entry}");
+        let to: Vec<EntityName> = self
+            .log_subscribers
+            .iter()
+            .filter(|(_, &l)| entry.level >= l)
+            .map(|(n, _)| *n)
+            .collect();
+        if to.is_empty() {
+            return;
+        }
+        let msg = Message::ClusterLog(vec![entry]);
+        let frame = match self.msgr.encode(0, self.state.map().epoch(), &msg) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(target: "mon", "cannot encode a cluster log entry: {e}");
+                return;
+            }
+        };
+        for n in to {
+            if self.msgr.deliver(n, frame.clone()).await.is_err() {
+                self.log_subscribers.remove(&n);
+            }
+        }
     }
 
     async fn send_maps(&mut self, to: EntityName, tid: u64, have: u32) {
@@ -257,6 +393,21 @@ impl Monitor {
         for (to, have) in behind {
             self.send_maps(to, 0, have).await;
         }
+    }
+}
+
+/// A channel name: 1 to 64 of `a-z`, `0-9`, `_`, `-`, `.`.
+fn check_channel(c: &str) -> Result<(), MonError> {
+    let ok = !c.is_empty()
+        && c.len() <= 64
+        && c.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(MonError::Invalid(format!(
+            "invalid log channel '{c}': use 1 to 64 of a-z, 0-9, '_', '-', '.'"
+        )))
     }
 }
 

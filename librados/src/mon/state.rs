@@ -206,6 +206,11 @@ impl MonState {
             MonCommand::PgStats { .. } => Err(MonError::Invalid(
                 "PG statistics are reports, not commands".into(),
             )),
+            MonCommand::Log { .. }
+            | MonCommand::LogLast { .. }
+            | MonCommand::LogSubscribe { .. } => Err(MonError::Invalid(
+                "the cluster log is the monitor's, not the map's".into(),
+            )),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Monitor commands: one typed vocabulary shared by the client API, the `rados` command and the
 //! bindings. Each command's reply is typed too; the command-line tools render it as text or JSON.
 
+use crate::msg::clog::{ClusterLogEntry, LogLevel};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -120,6 +121,25 @@ pub enum MonCommand {
     BlocklistList,
     /// Lifts the fences whose time has passed (the monitor's own timer proposes this).
     BlocklistExpire,
+    /// Adds a line to the cluster log (`log TEXT`), logged as the sender.
+    Log {
+        level: LogLevel,
+        /// `cluster` when `None`.
+        channel: Option<String>,
+        message: String,
+    },
+    /// The newest `num` cluster log entries at `level` or above, in `channel` when given,
+    /// oldest first (`log last`).
+    LogLast {
+        num: u32,
+        level: LogLevel,
+        channel: Option<String>,
+    },
+    /// Sends the sender every cluster log entry at `level` or above from now on (as
+    /// [`crate::msg::Message::ClusterLog`]), replacing its earlier subscription; `None` ends it.
+    LogSubscribe {
+        level: Option<LogLevel>,
+    },
     /// Cluster health, OSD and PG summary, usage.
     Status,
     /// Per-pool usage.
@@ -233,6 +253,8 @@ pub enum MonReply {
     CrushMap(Vec<u8>),
     /// Fenced addresses and when each is lifted.
     Blocklist(Vec<(crate::osdmap::EntityAddr, crate::osdmap::UTime)>),
+    /// Cluster log entries, oldest first.
+    ClusterLog(Vec<ClusterLogEntry>),
 }
 
 /// A command's failure as it crosses the wire: an errno and Ceph-style message.

@@ -8,6 +8,7 @@
 //! throttle (requests and bytes in flight per client), since every OSD-to-OSD message is caused
 //! by a client request or by recovery, which is itself throttled per PG.
 
+pub mod clog;
 pub mod command;
 pub mod frame;
 mod local;
@@ -134,6 +135,8 @@ pub enum Message {
     },
     MonCommand(MonCommand),
     MonCommandReply(Result<MonReply, WireError>),
+    /// Cluster log entries for a subscriber (see [`MonCommand::LogSubscribe`]).
+    ClusterLog(Vec<clog::ClusterLogEntry>),
     // --- client and OSD
     OsdOp(Box<OsdOpRequest>),
     OsdOpReply(Box<OsdOpReply>),
@@ -251,6 +254,7 @@ impl Message {
             Message::MonMap { .. } => 2,
             Message::MonCommand(_) => 3,
             Message::MonCommandReply(_) => 4,
+            Message::ClusterLog(_) => 5,
             Message::OsdOp(_) => 10,
             Message::OsdOpReply(_) => 11,
             Message::PgList(_) => 12,

@@ -98,6 +98,36 @@ fn watch_steps_and_disconnects_round_trip() {
 }
 
 #[test]
+fn cluster_log_messages_round_trip() {
+    let entry = clog::ClusterLogEntry {
+        stamp: crate::osdmap::UTime {
+            secs: 1_795_462_008,
+            nanos: 5,
+        },
+        who: EntityName::client(9),
+        addr: crate::osdmap::EntityAddr::local(9),
+        seq: u64::MAX,
+        channel: "audit".into(),
+        level: clog::LogLevel::Sec,
+        message: "ünïcode \n and newlines".into(),
+    };
+    let msgs = [
+        Message::ClusterLog(vec![entry.clone(), entry.clone()]),
+        Message::MonCommand(command::MonCommand::Log {
+            level: clog::LogLevel::Debug,
+            channel: None,
+            message: String::new(),
+        }),
+        Message::MonCommand(command::MonCommand::LogSubscribe { level: None }),
+        Message::MonCommandReply(Ok(command::MonReply::ClusterLog(vec![entry]))),
+    ];
+    for msg in msgs {
+        let frame = encode(EntityName::mon(0), 1, 1, &msg).unwrap();
+        assert_eq!(decode(&frame).unwrap().msg, msg);
+    }
+}
+
+#[test]
 fn a_watch_encoded_without_a_timeout_takes_the_default() {
     // The step as encoded before it carried a timeout.
     #[derive(serde::Serialize)]
