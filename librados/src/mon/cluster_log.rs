@@ -33,8 +33,21 @@ pub struct ClusterLog {
 }
 
 impl ClusterLog {
+    /// Opens the log at `path`. A file that is not a cluster log is moved aside (to
+    /// `PATH.damaged`) and a new log started: a damaged history never keeps the monitor down.
     pub fn open(path: &Path) -> Result<ClusterLog, MonError> {
-        let (file, entries) = RecordFile::<ClusterLogEntry>::open(path)?;
+        let (file, entries) = match RecordFile::<ClusterLogEntry>::open(path) {
+            Err(MonError::Corrupt(why)) => {
+                let aside = path.with_extension("damaged");
+                tracing::warn!(target: "mon", "{why}: moving it to {} and starting a new cluster log", aside.display());
+                std::fs::rename(path, &aside).map_err(|source| MonError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                RecordFile::open(path)?
+            }
+            other => other?,
+        };
         let in_file = entries.len();
         let next_seq = entries.last().map_or(1, |e| e.seq + 1);
         let skip = entries.len().saturating_sub(KEEP);
@@ -159,6 +172,31 @@ mod tests {
             "d".into(),
         );
         assert_eq!(d.seq, 4);
+    }
+
+    #[test]
+    fn a_damaged_file_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clog");
+        std::fs::write(&path, b"not a log at all").unwrap();
+        let mut log = ClusterLog::open(&path).unwrap();
+        assert!(log.last(10, LogLevel::Debug, None).is_empty());
+        let who = EntityName::mon(0);
+        let e = log.append(
+            who,
+            EntityAddr::local(0),
+            "cluster",
+            LogLevel::Info,
+            "x".into(),
+        );
+        assert_eq!(e.seq, 1);
+        assert_eq!(
+            std::fs::read(dir.path().join("clog.damaged")).unwrap(),
+            b"not a log at all"
+        );
+        drop(log);
+        let log = ClusterLog::open(&path).unwrap();
+        assert_eq!(log.last(10, LogLevel::Debug, None), vec![e]);
     }
 
     #[test]

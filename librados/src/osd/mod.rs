@@ -12,6 +12,7 @@ pub mod exec;
 pub mod pg;
 pub mod snap;
 
+use crate::msg::clog::LogLevel;
 use crate::msg::command::{MonCommand, PgStat};
 use crate::msg::{EntityName, Envelope, Inbox, Message, Messenger};
 use crate::osdmap::{OsdMap, PgId};
@@ -45,6 +46,28 @@ impl OsdShared {
         if s.0.remove(&pgid).is_some() {
             s.1 = true;
         }
+    }
+
+    /// Reports a failure that puts data at risk (a replica that cannot commit, an object
+    /// recovery cannot read or apply) to this process's log and to the cluster log at ERR, as
+    /// this OSD, so whoever follows the cluster log sees it (outside the runtime, only the
+    /// former).
+    pub fn clog_error(&self, message: String) {
+        tracing::error!(target: "osd", "osd.{}: {message}", self.id);
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let msgr = self.msgr.clone();
+        let msg = Message::MonCommand(MonCommand::Log {
+            level: LogLevel::Error,
+            channel: None,
+            message,
+        });
+        rt.spawn(async move {
+            if let Err(e) = msgr.send(EntityName::mon(0), 0, 0, &msg).await {
+                tracing::debug!(target: "osd", "{}: cluster log entry lost: {e}", msgr.me);
+            }
+        });
     }
 }
 
@@ -334,5 +357,40 @@ impl Osd {
         for env in ready {
             Box::pin(self.dispatch(env)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::LocalNetwork;
+    use crate::store::mem::MemStore;
+
+    #[tokio::test]
+    async fn errors_reach_the_cluster_log_as_the_osd() {
+        let net: Arc<dyn crate::msg::Network> = Arc::new(LocalNetwork::new());
+        let mut mon = net.register(EntityName::mon(0));
+        let me = EntityName::osd(3);
+        let osd = Osd::new(
+            3,
+            "host3".into(),
+            Arc::new(MemStore::new()),
+            Messenger::new(me, net.clone()),
+        );
+        osd.sh
+            .clog_error("pg 1.0: cannot read x for recovery: EIO".into());
+        let env = tokio::time::timeout(Duration::from_secs(10), mon.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(env.src, me);
+        assert_eq!(
+            env.msg,
+            Message::MonCommand(MonCommand::Log {
+                level: LogLevel::Error,
+                channel: None,
+                message: "pg 1.0: cannot read x for recovery: EIO".into(),
+            })
+        );
     }
 }

@@ -202,7 +202,7 @@ impl Pg {
                 PgLog::default(),
             ),
             Err(e) => {
-                tracing::error!(target: "osd", "osd.{} pg {pgid}: cannot load its log: {e}", sh.id);
+                sh.clog_error(format!("pg {pgid}: cannot load its log: {e}"));
                 (
                     PgInfo {
                         pgid,
@@ -400,7 +400,10 @@ impl Pg {
         t.touch(self.cid, &log::pgmeta(self.pgid));
         if log::write_info(&self.info, &mut t).is_ok() {
             if let Err(e) = store.queue_transaction(t) {
-                tracing::error!(target: "osd", "osd.{} pg {}: cannot create its collection: {e}", self.sh.id, self.pgid);
+                self.sh.clog_error(format!(
+                    "pg {}: cannot create its collection: {e}",
+                    self.pgid
+                ));
             }
         }
     }
@@ -417,7 +420,8 @@ impl Pg {
             let page = match store.list_objects(cid, &ListCursor::Start, 1024) {
                 Ok(p) => p,
                 Err(e) => {
-                    tracing::error!(target: "osd", "pg {}: cannot list for removal: {e}", self.pgid);
+                    self.sh
+                        .clog_error(format!("pg {}: cannot list for removal: {e}", self.pgid));
                     return;
                 }
             };
@@ -429,14 +433,16 @@ impl Pg {
                 t.remove(cid, oid);
             }
             if let Err(e) = store.queue_transaction(t) {
-                tracing::error!(target: "osd", "pg {}: removal failed: {e}", self.pgid);
+                self.sh
+                    .clog_error(format!("pg {}: removal failed: {e}", self.pgid));
                 return;
             }
         }
         let mut t = Transaction::new();
         t.remove_collection(cid);
         if let Err(e) = store.queue_transaction(t) {
-            tracing::error!(target: "osd", "pg {}: removal failed: {e}", self.pgid);
+            self.sh
+                .clog_error(format!("pg {}: removal failed: {e}", self.pgid));
         }
     }
 

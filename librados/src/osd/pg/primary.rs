@@ -439,7 +439,10 @@ impl Pg {
             return;
         };
         if let Err(e) = &result {
-            tracing::error!(target: "osd", "osd.{} pg {}: osd.{from} failed to commit {version}: {e}", self.sh.id, self.pgid);
+            self.sh.clog_error(format!(
+                "pg {}: osd.{from} failed to commit {version}: {e}",
+                self.pgid
+            ));
             let w = p.in_flight.remove(&version).expect("present");
             let key = w.key.clone();
             if let Some(q) = p.objects.get_mut(&key) {

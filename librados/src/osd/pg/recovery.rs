@@ -205,7 +205,9 @@ impl Pg {
                 info.bytes = bytes;
                 info.clones = clones;
             }
-            Err(e) => tracing::error!(target: "osd", "pg {}: cannot count objects: {e}", self.pgid),
+            Err(e) => self
+                .sh
+                .clog_error(format!("pg {}: cannot count objects: {e}", self.pgid)),
         }
         let log = log::PgLog::from_entries(auth_log);
         let mut t = Transaction::new();
@@ -213,7 +215,8 @@ impl Pg {
             .rewrite(&info, &mut t)
             .and_then(|()| self.sh.store.queue_transaction(t).map(|_| ()))
         {
-            tracing::error!(target: "osd", "pg {}: cannot record activation: {e}", self.pgid);
+            self.sh
+                .clog_error(format!("pg {}: cannot record activation: {e}", self.pgid));
         }
         let msg = Message::PgActivate {
             pgid: self.pgid,
@@ -259,7 +262,8 @@ impl Pg {
             None => match list_all(store.as_ref(), self.cid) {
                 Ok(all) => (all.clone(), Some(all)),
                 Err(e) => {
-                    tracing::error!(target: "osd", "pg {}: cannot list for backfill: {e}", self.pgid);
+                    self.sh
+                        .clog_error(format!("pg {}: cannot list for backfill: {e}", self.pgid));
                     return;
                 }
             },
@@ -270,7 +274,10 @@ impl Pg {
             let state = match read_state(store.as_ref(), self.pgid.pool, self.cid, hash, &name) {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::error!(target: "osd", "pg {}: cannot read {} for recovery: {e}", self.pgid, name.name);
+                    self.sh.clog_error(format!(
+                        "pg {}: cannot read {} for recovery: {e}",
+                        self.pgid, name.name
+                    ));
                     return;
                 }
             };
@@ -324,7 +331,10 @@ impl Pg {
             if state.exists {
                 apply_state(&mut t, self.cid, &oid, state);
                 if let Err(e) = apply_clones(&mut t, self.cid, &oid, &state.clones) {
-                    tracing::error!(target: "osd", "pg {}: bad push of {}: {e}", self.pgid, state.object.name);
+                    self.sh.clog_error(format!(
+                        "pg {}: bad push of {}: {e}",
+                        self.pgid, state.object.name
+                    ));
                     return;
                 }
             }
@@ -334,7 +344,10 @@ impl Pg {
             match store.queue_transaction(t) {
                 Ok(c) => commit = Some(c),
                 Err(e) => {
-                    tracing::error!(target: "osd", "pg {}: cannot apply pushed {}: {e}", self.pgid, state.object.name);
+                    self.sh.clog_error(format!(
+                        "pg {}: cannot apply pushed {}: {e}",
+                        self.pgid, state.object.name
+                    ));
                     return;
                 }
             }
@@ -352,14 +365,18 @@ impl Pg {
                         match store.queue_transaction(t) {
                             Ok(c) => commit = Some(c),
                             Err(e) => {
-                                tracing::error!(target: "osd", "pg {}: backfill cleanup failed: {e}", self.pgid);
+                                self.sh.clog_error(format!(
+                                    "pg {}: backfill cleanup failed: {e}",
+                                    self.pgid
+                                ));
                                 return;
                             }
                         }
                     }
                 }
                 Err(e) => {
-                    tracing::error!(target: "osd", "pg {}: cannot list for backfill: {e}", self.pgid);
+                    self.sh
+                        .clog_error(format!("pg {}: cannot list for backfill: {e}", self.pgid));
                     return;
                 }
             }
@@ -373,7 +390,7 @@ impl Pg {
         tokio::spawn(async move {
             if let Some(c) = commit {
                 if let Err(e) = c.await {
-                    tracing::error!(target: "osd", "pg {pgid}: pushed objects not durable: {e}");
+                    sh.clog_error(format!("pg {pgid}: pushed objects not durable: {e}"));
                     return;
                 }
             }

@@ -44,7 +44,10 @@ impl Pg {
             .rewrite(&info, &mut t)
             .and_then(|()| self.sh.store.queue_transaction(t).map(|_| ()))
         {
-            tracing::error!(target: "osd", "osd.{} pg {}: cannot adopt the primary's log: {e}", self.sh.id, self.pgid);
+            self.sh.clog_error(format!(
+                "pg {}: cannot adopt the primary's log: {e}",
+                self.pgid
+            ));
             return;
         }
         self.info = info;

@@ -174,7 +174,8 @@ impl Pg {
                         t.cursor = next;
                     }
                     Err(e) => {
-                        tracing::error!(target: "osd", "osd.{} pg {}: snap trim scan failed: {e}", self.sh.id, self.pgid);
+                        self.sh
+                            .clog_error(format!("pg {}: snap trim scan failed: {e}", self.pgid));
                         return;
                     }
                 }
@@ -194,7 +195,8 @@ impl Pg {
             if let Err(e) = log::write_info(&self.info, &mut txn)
                 .and_then(|()| self.sh.store.queue_transaction(txn).map(|_| ()))
             {
-                tracing::error!(target: "osd", "osd.{} pg {}: cannot record purged snaps: {e}", self.sh.id, self.pgid);
+                self.sh
+                    .clog_error(format!("pg {}: cannot record purged snaps: {e}", self.pgid));
             }
             tracing::debug!(target: "osd", "osd.{} pg {}: snap trim done", self.sh.id, self.pgid);
             self.report_stat();
@@ -208,7 +210,10 @@ impl Pg {
             Ok(Some(t)) => t,
             Ok(None) => return,
             Err(e) => {
-                tracing::error!(target: "osd", "osd.{} pg {}: cannot trim {}: errno {e}", self.sh.id, self.pgid, key.1.name);
+                self.sh.clog_error(format!(
+                    "pg {}: cannot trim {}: errno {e}",
+                    self.pgid, key.1.name
+                ));
                 return;
             }
         };
@@ -239,7 +244,8 @@ impl Pg {
                 }
             }
             Err(e) => {
-                tracing::error!(target: "osd", "osd.{} pg {}: trim write refused: errno {e}", self.sh.id, self.pgid);
+                self.sh
+                    .clog_error(format!("pg {}: trim write refused: errno {e}", self.pgid));
             }
         }
     }
