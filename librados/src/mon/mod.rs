@@ -207,11 +207,7 @@ impl Monitor {
                 | MonCommand::LogSubscribe { .. }),
             ) => {
                 let reply = self.cluster_log_command(env.src, cmd).await;
-                let epoch = self.state.map().epoch();
-                let reply = Message::MonCommandReply(reply.map_err(|e| e.to_wire()));
-                if let Err(e) = self.msgr.send(env.src, env.tid, epoch, &reply).await {
-                    tracing::debug!(target: "mon", "reply to {} lost: {e}", env.src);
-                }
+                self.reply(env.src, env.tid, reply).await;
             }
             Message::MonCommand(cmd) => {
                 let before = self.state.map().epoch();
@@ -221,10 +217,7 @@ impl Monitor {
                     Ok(MonReply::Done { message, .. }) if epoch != before => Some(message.clone()),
                     _ => None,
                 };
-                let reply = Message::MonCommandReply(reply.map_err(|e| e.to_wire()));
-                if let Err(e) = self.msgr.send(env.src, env.tid, epoch, &reply).await {
-                    tracing::debug!(target: "mon", "reply to {} lost: {e}", env.src);
-                }
+                self.reply(env.src, env.tid, reply).await;
                 self.publish().await;
                 if let Some(message) = change {
                     self.log_map_change(env.src, message).await;
@@ -233,6 +226,15 @@ impl Monitor {
             other => {
                 tracing::warn!(target: "mon", "unexpected message type {} from {}", other.msg_type(), env.src)
             }
+        }
+    }
+
+    /// Answers a command, stamped with the current epoch.
+    async fn reply(&self, to: EntityName, tid: u64, reply: Result<MonReply, MonError>) {
+        let epoch = self.state.map().epoch();
+        let reply = Message::MonCommandReply(reply.map_err(|e| e.to_wire()));
+        if let Err(e) = self.msgr.send(to, tid, epoch, &reply).await {
+            tracing::debug!(target: "mon", "reply to {to} lost: {e}");
         }
     }
 
@@ -324,11 +326,9 @@ impl Monitor {
             _ => (CHANNEL_CLUSTER, message),
         };
         self.clog(me, channel, LogLevel::Info, message).await;
-        let s = report::status(&self.state);
-        let summary = format!(
-            "osdmap e{}: {} total, {} up, {} in",
-            s.epoch, s.num_osds, s.num_up_osds, s.num_in_osds
-        );
+        let map = self.state.map();
+        let (total, up, inn) = report::osd_counts(map);
+        let summary = format!("osdmap e{}: {total} total, {up} up, {inn} in", map.epoch());
         self.clog(me, CHANNEL_CLUSTER, LogLevel::Debug, summary)
             .await;
     }

@@ -5,6 +5,17 @@ use crate::crush::CrushMap;
 use crate::msg::command::{ClusterStatus, PoolUsage, TreeNode};
 use crate::osdmap::OsdMap;
 
+/// The map's OSDs: how many exist, are up, are in.
+pub fn osd_counts(map: &OsdMap) -> (u32, u32, u32) {
+    let (mut total, mut up, mut inn) = (0, 0, 0);
+    for id in (0..map.max_osd()).filter(|&id| map.exists(id)) {
+        total += 1;
+        up += u32::from(map.is_up(id));
+        inn += u32::from(map.is_in(id));
+    }
+    (total, up, inn)
+}
+
 /// The cluster summary: health, OSDs, PG states (as primaries last reported them), usage.
 pub fn status(state: &MonState) -> ClusterStatus {
     let map = state.map();
@@ -14,13 +25,7 @@ pub fn status(state: &MonState) -> ClusterStatus {
         num_pools: map.pools().len() as u32,
         ..ClusterStatus::default()
     };
-    for id in 0..map.max_osd() {
-        if map.exists(id) {
-            st.num_osds += 1;
-            st.num_up_osds += u32::from(map.is_up(id));
-            st.num_in_osds += u32::from(map.is_in(id));
-        }
-    }
+    (st.num_osds, st.num_up_osds, st.num_in_osds) = osd_counts(map);
     for pool in map.pools().values() {
         for seed in 0..pool.pg_num {
             let pg = crate::osdmap::PgId::new(pool.id, seed);
