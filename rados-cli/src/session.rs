@@ -102,7 +102,7 @@ pub fn config(opts: &Opts) -> Result<Config> {
                 format!(
                     "error reading config file {}: {}",
                     path.display(),
-                    detail(&e)
+                    detail(&librados::Error::from(e))
                 ),
                 1,
             )

@@ -41,7 +41,7 @@ impl ConfText {
     }
 
     fn parse(&self) -> librados::Result<librados::Config> {
-        librados::Config::parse(&self.0, None)
+        Ok(librados::Config::parse(&self.0, None)?)
     }
 }
 

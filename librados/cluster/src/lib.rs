@@ -1,0 +1,385 @@
+//! The embedded deployment: a monitor and N OSDs running in this process over one data
+//! directory, talking through the in-process network (the same messages, PG logic and store as
+//! the daemons).
+//!
+//! ```text
+//! DIR/cluster.conf   [global] fsid, osd_count, pool defaults (written on first use)
+//! DIR/lock           held (flock) by the process running the cluster; names its pid
+//! DIR/mon/log        the monitor's log
+//! DIR/osd.N/         each OSD's object store
+//! ```
+//!
+//! One process runs the cluster; every client handle of that process on the same directory
+//! shares it (each is its own client). The cluster stops when the last handle goes.
+
+use rados_common::{errno, lockfile};
+use rados_mon as mon;
+use rados_msg as msg;
+use rados_osd as osd;
+use rados_placement::osdmap;
+use rados_store as store;
+
+use crate::mon::{MonConfig, MonError, Monitor};
+use crate::msg::command::WireError;
+use crate::msg::command::{MonCommand, MonReply};
+use crate::msg::{EntityName, LocalNetwork, Message, Messenger, Network};
+use crate::osd::Osd;
+use crate::osdmap::Fsid;
+use crate::store::{DiskStore, ObjectStore, StoreError};
+use rados_common::{Config, ConfigError};
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+use tokio::runtime::{Handle, Runtime};
+
+/// Why a deployment could not start or serve.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    #[error("the data directory {path} is in use by {holder}")]
+    Locked { path: String, holder: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("monitor: {0}")]
+    Mon(#[from] MonError),
+    #[error("{what}: {source}")]
+    Store {
+        what: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("timed out {what}")]
+    TimedOut { what: String },
+    /// The monitor refused a command the deployment made.
+    #[error("{}", .0.message)]
+    Command(WireError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ClusterError {
+    pub fn errno(&self) -> i32 {
+        match self {
+            ClusterError::Locked { .. } => crate::errno::EBUSY,
+            ClusterError::Config(e) => e.errno(),
+            ClusterError::Io { source, .. } => source.raw_os_error().unwrap_or(crate::errno::EIO),
+            ClusterError::Mon(e) => e.errno(),
+            ClusterError::Store { source, .. } => source.errno(),
+            ClusterError::TimedOut { .. } => crate::errno::ETIMEDOUT,
+            ClusterError::Command(w) => w.errno,
+            ClusterError::Invalid(_) => crate::errno::EINVAL,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClusterError>;
+
+/// How long a command the deployment sends to the monitor may take.
+pub const MON_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The pool a new embedded cluster starts with.
+pub const DEFAULT_POOL: &str = "data";
+/// How long opening waits for every PG to become active.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Embedded>>> {
+    static R: OnceLock<Mutex<HashMap<PathBuf, Weak<Embedded>>>> = OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+/// A running embedded cluster.
+pub struct Embedded {
+    dir: PathBuf,
+    fsid: Fsid,
+    runtime: Option<Runtime>,
+    net: Arc<dyn Network>,
+    local_ids: AtomicU64,
+    _lock: File,
+}
+
+fn io_error(what: String) -> impl FnOnce(std::io::Error) -> ClusterError {
+    move |source| ClusterError::Io { what, source }
+}
+
+impl Embedded {
+    /// The running cluster for `dir`, started (and created on first use) if needed.
+    pub fn open(dir: &Path, config: &Config) -> Result<Arc<Embedded>> {
+        std::fs::create_dir_all(dir)
+            .map_err(io_error(format!("cannot create {}", dir.display())))?;
+        let dir = dir
+            .canonicalize()
+            .map_err(io_error(format!("cannot open {}", dir.display())))?;
+        let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = reg.get(&dir).and_then(Weak::upgrade) {
+            return Ok(c);
+        }
+        let c = Arc::new(Embedded::start(&dir, config)?);
+        reg.insert(dir, Arc::downgrade(&c));
+        Ok(c)
+    }
+
+    fn start(dir: &Path, config: &Config) -> Result<Embedded> {
+        let lock = take_lock(dir)?;
+        let conf_path = dir.join("cluster.conf");
+        let first_use = !conf_path.exists();
+        let conf = if first_use {
+            let fsid = Fsid::generate().map_err(io_error("generating the fsid".into()))?;
+            let mut c = Config::parse("", None)?;
+            c.set("fsid", &fsid.to_string());
+            c.set("osd_count", &config.osd_count()?.to_string());
+            if let Some(s) = config.default_pool_size()? {
+                c.set("osd_pool_default_size", &s.to_string());
+            }
+            if let Some(n) = config.default_pg_num()? {
+                c.set("osd_pool_default_pg_num", &n.to_string());
+            }
+            let tmp = dir.join("cluster.conf.tmp");
+            std::fs::write(&tmp, c.to_ini())
+                .map_err(io_error(format!("cannot write {}", tmp.display())))?;
+            std::fs::rename(&tmp, &conf_path)
+                .map_err(io_error(format!("cannot write {}", conf_path.display())))?;
+            c
+        } else {
+            Config::from_file(&conf_path)?
+        };
+        let fsid: Fsid = conf
+            .get("fsid")
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| {
+                ClusterError::Invalid(format!("{} has no valid fsid", conf_path.display()))
+            })?;
+        let osds = conf.osd_count()?;
+        let mut mon_config = MonConfig::default();
+        mon_config.default_pool_size = match conf.default_pool_size()? {
+            Some(s) => s,
+            // Unset, pools get at most one replica per OSD, so a one- or two-OSD cluster works
+            // as it is. A size set explicitly is kept: the monitor refuses pools that could
+            // never become active with it.
+            None => default_pool_size_for(osds, mon_config.default_pool_size),
+        };
+        if let Some(n) = conf.default_pg_num()? {
+            mon_config.default_pg_num = n;
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("rados-embedded")
+            .enable_time()
+            .build()
+            .map_err(io_error("starting the runtime".into()))?;
+        let net: Arc<dyn Network> = Arc::new(LocalNetwork::new());
+        let mon_name = EntityName::mon(0);
+        let monitor = Monitor::open(
+            &dir.join("mon"),
+            fsid,
+            mon_config,
+            Messenger::new(mon_name, net.clone()),
+        )?;
+        let mon_inbox = net.register(mon_name);
+        runtime.spawn(monitor.run(mon_inbox));
+        for id in 0..osds as i32 {
+            let path = dir.join(format!("osd.{id}"));
+            let store = DiskStore::open(&path).map_err(|source| ClusterError::Store {
+                what: format!("osd.{id} store"),
+                source,
+            })?;
+            let store: Arc<dyn ObjectStore> = Arc::new(store);
+            let name = EntityName::osd(id);
+            let osd = Osd::new(
+                id,
+                format!("host{id}"),
+                store,
+                Messenger::new(name, net.clone()),
+            );
+            let inbox = net.register(name);
+            runtime.spawn(osd.run(inbox));
+        }
+        let cluster = Embedded {
+            dir: dir.to_path_buf(),
+            fsid,
+            runtime: Some(runtime),
+            net,
+            local_ids: AtomicU64::new(1),
+            _lock: lock,
+        };
+        cluster.handle().block_on(cluster.settle(first_use, osds))?;
+        tracing::info!(target: "cluster", "embedded cluster {} ready in {} ({osds} OSDs)", fsid, dir.display());
+        Ok(cluster)
+    }
+
+    /// Creates the default pool on first use; waits until every OSD is up and PGs are active.
+    async fn settle(&self, first_use: bool, osds: u32) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        if first_use {
+            // Once the OSDs have booted, so the pool's PGs map to all of them.
+            self.wait_until(deadline, |s| s.num_up_osds == osds).await?;
+            match self
+                .mon_call(MonCommand::PoolCreate {
+                    name: DEFAULT_POOL.into(),
+                    pg_num: None,
+                    size: None,
+                })
+                .await
+            {
+                Ok(_) => {}
+                Err(ClusterError::Command(w)) if w.errno == crate::errno::EEXIST => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.wait_until(deadline, |s| {
+            s.num_up_osds == osds
+                && s.epoch > 0
+                && s.pgs_by_state.keys().all(|k| k.starts_with("active"))
+        })
+        .await
+    }
+
+    async fn wait_until(
+        &self,
+        deadline: tokio::time::Instant,
+        ok: impl Fn(&crate::msg::command::ClusterStatus) -> bool,
+    ) -> Result<()> {
+        loop {
+            if let MonReply::Status(s) = self.mon_call(MonCommand::Status).await? {
+                if ok(&s) {
+                    return Ok(());
+                }
+                if tokio::time::Instant::now() > deadline {
+                    return Err(ClusterError::TimedOut {
+                        what: format!(
+                            "starting the cluster ({} of {} OSDs up, PGs {:?})",
+                            s.num_up_osds, s.num_osds, s.pgs_by_state
+                        ),
+                    });
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// One monitor command from the cluster itself.
+    async fn mon_call(&self, cmd: MonCommand) -> Result<MonReply> {
+        let me = EntityName::client(u64::MAX - self.next_local_id());
+        let mut inbox = self.net.register(me);
+        let msgr = Messenger::new(me, self.net.clone());
+        let sent = msgr
+            .send(EntityName::mon(0), 1, 0, &Message::MonCommand(cmd))
+            .await;
+        let reply = async {
+            sent.map_err(|e| {
+                ClusterError::Command(WireError {
+                    errno: e.errno(),
+                    message: format!("monitor: {e}"),
+                })
+            })?;
+            while let Some(env) = inbox.recv().await {
+                if let Message::MonCommandReply(r) = env.msg {
+                    return r.map_err(ClusterError::Command);
+                }
+            }
+            Err(ClusterError::TimedOut {
+                what: "waiting for the monitor".into(),
+            })
+        };
+        let r = tokio::time::timeout(MON_TIMEOUT, reply)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ClusterError::TimedOut {
+                    what: "waiting for a monitor command".into(),
+                })
+            });
+        self.net.unregister(me);
+        r
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn fsid(&self) -> Fsid {
+        self.fsid
+    }
+    pub fn handle(&self) -> Handle {
+        self.runtime.as_ref().expect("running").handle().clone()
+    }
+    pub fn network(&self) -> Arc<dyn Network> {
+        self.net.clone()
+    }
+    pub fn next_local_id(&self) -> u64 {
+        self.local_ids.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            // Ends every task; each OSD's store flushes as it is dropped. A runtime cannot be
+            // shut down from async code (a handle dropped inside the caller's own runtime), so
+            // that case hands the shutdown to a plain thread and waits for it.
+            let shutdown = move || rt.shutdown_timeout(Duration::from_secs(10));
+            if Handle::try_current().is_ok() {
+                let _ = std::thread::spawn(shutdown).join();
+            } else {
+                shutdown();
+            }
+        }
+        // `open` holds the registry while starting a cluster (and drops it here if starting
+        // fails): never wait for the registry in that case; a dead entry is replaced on the
+        // next open anyway.
+        if let Ok(mut reg) = registry().try_lock() {
+            if reg.get(&self.dir).is_some_and(|w| w.strong_count() == 0) {
+                reg.remove(&self.dir);
+            }
+        }
+    }
+}
+
+/// The pool size of a cluster of `osds` OSDs when the configuration sets none: `default`
+/// (Ceph's 3), but never more than there are OSDs.
+fn default_pool_size_for(osds: u32, default: u8) -> u8 {
+    u8::try_from(osds).map_or(default, |n| default.min(n.max(1)))
+}
+
+/// Locks the directory for this process, or names the process holding it.
+fn take_lock(dir: &Path) -> Result<File> {
+    let path = dir.join("lock");
+    let note = format!(
+        "process {} ({})",
+        std::process::id(),
+        std::env::args().next().unwrap_or_default()
+    );
+    match crate::lockfile::try_lock(&path, &note) {
+        Ok(crate::lockfile::Lock::Held(f)) => Ok(f),
+        Ok(crate::lockfile::Lock::Busy { holder }) => Err(ClusterError::Locked {
+            path: dir.display().to_string(),
+            holder: if holder.is_empty() {
+                "another process".into()
+            } else {
+                holder
+            },
+        }),
+        Err(e) => Err(io_error(format!("cannot lock {}", path.display()))(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_pool_size_for;
+
+    #[test]
+    fn the_default_pool_size_never_exceeds_the_osds() {
+        assert_eq!(default_pool_size_for(1, 3), 1);
+        assert_eq!(default_pool_size_for(2, 3), 2);
+        assert_eq!(default_pool_size_for(3, 3), 3);
+        assert_eq!(default_pool_size_for(64, 3), 3);
+        assert_eq!(default_pool_size_for(0, 3), 1);
+        assert_eq!(default_pool_size_for(1000, 3), 3);
+    }
+}

@@ -1,0 +1,670 @@
+//! Peering, recovery and activation, driven by the primary; pushes of whole objects between
+//! OSDs.
+//!
+//! 1. The primary asks every up OSD for its info and log (`PgQuery` → `PgNotify`).
+//! 2. It picks the authority (newest log, [`peering::choose_authority`]) and works out what
+//!    each acting member needs ([`peering::need`]): some objects, or everything (backfill).
+//! 3. The authority pushes those objects (`PgPush`), each member acknowledges the last push to
+//!    the primary.
+//! 4. The primary adopts the authoritative log, recounts its objects, sends `PgActivate` to the
+//!    members (who adopt the same log) and starts serving. Ops wait until then.
+
+use super::peering::{self, Need, PeerState};
+use super::primary::store_oid;
+use super::{log, Pg, Phase, PrimaryState};
+use crate::exec;
+use crate::msg::ops::{Eversion, ObjectName};
+use crate::msg::peering::{LogEntry, ObjectState, PgInfo};
+use crate::msg::Message;
+use crate::store::{ListCursor, ObjectId, ObjectStore, StoreResult, Transaction, SNAP_HEAD};
+use bytes::Bytes;
+use std::collections::BTreeSet;
+
+/// Bytes of object state per push message.
+const PUSH_BATCH_BYTES: usize = 16 << 20;
+
+impl Pg {
+    fn own_peer_state(&self) -> PeerState {
+        let has = self.sh.store.collection_bits(self.cid).is_ok()
+            && (self.info.last_update != Eversion::default() || !self.log.is_empty());
+        PeerState {
+            osd: self.sh.id,
+            info: has.then(|| self.info.clone()),
+            log: self.log.to_vec(),
+        }
+    }
+
+    pub(super) async fn start_peering(&mut self) {
+        let Some(map) = self.map.clone() else { return };
+        let me = self.sh.id;
+        let others: BTreeSet<i32> = (0..map.max_osd())
+            .filter(|&o| o != me && map.is_up(o))
+            .collect();
+        let own = self.own_peer_state();
+        if let Some(p) = &mut self.primary {
+            p.phase = Phase::Peering {
+                waiting: others.clone(),
+                peers: vec![own],
+            };
+        }
+        self.query(others.into_iter().collect()).await;
+        self.report_stat();
+        self.maybe_finish_peering().await;
+    }
+
+    /// Queries these OSDs; those that cannot be reached are not waited for.
+    pub(super) async fn query(&mut self, osds: Vec<i32>) {
+        let query = Message::PgQuery {
+            pgid: self.pgid,
+            interval: self.interval,
+        };
+        for o in osds {
+            if !self.send_osd(o, &query).await {
+                if let Some(PrimaryState {
+                    phase: Phase::Peering { waiting, .. },
+                    ..
+                }) = &mut self.primary
+                {
+                    waiting.remove(&o);
+                }
+            }
+        }
+    }
+
+    pub(super) async fn on_notify(
+        &mut self,
+        from: i32,
+        interval: u32,
+        info: Option<PgInfo>,
+        log: Vec<LogEntry>,
+    ) {
+        if interval != self.interval {
+            return;
+        }
+        let Some(p) = &mut self.primary else { return };
+        let Phase::Peering { waiting, peers } = &mut p.phase else {
+            return;
+        };
+        if waiting.remove(&from) {
+            peers.push(PeerState {
+                osd: from,
+                info,
+                log,
+            });
+        }
+        self.maybe_finish_peering().await;
+    }
+
+    pub(super) async fn maybe_finish_peering(&mut self) {
+        let Some(p) = &mut self.primary else { return };
+        let Phase::Peering { waiting, peers } = &mut p.phase else {
+            return;
+        };
+        if !waiting.is_empty() {
+            return;
+        }
+        let mut peers = std::mem::take(peers);
+        // The primary first, then the acting set in order, then the rest: ties go to them.
+        let rank =
+            |o: i32, acting: &[i32]| acting.iter().position(|&a| a == o).unwrap_or(usize::MAX);
+        let acting = self.acting.clone();
+        peers.sort_by_key(|p| (p.osd != self.sh.id, rank(p.osd, &acting), p.osd));
+        let auth = peering::choose_authority(&peers)
+            .map(|i| peers[i].clone())
+            .unwrap_or_else(|| self.own_peer_state());
+        let mut pending = BTreeSet::new();
+        let mut plans = Vec::new();
+        for &member in &acting {
+            let state = peers
+                .iter()
+                .find(|p| p.osd == member)
+                .cloned()
+                .unwrap_or(PeerState {
+                    osd: member,
+                    info: None,
+                    log: Vec::new(),
+                });
+            match peering::need(&auth, &state) {
+                Need::Nothing => {}
+                need => {
+                    pending.insert(member);
+                    plans.push((member, need));
+                }
+            }
+        }
+        tracing::debug!(target: "osd", "osd.{} pg {}: authority osd.{} at {}, recovering {:?}", self.sh.id, self.pgid, auth.osd,
+            auth.info.as_ref().map(|i| i.last_update).unwrap_or_default(), pending);
+        let auth_info = auth.info.clone().unwrap_or_else(|| PgInfo {
+            pgid: self.pgid,
+            ..PgInfo::default()
+        });
+        if let Some(p) = &mut self.primary {
+            p.phase = Phase::Recovering {
+                pending: pending.clone(),
+                auth_info,
+                auth_log: auth.log.clone(),
+            };
+        }
+        self.report_stat();
+        for (member, need) in plans {
+            let objects = match need {
+                Need::Objects(set) => Some(set.into_iter().collect::<Vec<_>>()),
+                _ => None,
+            };
+            if auth.osd == self.sh.id {
+                let interval = self.interval;
+                let me = self.sh.id;
+                self.push_to(member, interval, objects, me).await;
+            } else {
+                let msg = Message::PgPushRequest {
+                    pgid: self.pgid,
+                    interval: self.interval,
+                    target: member,
+                    backfill: objects.is_none(),
+                    objects: objects.unwrap_or_default(),
+                };
+                self.send_osd(auth.osd, &msg).await;
+            }
+        }
+        if pending.is_empty() {
+            self.activate().await;
+        }
+    }
+
+    pub(super) async fn on_push_ack(&mut self, from: i32, interval: u32) {
+        if interval != self.interval {
+            return;
+        }
+        let Some(p) = &mut self.primary else { return };
+        let Phase::Recovering { pending, .. } = &mut p.phase else {
+            return;
+        };
+        pending.remove(&from);
+        if pending.is_empty() {
+            self.activate().await;
+        }
+    }
+
+    async fn activate(&mut self) {
+        let Some(p) = &mut self.primary else { return };
+        let Phase::Recovering {
+            auth_info,
+            auth_log,
+            ..
+        } = std::mem::replace(&mut p.phase, Phase::Peered)
+        else {
+            return;
+        };
+        let mut info = auth_info;
+        info.pgid = self.pgid;
+        info.same_interval_since = self.interval;
+        info.last_epoch_started = self.interval;
+        match count_objects(self.sh.store.as_ref(), self.cid) {
+            Ok((objects, bytes, clones)) => {
+                info.objects = objects;
+                info.bytes = bytes;
+                info.clones = clones;
+            }
+            Err(e) => self
+                .sh
+                .clog_error(format!("pg {}: cannot count objects: {e}", self.pgid)),
+        }
+        let log = log::PgLog::from_entries(auth_log);
+        let mut t = Transaction::new();
+        if let Err(e) = log
+            .rewrite(&info, &mut t)
+            .and_then(|()| self.sh.store.queue_transaction(t).map(|_| ()))
+        {
+            self.sh
+                .clog_error(format!("pg {}: cannot record activation: {e}", self.pgid));
+        }
+        let msg = Message::PgActivate {
+            pgid: self.pgid,
+            interval: self.interval,
+            info: info.clone(),
+            log: log.to_vec(),
+        };
+        self.info = info;
+        self.log = log;
+        let replicas = self.replicas();
+        for r in replicas {
+            self.send_osd(r, &msg).await;
+        }
+        let min_size = self
+            .map
+            .as_ref()
+            .and_then(|m| m.pool(self.pgid.pool))
+            .map_or(1, |p| p.min_size as usize);
+        let active = self.acting.len() >= min_size;
+        if let Some(p) = &mut self.primary {
+            p.phase = if active { Phase::Active } else { Phase::Peered };
+        }
+        tracing::debug!(target: "osd", "osd.{} pg {}: {} at {}", self.sh.id, self.pgid, self.state_name(), self.info.last_update);
+        self.report_stat();
+        if active {
+            self.run_waiting().await;
+            self.trim_step().await;
+        }
+    }
+
+    /// Sends `target` these objects' state (or, with `None`, every object and the list to
+    /// keep), then the final push that `target` acknowledges to `primary`.
+    pub(super) async fn push_to(
+        &mut self,
+        target: i32,
+        interval: u32,
+        objects: Option<Vec<(u32, ObjectName)>>,
+        primary: i32,
+    ) {
+        let store = self.sh.store.clone();
+        let (list, keep_only) = match objects {
+            Some(list) => (list, None),
+            None => match list_all(store.as_ref(), self.cid) {
+                Ok(all) => (all.clone(), Some(all)),
+                Err(e) => {
+                    self.sh
+                        .clog_error(format!("pg {}: cannot list for backfill: {e}", self.pgid));
+                    return;
+                }
+            },
+        };
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0usize;
+        for (hash, name) in list {
+            let state = match read_state(store.as_ref(), self.pgid.pool, self.cid, hash, &name) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.sh.clog_error(format!(
+                        "pg {}: cannot read {} for recovery: {e}",
+                        self.pgid, name.name
+                    ));
+                    return;
+                }
+            };
+            batch_bytes += state_bytes(&state)
+                + state
+                    .clones
+                    .iter()
+                    .map(|(_, c)| state_bytes(c))
+                    .sum::<usize>();
+            batch.push(state);
+            if batch_bytes >= PUSH_BATCH_BYTES {
+                let msg = Message::PgPush {
+                    pgid: self.pgid,
+                    interval,
+                    objects: std::mem::take(&mut batch),
+                    keep_only: None,
+                    last: false,
+                    primary,
+                };
+                self.send_osd(target, &msg).await;
+                batch_bytes = 0;
+            }
+        }
+        let msg = Message::PgPush {
+            pgid: self.pgid,
+            interval,
+            objects: batch,
+            keep_only,
+            last: true,
+            primary,
+        };
+        self.send_osd(target, &msg).await;
+    }
+
+    /// Applies pushed object state; acknowledges the last push once durable.
+    pub(super) async fn on_push(
+        &mut self,
+        interval: u32,
+        objects: Vec<ObjectState>,
+        keep_only: Option<Vec<(u32, ObjectName)>>,
+        last: bool,
+        primary: i32,
+    ) {
+        self.ensure_collection();
+        let store = self.sh.store.clone();
+        let mut commit = None;
+        for state in &objects {
+            let oid = store_oid(self.pgid.pool, state.hash, &state.object);
+            let mut t = Transaction::new();
+            remove_family(store.as_ref(), self.cid, &oid, &mut t);
+            if state.exists {
+                apply_state(&mut t, self.cid, &oid, state);
+                if let Err(e) = apply_clones(&mut t, self.cid, &oid, &state.clones) {
+                    self.sh.clog_error(format!(
+                        "pg {}: bad push of {}: {e}",
+                        self.pgid, state.object.name
+                    ));
+                    return;
+                }
+            }
+            if t.is_empty() {
+                continue;
+            }
+            match store.queue_transaction(t) {
+                Ok(c) => commit = Some(c),
+                Err(e) => {
+                    self.sh.clog_error(format!(
+                        "pg {}: cannot apply pushed {}: {e}",
+                        self.pgid, state.object.name
+                    ));
+                    return;
+                }
+            }
+        }
+        if let Some(keep) = keep_only {
+            let keep: BTreeSet<(u32, ObjectName)> = keep.into_iter().collect();
+            match list_all(store.as_ref(), self.cid) {
+                Ok(local) => {
+                    let mut t = Transaction::new();
+                    for (hash, name) in local.into_iter().filter(|o| !keep.contains(o)) {
+                        let oid = store_oid(self.pgid.pool, hash, &name);
+                        remove_family(store.as_ref(), self.cid, &oid, &mut t);
+                    }
+                    if !t.is_empty() {
+                        match store.queue_transaction(t) {
+                            Ok(c) => commit = Some(c),
+                            Err(e) => {
+                                self.sh.clog_error(format!(
+                                    "pg {}: backfill cleanup failed: {e}",
+                                    self.pgid
+                                ));
+                                return;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.sh
+                        .clog_error(format!("pg {}: cannot list for backfill: {e}", self.pgid));
+                    return;
+                }
+            }
+        }
+        if !last {
+            return;
+        }
+        let sh = self.sh.clone();
+        let pgid = self.pgid;
+        let epoch = self.epoch();
+        tokio::spawn(async move {
+            if let Some(c) = commit {
+                if let Err(e) = c.await {
+                    sh.clog_error(format!("pg {pgid}: pushed objects not durable: {e}"));
+                    return;
+                }
+            }
+            let ack = Message::PgPushAck { pgid, interval };
+            let _ = sh
+                .msgr
+                .send(crate::msg::EntityName::osd(primary), 0, epoch, &ack)
+                .await;
+        });
+    }
+}
+
+fn state_bytes(s: &ObjectState) -> usize {
+    s.data.len() + s.omap.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+}
+
+/// Removes every stored version of an object: its head and any clone of it (found by
+/// listing, so even a clone its SnapSet no longer names goes).
+fn remove_family(
+    store: &dyn ObjectStore,
+    cid: crate::store::CollectionId,
+    head: &ObjectId,
+    t: &mut Transaction,
+) {
+    // Versions of one object sort together, clones (ascending snap) before the head.
+    let first = head.clone().with_snap(0).with_generation(0);
+    let mut cursor = ListCursor::After(first);
+    loop {
+        let Ok(page) = store.list_objects(cid, &cursor, 64) else {
+            return;
+        };
+        for oid in &page.objects {
+            let same = oid.hash == head.hash
+                && oid.namespace == head.namespace
+                && oid.key == head.key
+                && oid.name == head.name;
+            if !same {
+                return;
+            }
+            t.remove(cid, oid);
+        }
+        match page.next {
+            Some(c) => cursor = c,
+            None => return,
+        }
+    }
+}
+
+fn apply_state(
+    t: &mut Transaction,
+    cid: crate::store::CollectionId,
+    oid: &ObjectId,
+    s: &ObjectState,
+) {
+    t.touch(cid, oid);
+    if !s.data.is_empty() {
+        t.write(cid, oid, 0, s.data.clone());
+    }
+    if !s.xattrs.is_empty() {
+        t.setattrs(
+            cid,
+            oid,
+            s.xattrs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
+    }
+    if !s.omap.is_empty() {
+        t.omap_setkeys(cid, oid, s.omap.clone());
+    }
+    if !s.omap_header.is_empty() {
+        t.omap_setheader(cid, oid, s.omap_header.clone());
+    }
+    t.set_object_mtime(cid, oid, s.mtime_ns);
+}
+
+/// Every client object of a collection (the PG metadata object excluded).
+fn list_all(
+    store: &dyn ObjectStore,
+    cid: crate::store::CollectionId,
+) -> StoreResult<Vec<(u32, ObjectName)>> {
+    let mut out = Vec::new();
+    let mut cursor = ListCursor::Start;
+    loop {
+        let page = store.list_objects(cid, &cursor, 1024)?;
+        // Clones travel with their head.
+        for oid in page
+            .objects
+            .into_iter()
+            .filter(|o| !o.name.is_empty() && o.snap == SNAP_HEAD)
+        {
+            out.push((
+                oid.hash,
+                ObjectName {
+                    namespace: oid.namespace,
+                    key: oid.key,
+                    name: oid.name,
+                },
+            ));
+        }
+        match page.next {
+            Some(c) => cursor = c,
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Objects (whiteouts excluded), bytes (clones' unshared bytes included) and clones.
+fn count_objects(
+    store: &dyn ObjectStore,
+    cid: crate::store::CollectionId,
+) -> StoreResult<(u64, u64, u64)> {
+    let (mut objects, mut bytes, mut clones) = (0, 0, 0);
+    let mut cursor = ListCursor::Start;
+    loop {
+        let page = store.list_objects(cid, &cursor, 1024)?;
+        for oid in page
+            .objects
+            .iter()
+            .filter(|o| !o.name.is_empty() && o.snap == SNAP_HEAD)
+        {
+            let Ok(l) = exec::load(store, cid, oid) else {
+                continue;
+            };
+            if l.exists() {
+                objects += 1;
+                bytes += l.size;
+            }
+            bytes += l.ss.clone_bytes();
+            clones += l.ss.clones.len() as u64;
+        }
+        match page.next {
+            Some(c) => cursor = c,
+            None => return Ok((objects, bytes, clones)),
+        }
+    }
+}
+
+fn read_state(
+    store: &dyn ObjectStore,
+    pool: i64,
+    cid: crate::store::CollectionId,
+    hash: u32,
+    name: &ObjectName,
+) -> StoreResult<ObjectState> {
+    let oid = store_oid(pool, hash, name);
+    let mut s = read_one(store, cid, &oid, name, hash, None)?;
+    if s.exists {
+        if let Ok(l) = exec::load(store, cid, &oid) {
+            for c in &l.ss.clones {
+                // Only what the clone does not share with the next newer version travels.
+                let mut delta = if c.size > 0 {
+                    vec![(0, c.size)]
+                } else {
+                    Vec::new()
+                };
+                for &(o, len) in &c.overlap {
+                    crate::snap::subtract(&mut delta, o, len);
+                }
+                let coid = oid.clone().with_snap(c.id);
+                let clone = read_one(store, cid, &coid, name, hash, Some(delta))?;
+                if clone.exists {
+                    s.clones.push((c.id, clone));
+                }
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Builds clones newest first, each from the next newer version plus its own extents (see
+/// [`ObjectState::delta`]); the head must already be in `t`.
+fn apply_clones(
+    t: &mut Transaction,
+    cid: crate::store::CollectionId,
+    head: &ObjectId,
+    clones: &[(u64, ObjectState)],
+) -> Result<(), String> {
+    let mut next = head.clone();
+    for (id, c) in clones.iter().rev() {
+        let coid = head.clone().with_snap(*id);
+        match &c.delta {
+            None => apply_state(t, cid, &coid, c),
+            Some(extents) => {
+                let total: u64 = extents.iter().map(|e| e.1).sum();
+                if total != c.data.len() as u64 {
+                    return Err(format!(
+                        "clone {coid}: {} bytes pushed for {total} bytes of extents",
+                        c.data.len()
+                    ));
+                }
+                t.clone_object(cid, &next, &coid);
+                t.truncate(cid, &coid, c.size);
+                let mut at = 0usize;
+                for &(o, len) in extents {
+                    let end = at + len as usize;
+                    t.write(cid, &coid, o, c.data.slice(at..end));
+                    at = end;
+                }
+                t.rmattrs(cid, &coid);
+                if !c.xattrs.is_empty() {
+                    t.setattrs(
+                        cid,
+                        &coid,
+                        c.xattrs
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    );
+                }
+                t.omap_clear(cid, &coid);
+                if !c.omap.is_empty() {
+                    t.omap_setkeys(cid, &coid, c.omap.clone());
+                }
+                if !c.omap_header.is_empty() {
+                    t.omap_setheader(cid, &coid, c.omap_header.clone());
+                }
+                t.set_object_mtime(cid, &coid, c.mtime_ns);
+            }
+        }
+        next = coid;
+    }
+    Ok(())
+}
+
+/// One stored version's state; with `delta`, only those extents of its data.
+fn read_one(
+    store: &dyn ObjectStore,
+    cid: crate::store::CollectionId,
+    oid: &ObjectId,
+    name: &ObjectName,
+    hash: u32,
+    delta: Option<Vec<(u64, u64)>>,
+) -> StoreResult<ObjectState> {
+    let oid = oid.clone();
+    let mut s = ObjectState {
+        object: name.clone(),
+        hash,
+        ..ObjectState::default()
+    };
+    let stat = match store.stat(cid, &oid) {
+        Ok(st) => st,
+        Err(crate::store::StoreError::ObjectNotFound { .. }) => return Ok(s),
+        Err(e) => return Err(e),
+    };
+    s.exists = true;
+    s.mtime_ns = stat.mtime_ns;
+    s.size = stat.size;
+    s.data = match &delta {
+        _ if stat.size == 0 => Bytes::new(),
+        None => store.read(cid, &oid, 0, stat.size)?,
+        Some(extents) => {
+            let mut buf = Vec::with_capacity(extents.iter().map(|e| e.1 as usize).sum());
+            for &(o, len) in extents {
+                let part = store.read(cid, &oid, o, len)?;
+                if part.len() as u64 != len {
+                    return Err(crate::store::StoreError::invalid(format!(
+                        "clone {oid} is shorter than its snapset says"
+                    )));
+                }
+                buf.extend_from_slice(&part);
+            }
+            Bytes::from(buf)
+        }
+    };
+    s.delta = delta;
+    s.xattrs = store.getattrs(cid, &oid)?;
+    s.omap = store
+        .omap_list(cid, &oid, None, None, usize::MAX)?
+        .entries
+        .into_iter()
+        .map(|(k, v)| (Bytes::from(k), Bytes::from(v)))
+        .collect();
+    s.omap_header = store.omap_get_header(cid, &oid)?;
+    Ok(s)
+}
