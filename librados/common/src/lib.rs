@@ -7,5 +7,6 @@ pub mod encoding;
 pub mod errno;
 pub mod fmt;
 pub mod lockfile;
+pub mod random;
 
 pub use config::{Config, ConfigError};

@@ -16,11 +16,15 @@ pub mod class;
 pub mod clog;
 pub mod command;
 pub mod frame;
+mod inbox;
 mod local;
 pub mod ops;
 pub mod peering;
+pub mod tcp;
 
-pub use local::{Inbox, LocalNetwork};
+pub use inbox::{Delivery, Event, Inbox};
+pub use local::LocalNetwork;
+pub use tcp::{Listener, PeerAddr, TcpConfig, TcpNetwork};
 
 use crate::osdmap::{EntityAddr, Incremental, OsdMap, PgId};
 use command::{MonCommand, MonReply, WireError};
@@ -310,8 +314,13 @@ pub fn encode(
 /// Checks and decodes a frame.
 pub fn decode(frame_bytes: &bytes::Bytes) -> Result<Envelope, MsgError> {
     let (header, body) = frame::split(frame_bytes)?;
+    decode_body(header, &body)
+}
+
+/// Decodes the body of a checked frame.
+fn decode_body(header: frame::Header, body: &[u8]) -> Result<Envelope, MsgError> {
     let msg: Message =
-        rmp_serde::from_slice(&body).map_err(|e| MsgError::Malformed(e.to_string()))?;
+        rmp_serde::from_slice(body).map_err(|e| MsgError::Malformed(e.to_string()))?;
     if msg.msg_type() != header.msg_type {
         return Err(MsgError::TypeMismatch {
             header: header.msg_type,
@@ -345,6 +354,12 @@ pub trait Network: Send + Sync + 'static {
     fn addr_of(&self, who: EntityName) -> EntityAddr {
         EntityAddr::local(who.id)
     }
+    /// Where `peer` (a daemon) listens, from the map or the configuration. A transport
+    /// that needs no addresses ignores it.
+    fn set_peer_addr(&self, _peer: EntityName, _addr: PeerAddr) {}
+    /// Ends every session with `peer`: what is queued for it is dropped and senders waiting
+    /// for room fail (the map says it is down, or another incarnation took its place).
+    fn mark_down(&self, _peer: EntityName) {}
 }
 
 /// One entity's sending side: encodes and delivers.

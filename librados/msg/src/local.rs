@@ -1,39 +1,16 @@
 //! The in-process transport: one channel per registered entity, carrying encoded frames.
 
-use super::{decode, EntityName, Envelope, MsgError, Network, SendFuture};
+use super::{Delivery, EntityName, Inbox, MsgError, Network, SendFuture};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
 
-/// Where an entity receives its frames.
-pub struct Inbox {
-    rx: mpsc::UnboundedReceiver<Bytes>,
-}
-
-impl Inbox {
-    pub(crate) fn new(rx: mpsc::UnboundedReceiver<Bytes>) -> Self {
-        Inbox { rx }
-    }
-
-    /// The next well-formed message; malformed frames are logged and skipped. `None` once the
-    /// entity is unregistered and its queue drained.
-    pub async fn recv(&mut self) -> Option<Envelope> {
-        loop {
-            let frame = self.rx.recv().await?;
-            match decode(&frame) {
-                Ok(env) => return Some(env),
-                Err(e) => tracing::warn!(target: "msg", "dropping frame: {e}"),
-            }
-        }
-    }
-}
-
 /// Entities of one process talking through channels. Frames are still encoded and checked,
 /// exactly as over TCP.
 #[derive(Default)]
 pub struct LocalNetwork {
-    peers: Mutex<HashMap<EntityName, mpsc::UnboundedSender<Bytes>>>,
+    peers: Mutex<HashMap<EntityName, mpsc::UnboundedSender<Delivery>>>,
 }
 
 impl LocalNetwork {
@@ -41,7 +18,7 @@ impl LocalNetwork {
         Self::default()
     }
 
-    fn sender(&self, to: EntityName) -> Option<mpsc::UnboundedSender<Bytes>> {
+    fn sender(&self, to: EntityName) -> Option<mpsc::UnboundedSender<Delivery>> {
         self.peers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -53,7 +30,9 @@ impl LocalNetwork {
 impl Network for LocalNetwork {
     fn deliver(&self, to: EntityName, frame: Bytes) -> SendFuture<'_> {
         let result = match self.sender(to) {
-            Some(tx) => tx.send(frame).map_err(|_| MsgError::Unreachable(to)),
+            Some(tx) => tx
+                .send(Delivery::Frame(frame))
+                .map_err(|_| MsgError::Unreachable(to)),
             None => Err(MsgError::Unreachable(to)),
         };
         Box::pin(async move { result })
@@ -65,7 +44,7 @@ impl Network for LocalNetwork {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(me, tx);
-        Inbox::new(rx)
+        Inbox::unbounded(rx)
     }
 
     fn unregister(&self, me: EntityName) {
