@@ -43,6 +43,15 @@ pub struct Opts {
     /// ceph.conf-style configuration ([global] data_dir = DIR runs embedded)
     #[arg(short = 'c', long = "conf", global = true, value_name = "FILE")]
     pub conf: Option<PathBuf>,
+    /// Monitor address (HOST[:PORT], comma-separated for several): connect to daemons over
+    /// TCP; takes precedence over -c and --data-dir
+    #[arg(
+        short = 'm',
+        long = "mon-host",
+        global = true,
+        value_name = "HOST:PORT"
+    )]
+    pub mon_host: Option<String>,
     /// Embedded cluster data directory [default: $RADOS_DATA_DIR, else $XDG_DATA_HOME/rados,
     /// else $HOME/.local/share/rados]; takes precedence over -c
     #[arg(long = "data-dir", global = true, value_name = "DIR")]

@@ -17,7 +17,9 @@ mod attr_cmd;
 mod bench_cmd;
 mod bench_run;
 mod cli;
+mod cluster_cmd;
 mod crush_cmd;
+mod daemon_cmd;
 mod export_cmd;
 mod object_cmd;
 mod osdmap_cmd;
@@ -59,6 +61,16 @@ enum Command {
     Store {
         #[command(subcommand)]
         command: store_cmd::StoreCommand,
+    },
+    /// Run one daemon of a data directory in the foreground (mon, osd).
+    Daemon {
+        #[command(subcommand)]
+        command: daemon_cmd::DaemonCommand,
+    },
+    /// A cluster of daemon processes on this host: create, start, stop, status.
+    Cluster {
+        #[command(subcommand)]
+        command: cluster_cmd::ClusterCommand,
     },
 }
 
@@ -104,7 +116,7 @@ fn main() -> ExitCode {
     }
     if !matches!(
         argv.get(1).map(String::as_str),
-        Some("crush" | "osdmap" | "store")
+        Some("crush" | "osdmap" | "store" | "daemon" | "cluster")
     ) {
         return run_rados(argv);
     }
@@ -116,6 +128,8 @@ fn main() -> ExitCode {
             osdmap_cmd::run(args::expand_equals(args), "rados osdmap"),
         ),
         Command::Store { command } => report("rados store", store_cmd::run(command)),
+        Command::Daemon { command } => report("rados daemon", daemon_cmd::run(command)),
+        Command::Cluster { command } => report("rados cluster", cluster_cmd::run(command)),
     }
 }
 

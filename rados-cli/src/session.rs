@@ -109,8 +109,11 @@ pub fn config(opts: &Opts) -> Result<Config> {
         })?,
         None => Config::embedded(default_data_dir()?),
     };
-    if let Some(d) = &opts.data_dir {
+    if let Some(m) = &opts.mon_host {
+        config.set("mon_host", m);
+    } else if let Some(d) = &opts.data_dir {
         config.set("data_dir", &absolute(d).to_string_lossy());
+        config.set("mon_host", "");
     } else if config.data_dir().is_none() && config.mon_host().is_none() {
         config.set(
             "data_dir",

@@ -57,8 +57,8 @@ struct Inner {
 ///
 /// A configuration whose ``[global]`` section names ``data_dir`` (and no ``mon_host``) opens
 /// that directory as an embedded cluster (created on first use, with a pool ``data``); with
-/// neither, ``$RADOS_DATA_DIR`` is used when set. Connecting to monitor daemons
-/// (``mon_host``) raises rados.NotSupported until the daemons exist.
+/// neither, ``$RADOS_DATA_DIR`` is used when set. With ``mon_host`` it connects to the
+/// project's monitor and OSD daemons over TCP.
 #[pyclass(module = "rados", frozen)]
 pub struct Rados {
     inner: Mutex<Inner>,

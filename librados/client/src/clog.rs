@@ -15,6 +15,8 @@ pub type ClusterLogCallback = Arc<dyn Fn(&ClusterLogEntry) + Send + Sync>;
 #[derive(Default)]
 pub(crate) struct LogFollower {
     tx: Mutex<Option<mpsc::UnboundedSender<Vec<ClusterLogEntry>>>>,
+    /// The level subscribed to, to subscribe again after the monitor's session was reset.
+    level: Mutex<Option<LogLevel>>,
 }
 
 impl LogFollower {
@@ -22,6 +24,22 @@ impl LogFollower {
         &self,
     ) -> std::sync::MutexGuard<'_, Option<mpsc::UnboundedSender<Vec<ClusterLogEntry>>>> {
         self.tx.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn level(&self) -> std::sync::MutexGuard<'_, Option<LogLevel>> {
+        self.level.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Subscribes again (the monitor's session was reset), in a task of its own: the
+    /// receive loop that calls this must go on to deliver the monitor's answer.
+    pub(crate) fn resubscribe(&self, rados: Rados) {
+        let Some(level) = *self.level() else { return };
+        rados.inner.runtime.clone().spawn(async move {
+            let cmd = MonCommand::LogSubscribe { level: Some(level) };
+            if let Err(e) = rados.mon_command_async(cmd).await {
+                tracing::warn!(target: "client", "cannot follow the cluster log again: {e}");
+            }
+        });
     }
 
     /// Called by the receive loop: queues entries for the callback (dropped without one).
@@ -74,7 +92,7 @@ impl Rados {
     /// the handle (every clone of it) is dropped.
     pub fn monitor_log(&self, level: LogLevel, callback: ClusterLogCallback) -> Result<()> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<ClusterLogEntry>>();
-        self.inner.cluster.handle().spawn(async move {
+        self.inner.runtime.spawn(async move {
             while let Some(batch) = rx.recv().await {
                 let cb = callback.clone();
                 let ran = tokio::task::spawn_blocking(move || batch.iter().for_each(|e| cb(e)));
@@ -89,6 +107,8 @@ impl Rados {
         let subscribed = self.mon_command(MonCommand::LogSubscribe { level: Some(level) });
         if subscribed.is_err() {
             *self.inner.log_follower.slot() = earlier;
+        } else {
+            *self.inner.log_follower.level() = Some(level);
         }
         subscribed.map(drop)
     }
@@ -97,6 +117,7 @@ impl Rados {
     /// received are still delivered.
     pub fn monitor_log_stop(&self) -> Result<()> {
         self.mon_command(MonCommand::LogSubscribe { level: None })?;
+        self.inner.log_follower.level().take();
         self.inner.log_follower.slot().take();
         Ok(())
     }

@@ -16,6 +16,7 @@ use rados_store as store;
 
 mod application;
 mod clog;
+mod dispatch;
 pub mod error;
 mod extent;
 mod ioctx;
@@ -42,6 +43,7 @@ use crate::msg::ops::{ObjectName, OpOutcome, OpStep, OsdOpRequest, ReqId};
 use crate::msg::{EntityName, Envelope, Message, Messenger};
 use crate::osdmap::{EntityAddr, OsdMap, PgId, UTime};
 use rados_cluster::Embedded;
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,7 +69,12 @@ pub(crate) struct ClientInner {
     ops: Semaphore,
     bytes: Semaphore,
     op_timeout: Option<Duration>,
-    cluster: Arc<Embedded>,
+    /// Where the client's tasks run and its blocking calls wait.
+    runtime: tokio::runtime::Handle,
+    /// Word of reset sessions with OSDs (their requests are sent again).
+    resets: tokio::sync::broadcast::Sender<EntityName>,
+    /// Keeps an embedded deployment running while this handle lives; never used otherwise.
+    _deployment: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 /// A connection to a cluster: pools, monitor commands, and [`IoCtx`]s.
@@ -88,33 +95,90 @@ impl Rados {
         Rados::connect(&Config::embedded(dir))
     }
 
-    /// Connects as `config` says: a `data_dir` without `mon_host` runs embedded.
+    /// Connects as `config` says: `mon_host` names monitor daemons to reach over TCP; a
+    /// `data_dir` without `mon_host` runs the cluster embedded, in this process.
     pub fn connect(config: &Config) -> Result<Rados> {
-        if config.mon_host().is_some() {
-            return Err(Error::Unsupported(
-                "connecting to monitor daemons over TCP (mon_host) is not available in this \
-                 release; use data_dir for an embedded cluster"
-                    .into(),
-            ));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(blocking_in_async());
+        }
+        let op_timeout = config.op_timeout()?;
+        if let Some(hosts) = config.mon_host() {
+            return Rados::connect_tcp(config, hosts, op_timeout);
         }
         let dir = config.data_dir().ok_or_else(|| {
             Error::InvalidArgument("the configuration names neither data_dir nor mon_host".into())
         })?;
         let cluster = Embedded::open(&dir, config)?;
-        let op_timeout = config.op_timeout()?;
         let rt = cluster.handle();
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(blocking_in_async());
-        }
-        rt.block_on(Rados::start(cluster.clone(), op_timeout))
+        let net = cluster.network();
+        let deployment: Arc<dyn Any + Send + Sync> = cluster;
+        rt.block_on(Rados::start(
+            net,
+            rt.clone(),
+            Some(deployment),
+            op_timeout,
+            MON_TIMEOUT,
+        ))
     }
 
-    async fn start(cluster: Arc<Embedded>, op_timeout: Option<Duration>) -> Result<Rados> {
-        let net = cluster.network();
-        // A provisional name to ask the monitor for our id.
-        let temp = EntityName::client(u64::MAX - cluster.next_local_id());
+    fn connect_tcp(config: &Config, hosts: &str, op_timeout: Option<Duration>) -> Result<Rados> {
+        let mons = rados_cluster::daemon::parse_mon_host(hosts)?;
+        let fsid = match config.get("fsid") {
+            Some(f) => f.parse().map_err(|e: crate::osdmap::FsidParseError| {
+                Error::InvalidArgument(e.to_string())
+            })?,
+            // Learned from the monitor.
+            None => crate::osdmap::Fsid::NIL,
+        };
+        let mount_timeout = config.mount_timeout()?;
+        let rt = tcp_runtime()?;
+        let handle = rt.clone();
+        rt.block_on(async move {
+            let net = crate::msg::TcpNetwork::new(
+                crate::msg::TcpConfig::new(fsid),
+                tokio::runtime::Handle::current(),
+            );
+            net.set_addr(
+                EntityName::mon(0),
+                crate::msg::PeerAddr {
+                    public: mons[0],
+                    cluster: None,
+                    nonce: 0,
+                },
+            );
+            let r = Rados::start(
+                Arc::new(net.clone()),
+                handle,
+                None,
+                op_timeout,
+                mount_timeout,
+            )
+            .await;
+            if r.is_err() {
+                net.shutdown();
+            }
+            r
+        })
+    }
+
+    async fn start(
+        net: Arc<dyn crate::msg::Network>,
+        runtime: tokio::runtime::Handle,
+        deployment: Option<Arc<dyn Any + Send + Sync>>,
+        op_timeout: Option<Duration>,
+        mount_timeout: Duration,
+    ) -> Result<Rados> {
+        // A provisional name to ask the monitor for our id: the top half of the id space,
+        // which the monitor never allocates, at random, so clients of other processes do not
+        // collide.
+        let temp = EntityName::client((1 << 63) | (rados_common::random::nonzero_u64() >> 1));
         let mut inbox = net.register(temp);
         let msgr = Messenger::new(temp, net.clone());
+        let unreachable = |e: crate::msg::MsgError| Error::Os {
+            what: "monitor".into(),
+            errno: e.errno(),
+            message: e.to_string(),
+        };
         msgr.send(
             EntityName::mon(0),
             1,
@@ -122,36 +186,40 @@ impl Rados {
             &Message::MonCommand(MonCommand::AllocClientId),
         )
         .await
-        .map_err(|e| Error::Os {
-            what: "monitor".into(),
-            errno: e.errno(),
-            message: e.to_string(),
-        })?;
-        let id = loop {
-            let env = tokio::time::timeout(MON_TIMEOUT, inbox.recv())
-                .await
-                .map_err(|_| Error::TimedOut {
-                    what: "allocating a client id".into(),
-                })?
-                .ok_or_else(|| Error::TimedOut {
-                    what: "monitor".into(),
-                })?;
-            if let Message::MonCommandReply(r) = env.msg {
-                match r? {
-                    MonReply::ClientId(id) => break id,
-                    other => {
-                        return Err(Error::InvalidArgument(format!(
+        .map_err(unreachable)?;
+        let allocated = tokio::time::timeout(mount_timeout, async {
+            while let Some(env) = inbox.recv().await {
+                if let Message::MonCommandReply(r) = env.msg {
+                    return match r? {
+                        MonReply::ClientId(id) => Ok(id),
+                        other => Err(Error::InvalidArgument(format!(
                             "unexpected reply {other:?}"
-                        )))
-                    }
+                        ))),
+                    };
                 }
             }
+            Err(Error::TimedOut {
+                what: "the monitor".into(),
+            })
+        })
+        .await;
+        let id = match allocated {
+            Ok(r) => r,
+            Err(_) => Err(Error::TimedOut {
+                what: format!(
+                    "connecting to the monitor (no answer in {} s)",
+                    mount_timeout.as_secs()
+                ),
+            }),
         };
+        let me = id.as_ref().map(|&id| EntityName::client(id)).ok();
+        let inbox = me.map(|me| net.register(me));
         net.unregister(temp);
-        let me = EntityName::client(id);
-        let inbox = net.register(me);
+        let id = id?;
+        let (me, inbox) = (EntityName::client(id), inbox.expect("registered"));
         let msgr = Messenger::new(me, net);
-        let (map_tx, map_rx) = tokio::sync::watch::channel(Arc::new(OsdMap::new(cluster.fsid())));
+        let (map_tx, map_rx) =
+            tokio::sync::watch::channel(Arc::new(OsdMap::new(crate::osdmap::Fsid::NIL)));
         let inner = Arc::new(ClientInner {
             id,
             msgr: msgr.clone(),
@@ -163,19 +231,22 @@ impl Rados {
             ops: Semaphore::new(MAX_OPS_IN_FLIGHT),
             bytes: Semaphore::new(MAX_BYTES_IN_FLIGHT),
             op_timeout,
-            cluster,
+            runtime,
+            resets: tokio::sync::broadcast::channel(64).0,
+            _deployment: deployment,
         });
         // The receive loop holds no reference to the handle, so the cluster is always shut down
         // by whoever drops the last handle, never from inside its own runtime.
-        tokio::spawn(dispatch(
-            Arc::downgrade(&inner),
-            inner.pending.clone(),
-            inner.watches.clone(),
-            inner.log_follower.clone(),
+        let receiver = dispatch::Receiver {
+            client: Arc::downgrade(&inner),
+            pending: inner.pending.clone(),
+            watches: inner.watches.clone(),
+            log_follower: inner.log_follower.clone(),
             msgr,
-            inbox,
             map_tx,
-        ));
+            resets: inner.resets.clone(),
+        };
+        tokio::spawn(receiver.run(inbox));
         let rados = Rados { inner };
         rados.request_map(0).await;
         rados.wait_for_epoch(1).await?;
@@ -224,7 +295,7 @@ impl Rados {
     }
 
     pub fn fsid(&self) -> String {
-        self.inner.cluster.fsid().to_string()
+        self.osdmap().fsid().to_string()
     }
 
     /// The current OSD map.
@@ -240,7 +311,7 @@ impl Rados {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(blocking_in_async());
         }
-        self.inner.cluster.handle().block_on(fut)
+        self.inner.runtime.block_on(fut)
     }
 
     fn tid(&self) -> u64 {
@@ -565,9 +636,21 @@ impl Rados {
             req.pgid = p.raw_pg_to_pg(PgId::new(pool, req.hash));
             let primary = map.pg_mapping(req.pgid).acting_primary;
             let outcome = if primary < 0 {
-                None
+                Sent::MapChanged
             } else {
                 self.send_op(&req, primary, &map, deadline).await?
+            };
+            let outcome = match outcome {
+                Sent::Answered(o) => Some(o),
+                Sent::MapChanged => None,
+                Sent::Reset => {
+                    // The OSD's session was reset: it may not have our request. Send again
+                    // (a write it did apply is recognised by its request id).
+                    self.sleep_or_timeout(Duration::from_millis(10), deadline, &what)
+                        .await?;
+                    req.resend = true;
+                    continue;
+                }
             };
             match outcome {
                 Some(OpOutcome::Done {
@@ -633,15 +716,15 @@ impl Rados {
         }
     }
 
-    /// Sends to `primary`; returns the outcome, or `None` when the PG's interval changed
-    /// before an answer came (the caller resends).
+    /// Sends to `primary`; returns the outcome, or why there is none.
     async fn send_op(
         &self,
         req: &OsdOpRequest,
         primary: i32,
         map: &Arc<OsdMap>,
         deadline: Option<tokio::time::Instant>,
-    ) -> Result<Option<OpOutcome>> {
+    ) -> Result<Sent> {
+        let mut resets = self.inner.resets.subscribe();
         let (tid, rx) = self.expect_reply();
         let msg = Message::OsdOp(Box::new(req.clone()));
         let sent = self
@@ -667,7 +750,7 @@ impl Rados {
             }
             Err(_) => {
                 cleanup();
-                return Ok(None);
+                return Ok(Sent::MapChanged);
             }
         }
         let mut maps = self.inner.map.clone();
@@ -683,10 +766,23 @@ impl Rados {
                 }
             }
         };
+        let osd = EntityName::osd(primary);
+        let reset = async {
+            loop {
+                match resets.recv().await {
+                    Ok(peer) if peer == osd => return,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        std::future::pending::<()>().await
+                    }
+                }
+            }
+        };
         let wait = async {
             tokio::select! {
-                r = rx => r.ok(),
-                _ = changed => None,
+                r = rx => r.ok().map(Sent::Answered),
+                _ = changed => Some(Sent::MapChanged),
+                _ = reset => Some(Sent::Reset),
             }
         };
         let got = match deadline {
@@ -701,13 +797,19 @@ impl Rados {
             },
             None => wait.await,
         };
-        let Some(env) = got else {
-            cleanup();
-            return Ok(None);
-        };
-        match env.msg {
-            Message::OsdOpReply(r) => Ok(Some(r.outcome)),
-            _ => Ok(None),
+        match got {
+            Some(Sent::Answered(env)) => match env.msg {
+                Message::OsdOpReply(r) => Ok(Sent::Answered(r.outcome)),
+                _ => Ok(Sent::MapChanged),
+            },
+            Some(Sent::Reset) => {
+                cleanup();
+                Ok(Sent::Reset)
+            }
+            Some(Sent::MapChanged) | None => {
+                cleanup();
+                Ok(Sent::MapChanged)
+            }
         }
     }
 
@@ -763,6 +865,38 @@ impl Rados {
     }
 }
 
+/// The runtime of every TCP client of this process: two threads, started on first use and
+/// kept for the life of the process (handles come and go; their tasks end with them).
+fn tcp_runtime() -> Result<tokio::runtime::Handle> {
+    static RT: std::sync::OnceLock<std::result::Result<tokio::runtime::Runtime, String>> =
+        std::sync::OnceLock::new();
+    let rt = RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("rados-client")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    match rt {
+        Ok(rt) => Ok(rt.handle().clone()),
+        Err(e) => Err(Error::Os {
+            what: "starting the client runtime".into(),
+            errno: crate::errno::EIO,
+            message: e.clone(),
+        }),
+    }
+}
+
+/// What became of a request sent to a primary.
+enum Sent<T = OpOutcome> {
+    Answered(T),
+    /// The PG's interval changed (or the primary could not be reached): resend on the map.
+    MapChanged,
+    /// The primary's session was reset before it answered: resend now.
+    Reset,
+}
+
 fn closed() -> Error {
     Error::Os {
         what: "client".into(),
@@ -782,58 +916,6 @@ fn blocking_in_async() -> Error {
     )
 }
 
-/// The client's receive loop: maps from the monitor, replies to their waiters.
-async fn dispatch(
-    client: std::sync::Weak<ClientInner>,
-    pending: Arc<Pending>,
-    watches: Arc<watch::Watches>,
-    log_follower: Arc<clog::LogFollower>,
-    msgr: Messenger,
-    mut inbox: crate::msg::Inbox,
-    map_tx: tokio::sync::watch::Sender<Arc<OsdMap>>,
-) {
-    while let Some(env) = inbox.recv().await {
-        match env.msg {
-            Message::WatchNotify { .. } => watches.on_notify(&msgr, env),
-            Message::WatchDisconnect { cookie, .. } => watches.on_disconnect(cookie),
-            Message::ClusterLog(entries) => log_follower.deliver(entries),
-            Message::MonMap { full, incrementals } => {
-                let current = map_tx.borrow().clone();
-                let mut map = match full.map(|f| f.into_checked()) {
-                    Some(Ok(f)) if f.epoch() > current.epoch() => f,
-                    Some(Err(e)) => {
-                        tracing::warn!(target: "client", "refusing a map: {e}");
-                        continue;
-                    }
-                    _ => (*current).clone(),
-                };
-                for inc in incrementals {
-                    if inc.epoch == map.epoch() + 1 {
-                        if let Err(e) = map.apply_incremental(&inc) {
-                            tracing::warn!(target: "client", "cannot apply epoch {}: {e}", inc.epoch);
-                            break;
-                        }
-                    }
-                }
-                if map.epoch() > current.epoch() {
-                    let map = Arc::new(map);
-                    map_tx.send_replace(map.clone());
-                    watch::rewatch(&client, &watches, &current, &map);
-                }
-            }
-            _ => {
-                let waiter = pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&env.tid);
-                if let Some(w) = waiter {
-                    let _ = w.send(env);
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -845,10 +927,10 @@ mod tests {
         r.block_on(async move {
             let map = me.osdmap();
             let primary = map.pg_mapping(req.pgid).acting_primary;
-            Ok(me
-                .send_op(&req, primary, &map, None)
-                .await?
-                .expect("an answer"))
+            match me.send_op(&req, primary, &map, None).await? {
+                Sent::Answered(o) => Ok(o),
+                _ => panic!("no answer"),
+            }
         })
         .unwrap()
     }

@@ -19,6 +19,8 @@ use rados_osd as osd;
 use rados_placement::osdmap;
 use rados_store as store;
 
+pub mod daemon;
+
 use crate::mon::{MonConfig, MonError, Monitor};
 use crate::msg::command::WireError;
 use crate::msg::command::{MonCommand, MonReply};
@@ -86,6 +88,96 @@ pub type Result<T> = std::result::Result<T, ClusterError>;
 /// How long a command the deployment sends to the monitor may take.
 pub const MON_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The cluster's configuration file in a data directory.
+pub const CLUSTER_CONF: &str = "cluster.conf";
+
+/// A data directory's `cluster.conf`, as one entity (`client`, `mon.0`, `osd.3`) reads it.
+pub struct ClusterConf {
+    pub path: PathBuf,
+    pub conf: Config,
+    pub fsid: Fsid,
+    pub osds: u32,
+    pub mon: MonConfig,
+}
+
+impl ClusterConf {
+    /// Writes a new `DIR/cluster.conf`: a new fsid, and the OSD count and pool defaults of
+    /// `from`; with `mon_host`, the address the monitor daemon listens on.
+    pub fn create(dir: &Path, from: &Config, mon_host: Option<&str>) -> Result<Fsid> {
+        let path = dir.join(CLUSTER_CONF);
+        let fsid = Fsid::generate().map_err(io_error("generating the fsid".into()))?;
+        let mut c = Config::parse("", None)?;
+        c.set("fsid", &fsid.to_string());
+        c.set("osd_count", &from.osd_count()?.to_string());
+        if let Some(s) = from.default_pool_size()? {
+            c.set("osd_pool_default_size", &s.to_string());
+        }
+        if let Some(n) = from.default_pg_num()? {
+            c.set("osd_pool_default_pg_num", &n.to_string());
+        }
+        if let Some(m) = mon_host {
+            c.set("mon_host", m);
+        }
+        write_atomically(&path, &c.to_ini())?;
+        Ok(fsid)
+    }
+
+    /// Reads `DIR/cluster.conf` as `who`.
+    pub fn load(dir: &Path, who: &str) -> Result<ClusterConf> {
+        let path = dir.join(CLUSTER_CONF);
+        let conf = Config::from_file_for(&path, who)?;
+        let fsid: Fsid = conf
+            .get("fsid")
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| {
+                ClusterError::Invalid(format!("{} has no valid fsid", path.display()))
+            })?;
+        let osds = conf.osd_count()?;
+        let mut mon = MonConfig::default();
+        mon.default_pool_size = match conf.default_pool_size()? {
+            Some(s) => s,
+            // Unset, pools get at most one replica per OSD, so a one- or two-OSD cluster works
+            // as it is. A size set explicitly is kept: the monitor refuses pools that could
+            // never become active with it.
+            None => default_pool_size_for(osds, mon.default_pool_size),
+        };
+        if let Some(n) = conf.default_pg_num()? {
+            mon.default_pg_num = n;
+        }
+        Ok(ClusterConf {
+            path,
+            conf,
+            fsid,
+            osds,
+            mon,
+        })
+    }
+}
+
+/// An OSD's settings from its view of the configuration.
+pub fn osd_config(conf: &Config) -> Result<crate::osd::OsdConfig> {
+    Ok(crate::osd::OsdConfig::from_config(conf)?)
+}
+
+/// When the monitor declares OSDs down and out: `mon_osd_min_down_reporters`,
+/// `mon_osd_down_out_interval` and `mon_osd_report_timeout` (seconds), Ceph's defaults
+/// where unset.
+pub fn failure_config(conf: &Config) -> Result<crate::mon::failure::FailureConfig> {
+    let d = crate::mon::failure::FailureConfig::default();
+    Ok(crate::mon::failure::FailureConfig {
+        min_down_reporters: conf.count("mon_osd_min_down_reporters", d.min_down_reporters)?,
+        down_out_interval: conf.seconds("mon_osd_down_out_interval", d.down_out_interval)?,
+        report_timeout: conf.seconds("mon_osd_report_timeout", d.report_timeout)?,
+    })
+}
+
+/// Writes `text` to `path` through a temporary file and a rename.
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(io_error(format!("cannot write {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io_error(format!("cannot write {}", path.display())))
+}
+
 /// The pool a new embedded cluster starts with.
 pub const DEFAULT_POOL: &str = "data";
 /// How long opening waits for every PG to become active.
@@ -106,7 +198,7 @@ pub struct Embedded {
     _lock: File,
 }
 
-fn io_error(what: String) -> impl FnOnce(std::io::Error) -> ClusterError {
+pub(crate) fn io_error(what: String) -> impl FnOnce(std::io::Error) -> ClusterError {
     move |source| ClusterError::Io { what, source }
 }
 
@@ -129,46 +221,19 @@ impl Embedded {
 
     fn start(dir: &Path, config: &Config) -> Result<Embedded> {
         let lock = take_lock(dir)?;
-        let conf_path = dir.join("cluster.conf");
-        let first_use = !conf_path.exists();
-        let conf = if first_use {
-            let fsid = Fsid::generate().map_err(io_error("generating the fsid".into()))?;
-            let mut c = Config::parse("", None)?;
-            c.set("fsid", &fsid.to_string());
-            c.set("osd_count", &config.osd_count()?.to_string());
-            if let Some(s) = config.default_pool_size()? {
-                c.set("osd_pool_default_size", &s.to_string());
-            }
-            if let Some(n) = config.default_pg_num()? {
-                c.set("osd_pool_default_pg_num", &n.to_string());
-            }
-            let tmp = dir.join("cluster.conf.tmp");
-            std::fs::write(&tmp, c.to_ini())
-                .map_err(io_error(format!("cannot write {}", tmp.display())))?;
-            std::fs::rename(&tmp, &conf_path)
-                .map_err(io_error(format!("cannot write {}", conf_path.display())))?;
-            c
-        } else {
-            Config::from_file(&conf_path)?
-        };
-        let fsid: Fsid = conf
-            .get("fsid")
-            .and_then(|f| f.parse().ok())
-            .ok_or_else(|| {
-                ClusterError::Invalid(format!("{} has no valid fsid", conf_path.display()))
-            })?;
-        let osds = conf.osd_count()?;
-        let mut mon_config = MonConfig::default();
-        mon_config.default_pool_size = match conf.default_pool_size()? {
-            Some(s) => s,
-            // Unset, pools get at most one replica per OSD, so a one- or two-OSD cluster works
-            // as it is. A size set explicitly is kept: the monitor refuses pools that could
-            // never become active with it.
-            None => default_pool_size_for(osds, mon_config.default_pool_size),
-        };
-        if let Some(n) = conf.default_pg_num()? {
-            mon_config.default_pg_num = n;
+        let first_use = !dir.join(CLUSTER_CONF).exists();
+        if first_use {
+            ClusterConf::create(dir, config, None)?;
         }
+        let ClusterConf {
+            fsid,
+            osds,
+            mon: mon_config,
+            conf,
+            ..
+        } = ClusterConf::load(dir, "client")?;
+        let failures = failure_config(&conf)?;
+        let osd_cfg = osd_config(&conf)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("rados-embedded")
@@ -182,7 +247,8 @@ impl Embedded {
             fsid,
             mon_config,
             Messenger::new(mon_name, net.clone()),
-        )?;
+        )?
+        .with_failure_config(failures);
         let mon_inbox = net.register(mon_name);
         runtime.spawn(monitor.run(mon_inbox));
         for id in 0..osds as i32 {
@@ -198,7 +264,8 @@ impl Embedded {
                 format!("host{id}"),
                 store,
                 Messenger::new(name, net.clone()),
-            );
+            )
+            .with_config(osd_cfg.clone());
             let inbox = net.register(name);
             runtime.spawn(osd.run(inbox));
         }
@@ -348,7 +415,7 @@ fn default_pool_size_for(osds: u32, default: u8) -> u8 {
 }
 
 /// Locks the directory for this process, or names the process holding it.
-fn take_lock(dir: &Path) -> Result<File> {
+pub(crate) fn take_lock(dir: &Path) -> Result<File> {
     let path = dir.join("lock");
     let note = format!(
         "process {} ({})",

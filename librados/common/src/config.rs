@@ -134,6 +134,22 @@ impl Config {
         self.values.get(&normalise(key)).map(String::as_str)
     }
 
+    /// A duration in seconds (fractions allowed), `default` when unset; must be positive.
+    pub fn seconds(&self, key: &str, default: Duration) -> Result<Duration> {
+        match self.number::<f64>(key)? {
+            None => Ok(default),
+            Some(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+            Some(s) => Err(ConfigError::Invalid(format!(
+                "{key} = {s} must be a positive number of seconds"
+            ))),
+        }
+    }
+
+    /// A whole number, `default` when unset.
+    pub fn count(&self, key: &str, default: u32) -> Result<u32> {
+        Ok(self.number::<u32>(key)?.unwrap_or(default))
+    }
+
     fn number<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>> {
         match self.get(key) {
             None => Ok(None),
@@ -184,6 +200,18 @@ impl Config {
             )));
         }
         Ok((secs > 0.0).then(|| Duration::from_secs_f64(secs)))
+    }
+
+    /// How long connecting to the monitors may take (`client_mount_timeout`, seconds;
+    /// default 30).
+    pub fn mount_timeout(&self) -> Result<Duration> {
+        let secs = self.number::<f64>("client_mount_timeout")?.unwrap_or(30.0);
+        if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+            return Err(ConfigError::Invalid(format!(
+                "client_mount_timeout = {secs} must be a positive number of seconds"
+            )));
+        }
+        Ok(Duration::from_secs_f64(secs))
     }
 
     /// The text of this configuration as an INI file.

@@ -18,6 +18,7 @@ use rados_placement::{crush, osdmap};
 mod application;
 pub mod blocklist;
 pub mod cluster_log;
+pub mod failure;
 pub mod log;
 pub mod report;
 pub mod state;
@@ -26,7 +27,7 @@ pub use state::{LogRecord, MonConfig, MonState, Proposal};
 
 use crate::msg::clog::{LogLevel, CHANNEL_AUDIT, CHANNEL_CLUSTER};
 use crate::msg::command::{MonCommand, MonReply, WireError};
-use crate::msg::{EntityName, Envelope, Inbox, Message, Messenger};
+use crate::msg::{EntityName, Envelope, Event, Inbox, Message, Messenger};
 use crate::osdmap::{Fsid, OsdMapError, UTime};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -102,6 +103,8 @@ pub struct Monitor {
     clog: cluster_log::ClusterLog,
     /// Cluster log subscribers and the least level each is sent.
     log_subscribers: BTreeMap<EntityName, LogLevel>,
+    failures: failure::Failures,
+    failure_config: failure::FailureConfig,
 }
 
 pub use crate::msg::clog::MAX_LOG_MESSAGE_BYTES;
@@ -134,7 +137,15 @@ impl Monitor {
             subscribers: BTreeMap::new(),
             clog,
             log_subscribers: BTreeMap::new(),
+            failures: failure::Failures::new(std::time::Instant::now()),
+            failure_config: failure::FailureConfig::default(),
         })
+    }
+
+    /// When OSDs are declared down and out (see [`failure`]).
+    pub fn with_failure_config(mut self, config: failure::FailureConfig) -> Monitor {
+        self.failure_config = config;
+        self
     }
 
     pub fn state(&self) -> &MonState {
@@ -146,6 +157,8 @@ impl Monitor {
         // After an expiry pass that lifted nothing (the clock stepped back, the log failed),
         // the next waits a second, so the loop is never busy.
         let mut backoff: Option<tokio::time::Instant> = None;
+        let mut tick = tokio::time::interval(FAILURE_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.state.next_blocklist_expiry().map(|until| {
                 let now = UTime::now();
@@ -154,10 +167,20 @@ impl Monitor {
                 let at = tokio::time::Instant::now() + left;
                 backoff.map_or(at, |b| at.max(b))
             });
-            let env = match deadline {
-                None => inbox.recv().await,
+            let ev = match deadline {
+                None => tokio::select! {
+                    ev = inbox.next() => ev,
+                    _ = tick.tick() => {
+                        self.check_failures().await;
+                        continue;
+                    }
+                },
                 Some(at) => tokio::select! {
-                    env = inbox.recv() => env,
+                    ev = inbox.next() => ev,
+                    _ = tick.tick() => {
+                        self.check_failures().await;
+                        continue;
+                    }
                     _ = tokio::time::sleep_until(at) => {
                         let lifted = self.expire_blocklist().await;
                         backoff = (!lifted)
@@ -166,8 +189,15 @@ impl Monitor {
                     }
                 },
             };
-            let Some(env) = env else { break };
-            self.handle(env).await;
+            match ev {
+                Some(Event::Msg(env)) => self.handle(env).await,
+                Some(Event::Reset(peer)) => {
+                    // It will subscribe again if it still wants to hear from us.
+                    self.subscribers.remove(&peer);
+                    self.log_subscribers.remove(&peer);
+                }
+                None => break,
+            }
         }
     }
 
@@ -197,10 +227,36 @@ impl Monitor {
                 }
                 self.send_maps(env.src, env.tid, have).await;
             }
+            Message::MonCommand(cmd) if !from_the_osd(&cmd, env.src) => {
+                tracing::warn!(target: "mon", "refusing {cmd:?} from {}: only the OSD it names may send it", env.src);
+                let refused = MonError::NotPermitted(format!(
+                    "{} may not send OSD reports for another entity",
+                    env.src
+                ));
+                self.reply(env.src, env.tid, Err(refused)).await;
+            }
             Message::MonCommand(MonCommand::PgStats { osd, stats, usage }) => {
                 self.state.note_pg_stats(osd, &stats);
+                self.failures.beacon(osd, std::time::Instant::now());
                 if let Some(u) = usage {
                     self.state.osd_usage.insert(osd, u);
+                }
+            }
+            Message::MonCommand(MonCommand::OsdFailure {
+                target,
+                failed_for_ms,
+                alive,
+            }) => {
+                let Some(reporter) = env.src.osd_id() else {
+                    return;
+                };
+                if alive {
+                    self.failures.cancel(target, reporter);
+                } else if self.state.map().is_up(target) {
+                    tracing::info!(target: "mon", "osd.{reporter} reports osd.{target} silent for {} ms", failed_for_ms);
+                    self.failures
+                        .report(target, reporter, std::time::Instant::now());
+                    self.check_failures().await;
                 }
             }
             Message::MonCommand(
@@ -214,6 +270,9 @@ impl Monitor {
             Message::MonCommand(cmd) => {
                 let before = self.state.map().epoch();
                 let reply = self.command(&cmd).await;
+                if let (MonCommand::OsdBoot { osd, .. }, Ok(_)) = (&cmd, &reply) {
+                    self.failures.booted(*osd, std::time::Instant::now());
+                }
                 let epoch = self.state.map().epoch();
                 let change = match &reply {
                     Ok(MonReply::Done { message, .. }) if epoch != before => Some(message.clone()),
@@ -262,6 +321,66 @@ impl Monitor {
             tracing::debug!(target: "mon", "{cmd:?} -> epoch {}", self.state.map().epoch());
         }
         Ok(proposal.reply)
+    }
+
+    /// Marks down the OSDs their peers report or that fell silent, and out those down for
+    /// too long.
+    async fn check_failures(&mut self) {
+        let now = std::time::Instant::now();
+        let due = self
+            .failures
+            .due_down(self.state.map(), &self.failure_config, now);
+        for (osd, why) in due {
+            let why = match why {
+                failure::DownReason::Reported { reporters } => {
+                    let names: Vec<String> = reporters.iter().map(|r| format!("osd.{r}")).collect();
+                    format!(
+                        "osd.{osd} failed ({} reporters: {})",
+                        names.len(),
+                        names.join(", ")
+                    )
+                }
+                failure::DownReason::Silent { for_secs } => {
+                    format!("osd.{osd} marked down: no beacon for {for_secs} s")
+                }
+            };
+            self.own_change(&MonCommand::OsdDown { ids: vec![osd] }, why)
+                .await;
+        }
+        let out = self
+            .failures
+            .due_out(self.state.map(), &self.failure_config, now);
+        for osd in out {
+            let why = format!(
+                "osd.{osd} marked out after being down for {} s",
+                self.failure_config.down_out_interval.as_secs()
+            );
+            self.own_change(&MonCommand::OsdAutoOut { osd }, why).await;
+        }
+        for osd in self
+            .failures
+            .sessions_to_end(self.state.map(), SESSION_END_AFTER, now)
+        {
+            self.msgr.network().mark_down(EntityName::osd(osd));
+        }
+    }
+
+    /// A map change the monitor makes on its own: carried out, published, and logged to the
+    /// cluster log at WRN with `why`. False when it failed.
+    async fn own_change(&mut self, cmd: &MonCommand, why: String) -> bool {
+        match self.command(cmd).await {
+            Ok(_) => {
+                tracing::warn!(target: "mon", "{why}");
+                self.publish().await;
+                let me = self.msgr.me;
+                self.clog(me, CHANNEL_CLUSTER, LogLevel::Warn, why).await;
+                true
+            }
+            Err(e) => {
+                tracing::error!(target: "mon", "{why}, but the change failed: {e}");
+                false
+            }
+        }
     }
 
     /// Serves `log`, `log last` and log subscriptions for `src`.
@@ -396,6 +515,26 @@ impl Monitor {
             self.send_maps(to, 0, have).await;
         }
     }
+}
+
+/// How often the monitor looks for failed and long-down OSDs.
+pub const FAILURE_TICK: Duration = Duration::from_millis(500);
+
+/// The monitor ends its session with an OSD down this long (dropping what is queued for it).
+pub const SESSION_END_AFTER: Duration = Duration::from_secs(30);
+
+/// Whether `cmd`, if it is one of an OSD's reports about itself, comes from that OSD.
+fn from_the_osd(cmd: &MonCommand, src: EntityName) -> bool {
+    let osd = match cmd {
+        MonCommand::OsdBoot { osd, .. }
+        | MonCommand::OsdMarkMeDown { osd }
+        | MonCommand::PgStats { osd, .. } => *osd,
+        MonCommand::OsdFailure { .. } => return src.osd_id().is_some(),
+        // The monitor's own decision, never a peer's.
+        MonCommand::OsdAutoOut { .. } => return false,
+        _ => return true,
+    };
+    src == EntityName::osd(osd)
 }
 
 /// A channel name: 1 to 64 of `a-z`, `0-9`, `_`, `-`, `.`.

@@ -145,7 +145,12 @@ impl MonState {
     /// Checks `cmd` and returns what carrying it out takes. Read-only commands yield no records.
     pub fn propose(&self, cmd: &MonCommand) -> Result<Proposal, MonError> {
         match cmd {
-            MonCommand::OsdBoot { osd, host, addr } => self.osd_boot(*osd, host, addr.clone()),
+            MonCommand::OsdBoot {
+                osd,
+                host,
+                addr,
+                cluster_addr,
+            } => self.osd_boot(*osd, host, addr.clone(), cluster_addr.clone()),
             MonCommand::PoolCreate { name, pg_num, size } => self.pool_create(name, *pg_num, *size),
             MonCommand::PoolDelete { name } => {
                 let pool = self.pool(name)?;
@@ -155,8 +160,18 @@ impl MonState {
             }
             MonCommand::PoolSet { name, var, value } => self.pool_set(name, var, value),
             MonCommand::PoolGet { name, var } => self.pool_get(name, var),
-            MonCommand::OsdIn { ids } => self.osd_change(ids, "in", |c| c.weight = Some(WEIGHT_IN)),
-            MonCommand::OsdOut { ids } => self.osd_change(ids, "out", |c| c.weight = Some(0)),
+            MonCommand::OsdIn { ids } => self.osd_change(ids, "in", |c| {
+                c.weight = Some(WEIGHT_IN);
+                c.auto_out = Some(false);
+            }),
+            MonCommand::OsdOut { ids } => self.osd_change(ids, "out", |c| {
+                c.weight = Some(0);
+                c.auto_out = Some(false);
+            }),
+            MonCommand::OsdAutoOut { osd } => self.osd_change(&[*osd], "out", |c| {
+                c.weight = Some(0);
+                c.auto_out = Some(true);
+            }),
             MonCommand::OsdDown { ids } => self.osd_change(ids, "down", |c| c.up = Some(false)),
             MonCommand::OsdReweight { id, weight } => self.osd_reweight(*id, *weight),
             MonCommand::OsdCrushReweight { name, weight } => self.crush_reweight(name, *weight),
@@ -203,8 +218,18 @@ impl MonState {
             MonCommand::OsdTree => {
                 Ok(self.read_only(MonReply::OsdTree(super::report::osd_tree(&self.map))))
             }
-            MonCommand::PgStats { .. } => Err(MonError::Invalid(
-                "PG statistics are reports, not commands".into(),
+            MonCommand::OsdMarkMeDown { osd } => {
+                if self.map.is_up(*osd) {
+                    self.osd_change(&[*osd], "down", |c| c.up = Some(false))
+                } else {
+                    Ok(self.read_only(MonReply::Done {
+                        epoch: self.map.epoch(),
+                        message: format!("osd.{osd} is down already"),
+                    }))
+                }
+            }
+            MonCommand::PgStats { .. } | MonCommand::OsdFailure { .. } => Err(MonError::Invalid(
+                "PG statistics and failure reports are reports, not commands".into(),
             )),
             MonCommand::Log { .. }
             | MonCommand::LogLast { .. }
@@ -265,12 +290,33 @@ impl MonState {
             })
     }
 
-    fn osd_boot(&self, osd: i32, host: &str, addr: Option<String>) -> Result<Proposal, MonError> {
+    fn osd_boot(
+        &self,
+        osd: i32,
+        host: &str,
+        addr: Option<String>,
+        cluster_addr: Option<String>,
+    ) -> Result<Proposal, MonError> {
         if !(0..crate::osdmap::MAX_OSD_LIMIT).contains(&osd) {
             return Err(MonError::Invalid(format!("osd id {osd} out of range")));
         }
+        if let Some(a) = addr.iter().chain(cluster_addr.iter()).next() {
+            a.parse::<crate::osdmap::EntityAddr>()
+                .map_err(|e| MonError::Invalid(e.to_string()))?;
+        }
         let mut records = Vec::new();
         let mut map = self.map.clone();
+        let current = map.osd(osd).filter(|i| i.up).map(|i| i.addr.clone());
+        if addr.is_some() && current == Some(addr.clone()) {
+            // The same incarnation announcing itself again (its monitor session was reset).
+            return Ok(Proposal {
+                records,
+                reply: MonReply::Done {
+                    epoch: map.epoch(),
+                    message: format!("osd.{osd} is up already"),
+                },
+            });
+        }
         if map.is_up(osd) {
             // A restarted OSD starts a new interval: down, then up again.
             let mut down = Incremental::next(&map);
@@ -296,8 +342,12 @@ impl MonState {
         change.exists = Some(true);
         change.up = Some(true);
         change.addr = addr;
-        if !known {
+        change.cluster_addr = cluster_addr;
+        let auto_out = map.osd(osd).is_some_and(|i| i.auto_out);
+        if !known || auto_out {
+            // New, or marked out by the monitor for staying down: in.
             change.weight = Some(WEIGHT_IN);
+            change.auto_out = Some(false);
         }
         let epoch = inc.epoch;
         records.push(LogRecord::Map(Box::new(inc)));

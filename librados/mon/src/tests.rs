@@ -23,6 +23,7 @@ fn booted(n: i32) -> (MonState, Vec<LogRecord>) {
             &mut st,
             &mut log,
             MonCommand::OsdBoot {
+                cluster_addr: None,
                 osd,
                 host: format!("host{osd}"),
                 addr: None,
@@ -71,6 +72,7 @@ fn a_rebooting_up_osd_gets_a_new_up_from() {
         &mut st,
         &mut log,
         MonCommand::OsdBoot {
+            cluster_addr: None,
             osd: 1,
             host: "host1".into(),
             addr: None,
@@ -80,6 +82,69 @@ fn a_rebooting_up_osd_gets_a_new_up_from() {
     let after = st.map().osd(1).unwrap().up_from;
     assert!(after > before);
     assert!(st.map().is_up(1));
+}
+
+#[test]
+fn a_daemon_announcing_itself_again_keeps_its_interval_and_a_new_incarnation_does_not() {
+    let (mut st, mut log) = booted(2);
+    let boot = |addr: &str| MonCommand::OsdBoot {
+        osd: 1,
+        host: "host1".into(),
+        addr: Some(addr.into()),
+        cluster_addr: Some(addr.replace(":6800", ":6801")),
+    };
+    run(&mut st, &mut log, boot("127.0.0.1:6800/77")).unwrap();
+    let first = st.map().osd(1).unwrap().clone();
+    assert_eq!(first.addr.as_deref(), Some("127.0.0.1:6800/77"));
+    assert_eq!(first.cluster_addr.as_deref(), Some("127.0.0.1:6801/77"));
+    let epoch = st.map().epoch();
+    run(&mut st, &mut log, boot("127.0.0.1:6800/77")).unwrap();
+    assert_eq!(
+        st.map().epoch(),
+        epoch,
+        "the same incarnation: nothing changes"
+    );
+    run(&mut st, &mut log, boot("127.0.0.1:6800/78")).unwrap();
+    let second = st.map().osd(1).unwrap();
+    assert!(
+        second.up_from > first.up_from,
+        "a restart is a new interval"
+    );
+    assert_eq!(second.addr.as_deref(), Some("127.0.0.1:6800/78"));
+    let bad = MonCommand::OsdBoot {
+        osd: 1,
+        host: "host1".into(),
+        addr: Some("not an address".into()),
+        cluster_addr: None,
+    };
+    assert_eq!(
+        run(&mut st, &mut log, bad).unwrap_err().errno(),
+        crate::errno::EINVAL
+    );
+}
+
+#[test]
+fn a_boot_marks_in_what_the_monitor_marked_out_but_not_what_an_operator_did() {
+    let (mut st, mut log) = booted(3);
+    let boot = |osd| MonCommand::OsdBoot {
+        osd,
+        host: format!("host{osd}"),
+        addr: None,
+        cluster_addr: None,
+    };
+    run(&mut st, &mut log, MonCommand::OsdAutoOut { osd: 1 }).unwrap();
+    run(&mut st, &mut log, MonCommand::OsdOut { ids: vec![2] }).unwrap();
+    assert!(!st.map().is_in(1) && !st.map().is_in(2));
+    assert!(st.map().osd(1).unwrap().auto_out);
+    run(&mut st, &mut log, boot(1)).unwrap();
+    run(&mut st, &mut log, boot(2)).unwrap();
+    assert!(st.map().is_in(1), "the monitor's out is undone at boot");
+    assert!(!st.map().osd(1).unwrap().auto_out);
+    assert!(!st.map().is_in(2), "an operator's out stays");
+    // The record survives a replay.
+    run(&mut st, &mut log, MonCommand::OsdAutoOut { osd: 0 }).unwrap();
+    let replayed = MonState::replay(&log, MonConfig::default()).unwrap();
+    assert!(replayed.map().osd(0).unwrap().auto_out);
 }
 
 #[test]

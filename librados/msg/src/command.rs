@@ -10,10 +10,14 @@ use std::collections::BTreeMap;
 pub enum MonCommand {
     /// An OSD announces it is running (marks it up; a new OSD is also added to CRUSH under
     /// `host` and marked in).
+    /// An OSD starting (or announcing itself again): its CRUSH host, and where it listens
+    /// (`IP:PORT/NONCE`; none in the embedded deployment).
     OsdBoot {
         osd: i32,
         host: String,
         addr: Option<String>,
+        #[serde(default)]
+        cluster_addr: Option<String>,
     },
     PoolCreate {
         name: String,
@@ -146,7 +150,24 @@ pub enum MonCommand {
     Df,
     /// OSDs in the CRUSH hierarchy.
     OsdTree,
-    /// A primary's report of its PGs' states and usage.
+    /// An OSD's report that `target` has not answered its heartbeats for `failed_for_ms`;
+    /// with `alive`, that it answers again (the report is withdrawn).
+    OsdFailure {
+        target: i32,
+        failed_for_ms: u64,
+        alive: bool,
+    },
+    /// An OSD stopping cleanly asks to be marked down at once (no wait for reports).
+    OsdMarkMeDown {
+        osd: i32,
+    },
+    /// The monitor's own: marks an OSD that stayed down out, so that it is marked in again
+    /// when it boots (refused from anyone else).
+    OsdAutoOut {
+        osd: i32,
+    },
+    /// A primary's report of its PGs' states and usage (also the OSD's beacon: it is sent at
+    /// least every `osd_beacon_report_interval`).
     PgStats {
         osd: i32,
         stats: Vec<PgStat>,

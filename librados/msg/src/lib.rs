@@ -20,6 +20,7 @@ mod inbox;
 mod local;
 pub mod ops;
 pub mod peering;
+pub mod peers;
 pub mod tcp;
 
 pub use inbox::{Delivery, Event, Inbox};
@@ -228,9 +229,31 @@ pub enum Message {
         info: PgInfo,
         log: Vec<LogEntry>,
     },
+    /// A heartbeat between OSDs (`reply` set on the answer, which echoes the stamp).
+    OsdPing {
+        stamp_ns: u64,
+        reply: bool,
+    },
 }
 
 impl Message {
+    /// Whether only an OSD may send this (replication, peering, recovery, heartbeats): from
+    /// anyone else it is refused.
+    pub fn is_osd_only(&self) -> bool {
+        matches!(
+            self,
+            Message::RepOp { .. }
+                | Message::RepOpReply { .. }
+                | Message::PgQuery { .. }
+                | Message::PgNotify { .. }
+                | Message::PgPushRequest { .. }
+                | Message::PgPush { .. }
+                | Message::PgPushAck { .. }
+                | Message::PgActivate { .. }
+                | Message::OsdPing { .. }
+        )
+    }
+
     /// Roughly how many bytes the message's body takes (to size its buffer once).
     fn payload_hint(&self) -> usize {
         let steps = |steps: &[ops::OpStep]| {
@@ -279,6 +302,7 @@ impl Message {
             Message::PgPush { .. } => 25,
             Message::PgPushAck { .. } => 26,
             Message::PgActivate { .. } => 27,
+            Message::OsdPing { .. } => 30,
         }
     }
 }

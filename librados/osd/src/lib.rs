@@ -14,12 +14,13 @@ use rados_store as store;
 
 pub mod class;
 pub mod exec;
+pub mod heartbeat;
 pub mod pg;
 pub mod snap;
 
 use crate::msg::clog::LogLevel;
 use crate::msg::command::{MonCommand, PgStat};
-use crate::msg::{EntityName, Envelope, Inbox, Message, Messenger};
+use crate::msg::{EntityKind, EntityName, Envelope, Event, Inbox, Message, Messenger};
 use crate::osdmap::{OsdMap, PgId};
 use crate::store::ObjectStore;
 use std::collections::{BTreeMap, HashMap};
@@ -79,10 +80,45 @@ impl OsdShared {
 /// How often primaries' PG statistics go to the monitor (when they changed).
 pub const STATS_INTERVAL: Duration = Duration::from_millis(500);
 
+/// An OSD's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OsdConfig {
+    pub heartbeat: heartbeat::HeartbeatConfig,
+    /// Statistics go to the monitor at least this often, as a sign of life
+    /// (`osd_beacon_report_interval`).
+    pub beacon_interval: Duration,
+}
+
+impl Default for OsdConfig {
+    fn default() -> Self {
+        OsdConfig {
+            heartbeat: heartbeat::HeartbeatConfig::default(),
+            beacon_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+impl OsdConfig {
+    /// `osd_heartbeat_interval`, `osd_heartbeat_grace`, `osd_beacon_report_interval`
+    /// (seconds), Ceph's defaults where unset.
+    pub fn from_config(c: &rados_common::Config) -> Result<OsdConfig, rados_common::ConfigError> {
+        let d = OsdConfig::default();
+        Ok(OsdConfig {
+            heartbeat: heartbeat::HeartbeatConfig {
+                interval: c.seconds("osd_heartbeat_interval", d.heartbeat.interval)?,
+                grace: c.seconds("osd_heartbeat_grace", d.heartbeat.grace)?,
+            },
+            beacon_interval: c.seconds("osd_beacon_report_interval", d.beacon_interval)?,
+        })
+    }
+}
+
 /// One OSD daemon.
 pub struct Osd {
     sh: Arc<OsdShared>,
     host: String,
+    /// Where this OSD listens (`IP:PORT/NONCE`), public and cluster; none when embedded.
+    addrs: (Option<String>, Option<String>),
     map: Option<Arc<OsdMap>>,
     pgs: HashMap<PgId, mpsc::UnboundedSender<pg::PgEvent>>,
     /// Client ops from a newer epoch than ours, replayed when the map catches up.
@@ -92,6 +128,11 @@ pub struct Osd {
     seen_up: bool,
     /// The store usage last reported.
     last_usage: Option<(u64, u64, u64)>,
+    cfg: OsdConfig,
+    heartbeats: heartbeat::Heartbeats,
+    last_beacon: Option<std::time::Instant>,
+    /// Stopping: being marked down is what we asked for, not a reason to boot again.
+    stopping: bool,
 }
 
 impl Osd {
@@ -104,18 +145,46 @@ impl Osd {
                 stats: Mutex::new((BTreeMap::new(), false)),
             }),
             host,
+            addrs: (None, None),
             map: None,
             pgs: HashMap::new(),
             waiting_for_map: Vec::new(),
             tid: 0,
             seen_up: false,
             last_usage: None,
+            heartbeats: heartbeat::Heartbeats::new(OsdConfig::default().heartbeat),
+            cfg: OsdConfig::default(),
+            last_beacon: None,
+            stopping: false,
         }
+    }
+
+    /// Runs with these settings.
+    pub fn with_config(mut self, cfg: OsdConfig) -> Osd {
+        self.heartbeats = heartbeat::Heartbeats::new(cfg.heartbeat.clone());
+        self.cfg = cfg;
+        self
+    }
+
+    /// Announces these addresses (`IP:PORT/NONCE`) at boot: where clients and monitors
+    /// reach this OSD, and where other OSDs do when that differs.
+    pub fn with_addrs(mut self, public: String, cluster: Option<String>) -> Osd {
+        self.addrs = (Some(public), cluster);
+        self
     }
 
     fn next_tid(&mut self) -> u64 {
         self.tid += 1;
         self.tid
+    }
+
+    fn boot_message(&self) -> Message {
+        Message::MonCommand(MonCommand::OsdBoot {
+            osd: self.sh.id,
+            host: self.host.clone(),
+            addr: self.addrs.0.clone(),
+            cluster_addr: self.addrs.1.clone(),
+        })
     }
 
     fn epoch(&self) -> u32 {
@@ -136,31 +205,74 @@ impl Osd {
     }
 
     /// Boots, then serves until the inbox closes.
-    pub async fn run(mut self, mut inbox: Inbox) {
+    pub async fn run(self, inbox: Inbox) {
+        self.run_until(inbox, std::future::pending()).await
+    }
+
+    /// Boots, then serves until the inbox closes or `stop` resolves; then it asks the
+    /// monitor to mark it down and waits (a few seconds at most) for a map that does, so
+    /// clients and peers move on at once instead of waiting for heartbeats to miss.
+    pub async fn run_until(
+        mut self,
+        mut inbox: Inbox,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         self.start_existing_pgs();
         self.send_mon(Message::MonGetMap {
             have: 0,
             subscribe: true,
         })
         .await;
-        let boot = Message::MonCommand(MonCommand::OsdBoot {
-            osd: self.sh.id,
-            host: self.host.clone(),
-            addr: None,
-        });
-        self.send_mon(boot).await;
+        self.send_mon(self.boot_message()).await;
         let mut tick = tokio::time::interval(STATS_INTERVAL);
+        let mut hb = tokio::time::interval(self.cfg.heartbeat.interval);
+        hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        let mut stopping: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
-                env = inbox.recv() => {
-                    let Some(env) = env else { break };
-                    self.dispatch(env).await;
+                ev = inbox.next() => match ev {
+                    Some(Event::Msg(env)) => self.dispatch(env).await,
+                    Some(Event::Reset(peer)) => self.on_reset(peer).await,
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    self.send_stats().await;
+                    if stopping.is_some_and(|t| tokio::time::Instant::now() > t)
+                        || (stopping.is_some() && !self.map.as_ref().is_some_and(|m| m.is_up(self.sh.id)))
+                    {
+                        break;
+                    }
                 }
-                _ = tick.tick() => self.send_stats().await,
+                _ = hb.tick(), if stopping.is_none() => self.heartbeat_tick().await,
+                _ = &mut stop, if stopping.is_none() => {
+                    tracing::info!(target: "osd", "osd.{}: stopping; asking to be marked down", self.sh.id);
+                    self.stopping = true;
+                    self.send_mon(Message::MonCommand(MonCommand::OsdMarkMeDown { osd: self.sh.id })).await;
+                    stopping = Some(tokio::time::Instant::now() + Duration::from_secs(3));
+                }
             }
         }
         for (_, tx) in self.pgs.drain() {
             let _ = tx.send(pg::PgEvent::Shutdown);
+        }
+    }
+
+    /// A peer's session was reset. The monitor's: it may have restarted and forgotten our
+    /// subscription, so subscribe and announce ourselves again (the same incarnation changes
+    /// nothing in the map), and report statistics anew.
+    async fn on_reset(&mut self, peer: EntityName) {
+        if peer.kind == EntityKind::Mon && !self.stopping {
+            tracing::info!(target: "osd", "osd.{}: session with {peer} reset; subscribing again", self.sh.id);
+            let have = self.epoch();
+            self.send_mon(Message::MonGetMap {
+                have,
+                subscribe: true,
+            })
+            .await;
+            self.send_mon(self.boot_message()).await;
+            self.last_usage = None;
+            self.sh.stats.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
         }
     }
 
@@ -193,6 +305,79 @@ impl Osd {
         tx
     }
 
+    /// Pings the peers and reports those silent past the grace.
+    async fn heartbeat_tick(&mut self) {
+        let now = std::time::Instant::now();
+        let t = self.heartbeats.tick(now);
+        let stamp_ns = crate::store::transaction::now_ns();
+        for osd in t.ping {
+            let ping = Message::OsdPing {
+                stamp_ns,
+                reply: false,
+            };
+            let tid = self.next_tid();
+            let epoch = self.epoch();
+            if let Err(e) = self
+                .sh
+                .msgr
+                .send(EntityName::osd(osd), tid, epoch, &ping)
+                .await
+            {
+                tracing::debug!(target: "osd", "osd.{}: cannot ping osd.{osd}: {e}", self.sh.id);
+            }
+        }
+        for (osd, silent) in t.failed {
+            tracing::warn!(target: "osd", "osd.{}: no heartbeat from osd.{osd} for {:.1} s; reporting it", self.sh.id, silent.as_secs_f64());
+            self.send_mon(Message::MonCommand(MonCommand::OsdFailure {
+                target: osd,
+                failed_for_ms: silent.as_millis() as u64,
+                alive: false,
+            }))
+            .await;
+        }
+    }
+
+    async fn on_ping(&mut self, env: Envelope) {
+        let Message::OsdPing { stamp_ns, reply } = env.msg else {
+            return;
+        };
+        let Some(from) = env.src.osd_id() else { return };
+        if reply {
+            if self.heartbeats.on_reply(from, std::time::Instant::now()) {
+                tracing::info!(target: "osd", "osd.{}: osd.{from} answers again", self.sh.id);
+                self.withdraw_report(from).await;
+            }
+            return;
+        }
+        let answer = Message::OsdPing {
+            stamp_ns,
+            reply: true,
+        };
+        let epoch = self.epoch();
+        let _ = self.sh.msgr.send(env.src, env.tid, epoch, &answer).await;
+    }
+
+    async fn withdraw_report(&mut self, osd: i32) {
+        self.send_mon(Message::MonCommand(MonCommand::OsdFailure {
+            target: osd,
+            failed_for_ms: 0,
+            alive: true,
+        }))
+        .await;
+    }
+
+    /// The peers to heartbeat, from the map.
+    async fn update_heartbeat_peers(&mut self, sharing: std::collections::BTreeSet<i32>) {
+        let Some(map) = &self.map else { return };
+        let up: Vec<i32> = (0..map.max_osd()).filter(|&o| map.is_up(o)).collect();
+        let sharing = sharing.into_iter().filter(|&o| map.is_up(o)).collect();
+        let peers = heartbeat::choose_peers(self.sh.id, sharing, &up);
+        let gone = self.heartbeats.set_peers(&peers, std::time::Instant::now());
+        for osd in gone {
+            self.withdraw_report(osd).await;
+        }
+    }
+
     async fn send_stats(&mut self) {
         let usage = self
             .sh
@@ -200,15 +385,20 @@ impl Osd {
             .statfs()
             .ok()
             .map(|s| (s.total_bytes, s.used_bytes, s.available_bytes));
+        let now = std::time::Instant::now();
+        let beacon_due = self
+            .last_beacon
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.cfg.beacon_interval);
         let stats = {
             let mut s = self.sh.stats.lock().unwrap_or_else(|e| e.into_inner());
-            if !s.1 && usage == self.last_usage {
+            if !s.1 && usage == self.last_usage && !beacon_due {
                 return;
             }
             s.1 = false;
             s.0.values().cloned().collect::<Vec<_>>()
         };
         self.last_usage = usage;
+        self.last_beacon = Some(now);
         let msg = Message::MonCommand(MonCommand::PgStats {
             osd: self.sh.id,
             stats,
@@ -218,7 +408,12 @@ impl Osd {
     }
 
     async fn dispatch(&mut self, env: Envelope) {
+        if env.msg.is_osd_only() && env.src.osd_id().is_none() {
+            tracing::warn!(target: "osd", "osd.{}: refusing message type {} from {}: only OSDs send it", self.sh.id, env.msg.msg_type(), env.src);
+            return;
+        }
         match &env.msg {
+            Message::OsdPing { .. } => self.on_ping(env).await,
             Message::MonMap { .. } => self.handle_map(env).await,
             Message::MonCommandReply(r) => {
                 if let Err(e) = r {
@@ -327,28 +522,37 @@ impl Osd {
         }
         let map = Arc::new(map);
         tracing::debug!(target: "osd", "osd.{} at epoch {}", self.sh.id, map.epoch());
+        crate::msg::peers::follow_map(self.sh.msgr.network().as_ref(), self.map.as_deref(), &map);
         self.map = Some(map.clone());
         if map.is_up(self.sh.id) {
             self.seen_up = true;
-        } else if self.seen_up {
+        } else if self.seen_up && !self.stopping {
             // Marked down while running: announce ourselves again (a new interval for our PGs).
             self.seen_up = false;
-            let boot = Message::MonCommand(MonCommand::OsdBoot {
-                osd: self.sh.id,
-                host: self.host.clone(),
-                addr: None,
-            });
-            self.send_mon(boot).await;
+            self.send_mon(self.boot_message()).await;
         }
-        // PGs this OSD now serves.
+        // PGs this OSD now serves, and the OSDs it shares them with.
+        let mut sharing = std::collections::BTreeSet::new();
         for pool in map.pools().values() {
             for seed in 0..pool.pg_num {
                 let pgid = PgId::new(pool.id, seed);
-                if !self.pgs.contains_key(&pgid) && self.is_member(pgid) {
+                let m = map.pg_mapping(pgid);
+                if !(m.acting.contains(&self.sh.id) || m.up.contains(&self.sh.id)) {
+                    continue;
+                }
+                sharing.extend(
+                    m.acting
+                        .iter()
+                        .chain(m.up.iter())
+                        .copied()
+                        .filter(|&o| o >= 0),
+                );
+                if !self.pgs.contains_key(&pgid) {
                     self.spawn_pg(pgid);
                 }
             }
         }
+        self.update_heartbeat_peers(sharing).await;
         self.pgs
             .retain(|_, tx| tx.send(pg::PgEvent::Map(map.clone())).is_ok());
         let ready: Vec<Envelope> = {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod daemons;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 

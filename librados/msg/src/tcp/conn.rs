@@ -5,7 +5,7 @@ use super::hello::{self, Handshake, HandshakeError, Hello, TAG_ACK, TAG_MSG};
 use super::session::{dials, Conn, Item, Pair};
 use super::{Listener, Shared};
 use crate::frame::{self, HEADER_LEN};
-use crate::osdmap::EntityAddr;
+use crate::osdmap::{EntityAddr, Fsid};
 use crate::{Delivery, EntityKind, EntityName};
 use bytes::{Bytes, BytesMut};
 use std::sync::atomic::Ordering;
@@ -31,22 +31,18 @@ enum ConnError {
     Closed,
 }
 
-fn my_hello(
-    sh: &Shared,
-    name: EntityName,
-    peer: Option<EntityName>,
-    seen: u64,
-    in_seq: u64,
-) -> Hello {
+/// Our introduction, with no session state yet (the caller fills it in).
+fn my_hello(sh: &Shared, name: EntityName, peer: Option<EntityName>) -> Hello {
     Hello {
-        fsid: sh.cfg.fsid,
+        fsid: sh.fsid(),
         name,
         nonce: sh.nonce,
         features: hello::features::SUPPORTED,
         required: hello::features::REQUIRED,
         peer,
-        seen_nonce: seen,
-        in_seq,
+        out_nonce: 0,
+        in_nonce: 0,
+        in_seq: 0,
         listen_port: sh.listen_port(),
     }
 }
@@ -63,7 +59,7 @@ pub(super) fn ensure_dialing(sh: &Arc<Shared>, pair: &Arc<Pair>) {
 }
 
 /// Dials `pair.peer` until connected (or the pair is closed), backing off between tries.
-async fn dial_loop(sh: Arc<Shared>, mut pair: Arc<Pair>) {
+async fn dial_loop(sh: Arc<Shared>, pair: Arc<Pair>) {
     let mut backoff = sh.cfg.backoff_min;
     let mut stop = sh.stop.subscribe();
     loop {
@@ -82,15 +78,11 @@ async fn dial_loop(sh: Arc<Shared>, mut pair: Arc<Pair>) {
             continue;
         };
         match dial_once(&sh, &pair, addr).await {
-            Ok(p) => {
-                p.out().dialing = false;
-                if !Arc::ptr_eq(&p, &pair) {
-                    pair.out().dialing = false;
-                }
+            Ok(()) => {
+                pair.out().dialing = false;
                 return;
             }
-            Err(DialFailure::Replaced(p)) => pair = p,
-            Err(DialFailure::Failed(e)) => {
+            Err(e) => {
                 tracing::debug!(target: "msg", "{}: cannot reach {} at {}: {e}", pair.local, pair.peer, addr.public);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
@@ -102,33 +94,37 @@ async fn dial_loop(sh: Arc<Shared>, mut pair: Arc<Pair>) {
     }
 }
 
-enum DialFailure {
-    Failed(String),
-    /// The pair was reset during the handshake: go on dialing for the fresh one.
-    Replaced(Arc<Pair>),
-}
-
-/// One connection attempt; returns the pair the connection now serves.
+/// One connection attempt.
 async fn dial_once(
     sh: &Arc<Shared>,
     pair: &Arc<Pair>,
     addr: super::PeerAddr,
-) -> Result<Arc<Pair>, DialFailure> {
-    let fail = |e: String| DialFailure::Failed(e);
+) -> Result<(), String> {
     let stream = tokio::time::timeout(sh.cfg.connect_timeout, TcpStream::connect(addr.public))
         .await
-        .map_err(|_| fail("connect timed out".into()))?
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
     if let Ok(local) = stream.local_addr() {
         sh.state().local_ip.get_or_insert(local.ip());
     }
     let (mut rd, mut wr) = stream.into_split();
-    let (seen, in_seq) = {
-        let seen = pair.out().peer_nonce;
-        (seen, pair.inn.lock().await.in_seq)
+    let conn_id = sh.next_conn.fetch_add(1, Ordering::Relaxed);
+    // This connection also carries the peer's messages to us when it cannot dial us: our
+    // state for that direction is held through the handshake, so no older connection
+    // delivers into it meanwhile.
+    // (Only then: two OSDs dialing each other at once must not wait for each other.)
+    let carries_in = !dials(pair.peer, pair.local);
+    let mut inn = if carries_in {
+        Some(pair.inn.lock().await)
+    } else {
+        None
     };
-    let mine = my_hello(sh, pair.local, Some(pair.peer), seen, in_seq);
+    let mut mine = my_hello(sh, pair.local, Some(pair.peer));
+    mine.out_nonce = pair.out().peer_nonce;
+    if let Some(inn) = &inn {
+        (mine.in_nonce, mine.in_seq) = (inn.peer_nonce, inn.in_seq);
+    }
     let theirs = tokio::time::timeout(sh.cfg.handshake_timeout, async {
         hello::write_handshake(&mut wr, &Handshake::Hello(mine.clone())).await?;
         match hello::read_handshake(&mut rd).await? {
@@ -137,49 +133,89 @@ async fn dial_once(
         }
     })
     .await
-    .map_err(|_| fail("handshake timed out".into()))?
-    .map_err(|e: HandshakeError| fail(e.to_string()))?;
+    .map_err(|_| "handshake timed out".to_string())?
+    .map_err(|e: HandshakeError| e.to_string())?;
     if theirs.name != pair.peer {
-        return Err(fail(format!(
-            "{} answers there, not {}",
-            theirs.name, pair.peer
-        )));
+        return Err(format!("{} answers there, not {}", theirs.name, pair.peer));
+    }
+    if mine.fsid == Fsid::NIL && theirs.name.kind == EntityKind::Mon {
+        // A client told no fsid takes the monitor's.
+        *sh.fsid.lock().unwrap_or_else(|e| e.into_inner()) = theirs.fsid;
+        mine.fsid = theirs.fsid;
     }
     hello::check_peer(&mine, &theirs).map_err(|e| {
         tracing::warn!(target: "msg", "{}: refusing {}: {e}", pair.local, pair.peer);
-        fail(e)
+        e
     })?;
     if addr.nonce != 0 && theirs.nonce != addr.nonce {
-        return Err(fail(format!(
+        return Err(format!(
             "another incarnation of {} answers (the map names {:#x}, it is {:#x})",
             pair.peer, addr.nonce, theirs.nonce
-        )));
+        ));
     }
-    let continues = hello::session_continues(sh.nonce, seen, theirs.nonce, theirs.seen_nonce);
-    let pair = if continues {
-        pair.clone()
-    } else if seen != 0 {
-        let fresh = sh.reset_pair(pair, theirs.nonce);
-        fresh.out().dialing = true;
-        fresh
-    } else {
-        pair.out().peer_nonce = theirs.nonce;
-        pair.clone()
-    };
-    if pair.is_closed() {
-        return Err(DialFailure::Replaced(sh.pair(pair.local, pair.peer)));
+    if let Some(inn) = &mut inn {
+        take_in(sh, pair, inn, &theirs, conn_id).await;
     }
-    let acked = if continues { theirs.in_seq } else { 0 };
-    let conn = start_conn(sh, &pair, rd, wr, !dials(pair.peer, pair.local)).await;
-    if !pair.attach(conn.clone(), acked) {
-        conn.close();
-        return Err(fail(format!(
-            "{} acknowledged messages never sent",
-            pair.peer
-        )));
-    }
+    drop(inn);
+    let out_continues =
+        hello::direction_continues(sh.nonce, mine.out_nonce, theirs.nonce, theirs.in_nonce);
+    let conn = start_conn(sh, pair, conn_id, rd, wr);
+    attach_out(sh, pair, conn, &theirs, out_continues).await?;
     tracing::debug!(target: "msg", "{}: connected to {} at {}", pair.local, pair.peer, addr.public);
-    Ok(pair)
+    Ok(())
+}
+
+/// Settles our state for the peer's messages to us, for the session `theirs` describes:
+/// resumed, or started afresh (telling the entity when an earlier one is lost); and makes
+/// `conn_id` the connection they come on.
+async fn take_in(
+    sh: &Shared,
+    pair: &Pair,
+    inn: &mut super::session::In,
+    theirs: &Hello,
+    conn_id: u64,
+) {
+    let continues =
+        hello::direction_continues(theirs.nonce, theirs.out_nonce, sh.nonce, inn.peer_nonce);
+    if !continues {
+        if inn.peer_nonce != 0 {
+            tracing::info!(target: "msg", "{}: session from {} reset", pair.local, pair.peer);
+            tell_reset(sh, pair).await;
+        }
+        inn.peer_nonce = theirs.nonce;
+        inn.in_seq = 0;
+    }
+    inn.conn_id = conn_id;
+}
+
+/// Sends our messages to the peer over `conn` from now on (see `Pair::attach`).
+async fn attach_out(
+    sh: &Shared,
+    pair: &Pair,
+    conn: Conn,
+    theirs: &Hello,
+    continues: bool,
+) -> Result<(), String> {
+    match pair.attach(conn.clone(), theirs.nonce, continues, theirs.in_seq) {
+        Ok(true) => {
+            tracing::info!(target: "msg", "{}: session to {} reset; unacknowledged messages dropped", pair.local, pair.peer);
+            tell_reset(sh, pair).await;
+            Ok(())
+        }
+        Ok(false) => Ok(()),
+        Err(()) => {
+            conn.close();
+            Err(format!("{} acknowledged messages never sent", pair.peer))
+        }
+    }
+}
+
+/// Puts word of a reset session in the local entity's inbox, before anything the new
+/// session delivers.
+async fn tell_reset(sh: &Shared, pair: &Pair) {
+    if let Some(tx) = sh.local_inbox(pair.local) {
+        let _ = tx.send(Delivery::Reset(pair.peer)).await;
+    }
 }
 
 /// Accepts connections until the network stops.
@@ -229,31 +265,22 @@ async fn accept_one(
             return Err(format!("{}: {reason}", theirs.name));
         }
     };
-    let mine = my_hello(sh, local, None, 0, 0);
     let pair = sh.pair(local, theirs.name);
-    let seen = pair.out().peer_nonce;
-    let in_seq = if seen == theirs.nonce {
-        pair.inn.lock().await.in_seq
-    } else {
-        0
-    };
-    let reply = Hello {
-        seen_nonce: seen,
-        in_seq,
-        ..mine
-    };
-    hello::write_handshake(&mut wr, &Handshake::Hello(reply))
+    let conn_id = sh.next_conn.fetch_add(1, Ordering::Relaxed);
+    // We answer over this connection when we cannot dial the peer.
+    let carries_out = !pair.dialer;
+    let mut inn = pair.inn.lock().await;
+    let mut reply = my_hello(sh, local, None);
+    reply.in_nonce = inn.peer_nonce;
+    reply.in_seq = inn.in_seq;
+    if carries_out {
+        reply.out_nonce = pair.out().peer_nonce;
+    }
+    hello::write_handshake(&mut wr, &Handshake::Hello(reply.clone()))
         .await
         .map_err(|e| e.to_string())?;
-    let continues = hello::session_continues(sh.nonce, seen, theirs.nonce, theirs.seen_nonce);
-    let pair = if continues {
-        pair
-    } else if seen != 0 {
-        sh.reset_pair(&pair, theirs.nonce)
-    } else {
-        pair.out().peer_nonce = theirs.nonce;
-        pair
-    };
+    take_in(sh, &pair, &mut inn, &theirs, conn_id).await;
+    drop(inn);
     let addr = EntityAddr {
         ip: from.ip(),
         port: if theirs.name.kind == EntityKind::Client {
@@ -268,13 +295,11 @@ async fn accept_one(
         },
     };
     sh.state().seen.insert(theirs.name, addr);
-    let conn = start_conn(sh, &pair, rd, wr, true).await;
-    if !pair.dialer {
-        let acked = if continues { theirs.in_seq } else { 0 };
-        if !pair.attach(conn.clone(), acked) {
-            conn.close();
-            return Err(format!("{} acknowledged messages never sent", theirs.name));
-        }
+    let conn = start_conn(sh, &pair, conn_id, rd, wr);
+    if carries_out {
+        let continues =
+            hello::direction_continues(sh.nonce, reply.out_nonce, theirs.nonce, theirs.in_nonce);
+        attach_out(sh, &pair, conn, &theirs, continues).await?;
     }
     tracing::debug!(target: "msg", "{local}: {} connected from {from}", theirs.name);
     Ok(())
@@ -289,7 +314,12 @@ fn admit(sh: &Shared, theirs: &Hello, kind: Listener) -> Result<EntityName, Stri
         Some(p) => return Err(format!("{p} is not here")),
         None => return Err("no entity named".into()),
     };
-    hello::check_peer(&my_hello(sh, local, None, 0, 0), theirs)?;
+    let mut mine = my_hello(sh, local, None);
+    if theirs.fsid == Fsid::NIL && theirs.name.kind == EntityKind::Client {
+        // A client that was told no fsid learns ours from this answer.
+        mine.fsid = Fsid::NIL;
+    }
+    hello::check_peer(&mine, theirs)?;
     if kind == Listener::Cluster && theirs.name.kind != EntityKind::Osd {
         return Err(format!(
             "the cluster address serves OSDs only; {} must use the public address",
@@ -302,31 +332,27 @@ fn admit(sh: &Shared, theirs: &Hello, kind: Listener) -> Result<EntityName, Stri
     Ok(local)
 }
 
-/// Starts a connection's reader and writer. With `takes_in`, the reader delivers the peer's
-/// messages (this connection replaces any earlier one for that direction); otherwise it only
-/// takes acknowledgements.
-async fn start_conn(
+/// Starts a connection's reader and writer (the handshake has made it the connection of
+/// the directions it carries).
+fn start_conn(
     sh: &Arc<Shared>,
     pair: &Arc<Pair>,
+    id: u64,
     rd: OwnedReadHalf,
     wr: OwnedWriteHalf,
-    takes_in: bool,
 ) -> Conn {
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
     let conn = Conn {
-        id: sh.next_conn.fetch_add(1, Ordering::Relaxed),
+        id,
         tx,
         stop: Arc::new(stop_tx),
     };
-    if takes_in {
-        pair.inn.lock().await.conn_id = conn.id;
-    }
     sh.state().conns.insert(conn.id, conn.clone());
     let writer = tokio::spawn(write_loop(
         BufWriter::with_capacity(64 << 10, wr),
         rx,
-        stop_rx.clone(),
+        stop_rx,
     ));
     let (sh2, pair2, conn2) = (sh.clone(), pair.clone(), conn.clone());
     tokio::spawn(async move {

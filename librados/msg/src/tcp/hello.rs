@@ -56,9 +56,12 @@ pub struct Hello {
     pub required: u64,
     /// The entity the initiator means to reach (the acceptor sends `None`).
     pub peer: Option<EntityName>,
-    /// The incarnation of the other side the sender's session state belongs to (0: none),
-    /// and the last sequence number it received in that session.
-    pub seen_nonce: u64,
+    /// For the direction in which the sender sends: the receiver incarnation its state is
+    /// for (0: none).
+    pub out_nonce: u64,
+    /// For the direction in which the sender receives: the sender incarnation its state is
+    /// for (0: none), and the last sequence number it delivered.
+    pub in_nonce: u64,
     pub in_seq: u64,
     /// The port the sender listens on (daemons), for the address others see it at.
     pub listen_port: u16,
@@ -143,16 +146,17 @@ pub fn check_peer(mine: &Hello, theirs: &Hello) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether a session between two incarnations continues after a reconnect: each side still
-/// holds the state of this very pair. Both sides compute it from the same two hellos, so
-/// they agree; otherwise both start the session afresh (and tell their entity it was reset).
-pub fn session_continues(
-    my_nonce: u64,
-    my_seen_nonce: u64,
-    their_nonce: u64,
-    their_seen_nonce: u64,
+/// Whether one direction of a session continues after a reconnect: the sender's state is
+/// for this receiver incarnation and the receiver's for this sender incarnation. Sender and
+/// receiver compute it from the same hellos, so they agree; otherwise both start the
+/// direction afresh.
+pub fn direction_continues(
+    sender_nonce: u64,
+    sender_out_nonce: u64,
+    receiver_nonce: u64,
+    receiver_in_nonce: u64,
 ) -> bool {
-    my_seen_nonce == their_nonce && their_seen_nonce == my_nonce && my_seen_nonce != 0
+    sender_out_nonce == receiver_nonce && receiver_in_nonce == sender_nonce && sender_out_nonce != 0
 }
 
 #[cfg(test)]
@@ -167,7 +171,8 @@ mod tests {
             features: features::SUPPORTED,
             required: features::REQUIRED,
             peer: None,
-            seen_nonce: 0,
+            out_nonce: 0,
+            in_nonce: 0,
             in_seq: 0,
             listen_port: 0,
         }
@@ -226,11 +231,13 @@ mod tests {
     }
 
     #[test]
-    fn sessions_continue_only_when_both_sides_remember_each_other() {
-        assert!(session_continues(1, 2, 2, 1));
-        // The other side restarted (new nonce), or forgot us, or we never met.
-        assert!(!session_continues(1, 2, 3, 1));
-        assert!(!session_continues(1, 2, 2, 0));
-        assert!(!session_continues(1, 0, 2, 0));
+    fn directions_continue_only_when_both_ends_remember_each_other() {
+        assert!(direction_continues(1, 2, 2, 1));
+        // The receiver restarted (new nonce), or forgot us, or we never met.
+        assert!(!direction_continues(1, 2, 3, 1));
+        assert!(!direction_continues(1, 2, 2, 0));
+        assert!(!direction_continues(1, 0, 2, 0));
+        // The sender's state is for another receiver incarnation.
+        assert!(!direction_continues(1, 7, 2, 1));
     }
 }

@@ -93,6 +93,8 @@ struct State {
 
 struct Shared {
     cfg: TcpConfig,
+    /// The cluster's fsid: the configured one, or (a client given none) the first monitor's.
+    fsid: Mutex<Fsid>,
     nonce: u64,
     rt: Handle,
     st: Mutex<State>,
@@ -114,6 +116,7 @@ impl TcpNetwork {
     pub fn new(cfg: TcpConfig, rt: Handle) -> TcpNetwork {
         TcpNetwork {
             sh: Arc::new(Shared {
+                fsid: Mutex::new(cfg.fsid),
                 cfg,
                 nonce: rados_common::random::nonzero_u64(),
                 rt,
@@ -188,6 +191,10 @@ impl Shared {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn fsid(&self) -> Fsid {
+        *self.fsid.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn is_stopped(&self) -> bool {
         *self.stop.borrow()
     }
@@ -216,43 +223,6 @@ impl Shared {
 
     fn existing_pair(&self, local: EntityName, peer: EntityName) -> Option<Arc<Pair>> {
         self.state().pairs.get(&(local, peer)).cloned()
-    }
-
-    /// Replaces `old` (if it is still the current pair) by a fresh session with the peer's
-    /// incarnation `nonce`; tells the local entity when the old one had met the peer.
-    fn reset_pair(&self, old: &Arc<Pair>, nonce: u64) -> Arc<Pair> {
-        let fresh = Arc::new(Pair::new(
-            old.local,
-            old.peer,
-            nonce,
-            self.cfg.session_bytes_max,
-        ));
-        let (current, replaced_now, inbox) = {
-            let mut st = self.state();
-            let key = (old.local, old.peer);
-            match st.pairs.get(&key).cloned() {
-                Some(c) if !Arc::ptr_eq(&c, old) => (c, false, None),
-                _ => {
-                    st.pairs.insert(key, fresh.clone());
-                    (fresh, true, st.locals.get(&old.local).cloned())
-                }
-            }
-        };
-        if !replaced_now {
-            return current;
-        }
-        let met = old.out().peer_nonce != 0;
-        old.close();
-        if met {
-            tracing::info!(target: "msg", "{}: session with {} reset", old.local, old.peer);
-            if let Some(tx) = inbox {
-                let peer = old.peer;
-                self.rt.spawn(async move {
-                    let _ = tx.send(Delivery::Reset(peer)).await;
-                });
-            }
-        }
-        current
     }
 
     /// Ends every session with `peer` (the map says it is down or restarted).
@@ -332,7 +302,7 @@ impl Shared {
             Err(QueueError::Closed) => Err(MsgError::Unreachable(to)),
             Err(QueueError::Full) => {
                 tracing::warn!(target: "msg", "{from}: {to} is not taking messages; resetting the session");
-                self.reset_pair(&pair, 0);
+                pair.abandon_out();
                 Err(MsgError::Unreachable(to))
             }
         }

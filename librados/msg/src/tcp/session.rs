@@ -1,11 +1,13 @@
 //! Sessions: what one local entity and one peer incarnation share across TCP connections.
 //!
-//! A [`Pair`] holds both directions between a local entity and a peer: the messages we send
-//! (numbered, kept until acknowledged so a new connection can resend them in order, and
-//! charged to a byte budget that bounds what is in flight) and the last sequence number we
-//! delivered from the peer (so a resent message is taken once). A pair belongs to one
-//! incarnation of the peer; when either side restarted or forgot the other, the pair is
-//! replaced by a fresh one and the local entity is told (`Delivery::Reset`).
+//! A [`Pair`] holds both directions between a local entity and a peer, each a session of
+//! its own: the messages we send (numbered, kept until acknowledged so a new connection can
+//! resend them in order, and charged to a byte budget that bounds what is in flight) and the
+//! last sequence number we delivered from the peer (so a resent message is taken once). Each
+//! direction belongs to one incarnation of the sender and one of the receiver; the handshake
+//! tells each side which incarnations the other's state is for, and a direction whose two
+//! ends disagree starts afresh (numbering from 1). A sender that drops messages that way, or
+//! a receiver whose sender restarted, tells its entity (`Delivery::Reset`).
 //!
 //! Delivery policy, by who dials: the side that can dial (clients and OSDs toward monitors
 //! and OSDs) keeps its messages across reconnects and waits for room in its budget
@@ -59,7 +61,7 @@ struct Queued {
 
 /// Our side of the session: messages out.
 pub struct Out {
-    /// The peer incarnation this session is with (0: not met yet).
+    /// The receiver incarnation this direction's state is for (0: never connected).
     pub peer_nonce: u64,
     next_seq: u64,
     /// Sent but unacknowledged, then not yet sent; ascending.
@@ -71,6 +73,8 @@ pub struct Out {
 
 /// The peer's side: messages in.
 pub struct In {
+    /// The sender incarnation this direction's state is for (0: none yet).
+    pub peer_nonce: u64,
     pub in_seq: u64,
     /// The connection whose reader may deliver (0: none).
     pub conn_id: u64,
@@ -114,6 +118,7 @@ impl Pair {
                 closed: false,
             }),
             inn: tokio::sync::Mutex::new(In {
+                peer_nonce: 0,
                 in_seq: 0,
                 conn_id: 0,
             }),
@@ -178,21 +183,52 @@ impl Pair {
         true
     }
 
-    /// Sends this session's messages over `conn` from now on: what the peer has (up to
-    /// `acked`) is dropped, the rest is sent again in order. False when `acked` names a
-    /// message never sent.
-    pub fn attach(&self, conn: Conn, acked: u64) -> bool {
-        if !self.ack(acked) {
-            return false;
+    /// Sends this direction's messages over `conn` from now on, to receiver incarnation
+    /// `nonce`. When the direction `continues`, what the receiver has (up to `acked`) is
+    /// dropped and the rest is sent again in order; otherwise it starts afresh: messages of
+    /// an earlier session are dropped (the result says whether there were such), messages
+    /// never sent are numbered from 1. `Err` when `acked` names a message never sent.
+    pub fn attach(&self, conn: Conn, nonce: u64, continues: bool, acked: u64) -> Result<bool, ()> {
+        let mut dropped = false;
+        if continues {
+            if !self.ack(acked) {
+                return Err(());
+            }
+        } else {
+            let mut out = self.out();
+            if out.peer_nonce != 0 {
+                let freed: usize = out.queue.drain(..).map(|q| q.units as usize).sum();
+                out.next_seq = 1;
+                dropped = true;
+                drop(out);
+                self.budget.add_permits(freed);
+            }
         }
         let mut out = self.out();
+        out.peer_nonce = nonce;
         for q in &out.queue {
             let _ = conn.tx.send(Item::Msg(q.seq, q.frame.clone()));
         }
         if let Some(old) = out.conn.replace(conn) {
             old.close();
         }
-        true
+        Ok(dropped)
+    }
+
+    /// Gives up on this direction's messages (the peer took none of them for too long):
+    /// they are dropped and the connection closed; when the peer reconnects, both ends see
+    /// that the direction cannot continue and tell their entities.
+    pub fn abandon_out(&self) {
+        let mut out = self.out();
+        let freed: usize = out.queue.drain(..).map(|q| q.units as usize).sum();
+        out.next_seq = 1;
+        // Matches no incarnation (nonces are random), so the direction cannot resume.
+        out.peer_nonce = u64::MAX;
+        if let Some(c) = out.conn.take() {
+            c.close();
+        }
+        drop(out);
+        self.budget.add_permits(freed);
     }
 
     /// Whether there is anything to send.
@@ -249,18 +285,26 @@ mod tests {
 
     #[tokio::test]
     async fn unacknowledged_messages_are_resent_in_order_on_a_new_connection() {
-        let p = Pair::new(EntityName::osd(1), EntityName::osd(2), 9, 1 << 20);
+        let p = Pair::new(EntityName::osd(1), EntityName::osd(2), 0, 1 << 20);
+        p.send(Bytes::from(vec![9; 10])).await.unwrap();
         let (c1, mut rx1) = conn(1);
-        assert!(p.attach(c1, 0));
-        for i in 0..5u8 {
+        // The first connection: nothing to drop, the queued message numbered 1.
+        assert_eq!(p.attach(c1, 9, false, 0), Ok(false));
+        for i in 0..4u8 {
             p.send(Bytes::from(vec![i; 10])).await.unwrap();
         }
         assert_eq!(seqs(&mut rx1), vec![1, 2, 3, 4, 5]);
         assert!(p.ack(2));
         let (c2, mut rx2) = conn(2);
-        assert!(p.attach(c2, 3));
+        assert_eq!(p.attach(c2, 9, true, 3), Ok(false));
         assert_eq!(seqs(&mut rx2), vec![4, 5]);
         assert!(!p.ack(6), "an ack of a message never sent is an error");
+        // The receiver restarted: the rest is dropped and numbering starts again.
+        let (c3, mut rx3) = conn(3);
+        assert_eq!(p.attach(c3, 10, false, 0), Ok(true));
+        assert!(seqs(&mut rx3).is_empty());
+        p.send(Bytes::from(vec![1; 10])).await.unwrap();
+        assert_eq!(seqs(&mut rx3), vec![1]);
     }
 
     #[tokio::test]

@@ -242,7 +242,8 @@ async fn raw_session(
         features: hello::features::SUPPORTED,
         required: hello::features::REQUIRED,
         peer: Some(peer),
-        seen_nonce: 0,
+        out_nonce: 0,
+        in_nonce: 0,
         in_seq: 0,
         listen_port: 0,
     };
@@ -351,4 +352,40 @@ async fn the_cluster_address_takes_osds_only() {
     assert!(tokio::time::timeout(Duration::from_millis(300), io.next())
         .await
         .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_osds_dialing_each_other_at_once_lose_nothing_and_reset_nothing() {
+    for round in 0..20 {
+        let (a, b) = (EntityName::osd(1), EntityName::osd(2));
+        let (na, mut ia, addr_a) = server(a).await;
+        let (nb, mut ib, addr_b) = server(b).await;
+        na.set_addr(b, at(addr_b));
+        nb.set_addr(a, at(addr_a));
+        let (x, y) = tokio::join!(
+            async {
+                for i in 1..=20 {
+                    send(&na, a, b, i).await.unwrap();
+                }
+            },
+            async {
+                for i in 1..=20 {
+                    send(&nb, b, a, i).await.unwrap();
+                }
+            }
+        );
+        let _ = (x, y);
+        for inbox in [&mut ia, &mut ib] {
+            let mut got = Vec::new();
+            while got.len() < 20 {
+                match next(inbox).await {
+                    Event::Msg(env) => got.push(env.tid),
+                    Event::Reset(p) => panic!("round {round}: a reset from {p}"),
+                }
+            }
+            assert_eq!(got, (1..=20).collect::<Vec<_>>(), "round {round}");
+        }
+        na.shutdown();
+        nb.shutdown();
+    }
 }

@@ -16,6 +16,10 @@ pub struct OsdStateChange {
     pub weight: Option<u32>,
     pub primary_affinity: Option<u32>,
     pub addr: Option<String>,
+    #[serde(default)]
+    pub cluster_addr: Option<String>,
+    #[serde(default)]
+    pub auto_out: Option<bool>,
 }
 
 /// The difference between two consecutive epochs.
@@ -153,11 +157,15 @@ impl OsdMap {
             if let Some(w) = change.weight {
                 o.weight = w.min(crate::crush::WEIGHT_IN);
             }
+            if let Some(a) = change.auto_out {
+                o.auto_out = a;
+            }
             if let Some(a) = change.primary_affinity {
                 o.primary_affinity = a.min(super::DEFAULT_PRIMARY_AFFINITY);
             }
             if let Some(addr) = &change.addr {
                 o.addr = Some(addr.clone());
+                o.cluster_addr = change.cluster_addr.clone();
             }
         }
         for (pg, osds) in &inc.new_pg_temp {

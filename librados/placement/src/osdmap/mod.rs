@@ -53,9 +53,16 @@ pub struct OsdInfo {
     pub weight: u32,
     /// Share of PGs for which the OSD may act as primary (16.16).
     pub primary_affinity: u32,
-    /// Where the OSD listens (for the distributed deployment).
+    /// Where the OSD listens for clients and monitors (for the distributed deployment), as
+    /// an entity address `IP:PORT/NONCE` whose nonce names the OSD's incarnation.
     #[serde(default)]
     pub addr: Option<String>,
+    /// Where it listens for other OSDs, when that is a separate address.
+    #[serde(default)]
+    pub cluster_addr: Option<String>,
+    /// The monitor marked it out because it stayed down (it is marked in when it boots).
+    #[serde(default)]
+    pub auto_out: bool,
     /// Epoch the OSD last came up.
     #[serde(default)]
     pub up_from: u32,
@@ -72,6 +79,8 @@ impl Default for OsdInfo {
             weight: 0,
             primary_affinity: DEFAULT_PRIMARY_AFFINITY,
             addr: None,
+            cluster_addr: None,
+            auto_out: false,
             up_from: 0,
             down_at: 0,
         }

@@ -1,0 +1,146 @@
+//! The cluster as daemon processes on 127.0.0.1: clients of every kind across processes,
+//! one daemon stopped and started alone, and OSDs that die or freeze detected and recovered
+//! from.
+
+mod common;
+
+use common::daemons::{log_mentions, Daemons, FAST};
+use librados::WriteOp;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn clean(s: &librados::client::ClusterStatus) -> bool {
+    s.num_up_osds == s.num_osds
+        && !s.pgs_by_state.is_empty()
+        && s.pgs_by_state.keys().all(|k| k == "active+clean")
+}
+
+#[test]
+fn clients_in_separate_processes_share_the_cluster() {
+    let d = Daemons::create(3, FAST);
+    let r = d.client();
+    let io = r.ioctx("data").unwrap();
+    // Objects, compound ops, xattrs, omap, snapshots and listing over TCP.
+    io.write_full("a", &b"from rust"[..]).unwrap();
+    let mut op = WriteOp::new();
+    op.set_xattr("k", &b"v"[..])
+        .omap_set([(&b"o1"[..], &b"x"[..])])
+        .append(&b"+"[..]);
+    io.operate("a", &op).unwrap();
+    assert_eq!(&io.read_full("a").unwrap()[..], b"from rust+");
+    let snap = io.snap_create("s1").unwrap();
+    io.write_full("a", &b"changed"[..]).unwrap();
+    assert_eq!(&io.at_snap(snap).read_full("a").unwrap()[..], b"from rust+");
+    // Another process sees it, with Ceph's syntax.
+    assert_eq!(d.cli_ok(&["-p", "data", "get", "a", "-"]), "changed");
+    assert_eq!(d.cli_ok(&["-p", "data", "getxattr", "a", "k"]), "v");
+    assert!(d.cli_ok(&["-p", "data", "ls"]).lines().any(|l| l == "a"));
+    // A watch in one process, a notify from another.
+    let conf = d.conf();
+    let mut watcher = Command::new(env!("CARGO_BIN_EXE_rados"))
+        .args(["-c", conf.to_str().unwrap(), "-p", "data", "watch", "a"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watcher.stdout.take().unwrap()).lines();
+    assert!(lines.next().unwrap().unwrap().contains("press enter"));
+    let replies = io
+        .notify("a", &b"ping-across-processes"[..], Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(replies.acks.len(), 1, "{replies:?}");
+    let notify = lines.next().unwrap().unwrap();
+    assert!(notify.starts_with("NOTIFY"), "{notify}");
+    let dump: Vec<String> = (0..2).map(|_| lines.next().unwrap().unwrap()).collect();
+    assert!(dump.join("").contains("ping-across-proc"), "{dump:?}");
+    watcher.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(watcher.wait().unwrap().success());
+    // A third client, from another process, follows the cluster log.
+    let log = d.cli_ok(&["log", "last", "5"]);
+    assert!(!log.is_empty());
+    // One daemon stopped and started alone.
+    let out = d.cluster("stop", &["osd.2"]);
+    assert!(out.status.success());
+    d.wait_for(&r, "osd.2 down", Duration::from_secs(20), |s| {
+        s.num_up_osds == 2
+    });
+    io.write_full("b", &b"while osd.2 is away"[..]).unwrap();
+    d.start("osd.2");
+    d.wait_for(&r, "a clean cluster", Duration::from_secs(60), clean);
+    assert_eq!(&io.read_full("b").unwrap()[..], b"while osd.2 is away");
+    let status = String::from_utf8_lossy(&d.cluster("status", &[]).stdout).into_owned();
+    assert!(status.contains("osd.2: running"), "{status}");
+    assert!(status.contains("32 active+clean"), "{status}");
+}
+
+#[test]
+fn a_frozen_or_killed_osd_is_marked_down_and_comes_back() {
+    let d = Daemons::create(4, FAST);
+    let r = d.client();
+    // Frozen: its peers report it; resumed, it finds itself down and boots again.
+    d.signal("osd.1", libc::SIGSTOP);
+    let t0 = Instant::now();
+    d.wait_for(&r, "osd.1 marked down", Duration::from_secs(20), |s| {
+        s.num_up_osds == 3
+    });
+    let detected = t0.elapsed();
+    assert!(
+        log_mentions(&d.path(), "mon.0", "osd.1 failed"),
+        "{}",
+        d.logs()
+    );
+    d.signal("osd.1", libc::SIGCONT);
+    d.wait_for(&r, "osd.1 up again", Duration::from_secs(20), |s| {
+        s.num_up_osds == 4
+    });
+    // Killed: the same, and a restarted process takes its place.
+    d.signal("osd.3", libc::SIGKILL);
+    d.wait_for(&r, "osd.3 marked down", Duration::from_secs(20), |s| {
+        s.num_up_osds == 3
+    });
+    d.start("osd.3");
+    d.wait_for(&r, "a clean cluster", Duration::from_secs(60), clean);
+    eprintln!("a frozen OSD was marked down after {detected:?}");
+}
+
+#[test]
+fn bad_configuration_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x");
+    std::fs::create_dir_all(&p).unwrap();
+    std::fs::write(p.join("cluster.conf"), "[global]\nfsid = nonsense\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rados"))
+        .args(["daemon", "mon", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no valid fsid"), "{err}");
+    std::fs::write(
+        p.join("cluster.conf"),
+        "[global]\nfsid = 6f1e0b9a-1c2d-4e5f-8a9b-0c1d2e3f4a5b\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rados"))
+        .args(["daemon", "osd", p.to_str().unwrap(), "--id", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no mon_host"), "{err}");
+    let conf = dir.path().join("client.conf");
+    std::fs::write(
+        &conf,
+        "[global]\nmon_host = 127.0.0.1:1\nclient_mount_timeout = 1\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rados"))
+        .args(["-c", conf.to_str().unwrap(), "lspools"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "no monitor there");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("couldn't connect to cluster"), "{err}");
+}
