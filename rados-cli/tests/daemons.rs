@@ -144,3 +144,97 @@ fn bad_configuration_fails_clearly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("couldn't connect to cluster"), "{err}");
 }
+
+/// A client whose operations give up after `secs`.
+fn impatient(d: &Daemons, secs: u32) -> librados::Rados {
+    let mut c = librados::Config::from_file(d.conf()).unwrap();
+    c.set("rados_osd_op_timeout", &secs.to_string());
+    librados::Rados::connect(&c).unwrap()
+}
+
+fn active_pgs(r: &librados::Rados) -> u32 {
+    r.status()
+        .unwrap()
+        .pgs_by_state
+        .iter()
+        .filter(|(k, _)| k.starts_with("active"))
+        .map(|(_, n)| *n)
+        .sum()
+}
+
+#[test]
+fn a_revived_stale_osd_does_not_serve_old_data() {
+    let d = Daemons::create(3, FAST);
+    let r = d.client();
+    // min_size 1: one OSD alone could serve, so only peering keeps the stale one from it.
+    r.create_pool_with("stale", Some(8), Some(3)).unwrap();
+    r.pool_set("stale", "min_size", "1").unwrap();
+    let io = r.ioctx("stale").unwrap();
+    for i in 0..16 {
+        io.write_full(&format!("o{i}"), b"v1".to_vec()).unwrap();
+    }
+    let out = d.cluster("stop", &["osd.0"]);
+    assert!(out.status.success());
+    for i in 0..16 {
+        io.write_full(&format!("o{i}"), b"v2".to_vec()).unwrap();
+    }
+    let out = d.cluster("stop", &["osd.1", "osd.2"]);
+    assert!(out.status.success());
+    d.start("osd.0");
+    d.wait_for(&r, "osd.0 alone up", Duration::from_secs(20), |s| {
+        s.num_up_osds == 1
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let s = r.status().unwrap();
+    assert!(
+        s.pgs_by_state.keys().any(|k| k.contains("down")),
+        "the stale copy's PGs are down: {s:?}"
+    );
+    let quick = impatient(&d, 3);
+    let qio = quick.ioctx("stale").unwrap();
+    match qio.read_full("o0") {
+        Err(e) => assert_eq!(e.errno(), librados::errno::ETIMEDOUT, "{e}"),
+        Ok(data) => panic!("a stale copy answered: {data:?}"),
+    }
+    // osd.1 has the newer writes: with it back, everything reads v2.
+    d.start("osd.1");
+    d.wait_for(&r, "active PGs again", Duration::from_secs(60), |s| {
+        s.num_up_osds == 2 && s.pgs_by_state.keys().all(|k| k.starts_with("active"))
+    });
+    for i in 0..16 {
+        assert_eq!(&io.read_full(&format!("o{i}")).unwrap()[..], b"v2", "o{i}");
+    }
+    d.start("osd.2");
+    d.wait_for(&r, "a clean cluster", Duration::from_secs(60), clean);
+}
+
+#[test]
+fn writes_wait_while_too_few_replicas_are_up_and_complete_when_one_returns() {
+    let d = Daemons::create(3, FAST);
+    let r = d.client();
+    r.create_pool_with("p", Some(8), Some(3)).unwrap();
+    r.pool_set("p", "min_size", "2").unwrap();
+    let io = r.ioctx("p").unwrap();
+    io.write_full("x", b"before".to_vec()).unwrap();
+    let out = d.cluster("stop", &["osd.1", "osd.2"]);
+    assert!(out.status.success());
+    d.wait_for(&r, "two OSDs down", Duration::from_secs(20), |s| {
+        s.num_up_osds == 1
+    });
+    assert_eq!(active_pgs(&r), 0, "below min_size nothing is active");
+    let writer = {
+        let io = io.clone();
+        std::thread::spawn(move || io.write_full("x", b"after".to_vec()))
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !writer.is_finished(),
+        "the write waits, it does not fail or land"
+    );
+    d.start("osd.2");
+    writer.join().unwrap().unwrap();
+    assert_eq!(&io.read_full("x").unwrap()[..], b"after");
+    d.start("osd.1");
+    d.wait_for(&r, "a clean cluster", Duration::from_secs(60), clean);
+    assert_eq!(&io.read_full("x").unwrap()[..], b"after");
+}

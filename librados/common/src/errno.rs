@@ -20,6 +20,7 @@ pub const EROFS: i32 = 30;
 pub const ERANGE: i32 = 34;
 pub const ENAMETOOLONG: i32 = 36;
 pub const ENOTEMPTY: i32 = 39;
+pub const ENOMSG: i32 = 42;
 pub const ENODATA: i32 = 61;
 pub const EOVERFLOW: i32 = 75;
 pub const EMSGSIZE: i32 = 90;

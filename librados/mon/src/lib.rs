@@ -105,6 +105,11 @@ pub struct Monitor {
     log_subscribers: BTreeMap<EntityName, LogLevel>,
     failures: failure::Failures,
     failure_config: failure::FailureConfig,
+    /// Records in the log since it began or was last compacted.
+    log_records: usize,
+    /// PG activations waiting to be recorded in one epoch: who asked, its tid, the PG, the
+    /// interval and the acting set.
+    activating: Vec<(EntityName, u64, crate::osdmap::PgId, u32, Vec<i32>)>,
 }
 
 pub use crate::msg::clog::MAX_LOG_MESSAGE_BYTES;
@@ -128,6 +133,7 @@ impl Monitor {
             records.push(genesis);
         }
         let state = MonState::replay(&records, config)?;
+        let log_records = records.len();
         tracing::info!(target: "mon", "monitor open at epoch {} ({} log records)", state.map().epoch(), records.len());
         let clog = cluster_log::ClusterLog::open(&dir.join("cluster-log"))?;
         Ok(Monitor {
@@ -139,6 +145,8 @@ impl Monitor {
             log_subscribers: BTreeMap::new(),
             failures: failure::Failures::new(std::time::Instant::now()),
             failure_config: failure::FailureConfig::default(),
+            log_records,
+            activating: Vec::new(),
         })
     }
 
@@ -174,11 +182,19 @@ impl Monitor {
                         self.check_failures().await;
                         continue;
                     }
+                    _ = tokio::time::sleep(ACTIVATION_BATCH), if !self.activating.is_empty() => {
+                        self.record_activations().await;
+                        continue;
+                    }
                 },
                 Some(at) => tokio::select! {
                     ev = inbox.next() => ev,
                     _ = tick.tick() => {
                         self.check_failures().await;
+                        continue;
+                    }
+                    _ = tokio::time::sleep(ACTIVATION_BATCH), if !self.activating.is_empty() => {
+                        self.record_activations().await;
                         continue;
                     }
                     _ = tokio::time::sleep_until(at) => {
@@ -240,6 +256,24 @@ impl Monitor {
                 self.failures.beacon(osd, std::time::Instant::now());
                 if let Some(u) = usage {
                     self.state.osd_usage.insert(osd, u);
+                }
+            }
+            Message::MonCommand(MonCommand::PgActivating {
+                pgid,
+                interval,
+                acting,
+            }) => {
+                let primary = self.state.map().pg_mapping(pgid).acting_primary;
+                if env.src.osd_id() != Some(primary) {
+                    let refused =
+                        MonError::NotPermitted(format!("{} is not pg {pgid}'s primary", env.src));
+                    self.reply(env.src, env.tid, Err(refused)).await;
+                    return;
+                }
+                self.activating
+                    .push((env.src, env.tid, pgid, interval, acting));
+                if self.activating.len() >= MAX_ACTIVATION_BATCH {
+                    self.record_activations().await;
                 }
             }
             Message::MonCommand(MonCommand::OsdFailure {
@@ -305,6 +339,16 @@ impl Monitor {
         cmd: &MonCommand,
     ) -> Result<crate::msg::command::MonReply, MonError> {
         let proposal = self.state.propose(cmd)?;
+        let changes = !proposal.records.is_empty();
+        let reply = self.commit(proposal).await?;
+        if changes {
+            tracing::debug!(target: "mon", "{cmd:?} -> epoch {}", self.state.map().epoch());
+        }
+        Ok(reply)
+    }
+
+    /// Makes a proposal's records durable, then applies them.
+    async fn commit(&mut self, proposal: Proposal) -> Result<MonReply, MonError> {
         if !proposal.records.is_empty() {
             let log = self.log.clone();
             let records = proposal.records.clone();
@@ -318,9 +362,71 @@ impl Monitor {
             for r in &proposal.records {
                 self.state.apply(r)?;
             }
-            tracing::debug!(target: "mon", "{cmd:?} -> epoch {}", self.state.map().epoch());
+            self.log_records += proposal.records.len();
+            if self.log_records >= CHECKPOINT_RECORDS {
+                self.compact_log().await;
+            }
         }
         Ok(proposal.reply)
+    }
+
+    /// Records the PG activations that came in since the last batch, in one epoch, and
+    /// answers each primary.
+    async fn record_activations(&mut self) {
+        let batch = std::mem::take(&mut self.activating);
+        let entries: Vec<_> = batch
+            .iter()
+            .map(|(_, _, pgid, interval, acting)| (*pgid, *interval, acting.clone()))
+            .collect();
+        let proposal = match self.state.pg_activating(&entries) {
+            Ok(p) => p,
+            Err(e) => {
+                for (src, tid, ..) in batch {
+                    self.reply(src, tid, Err(MonError::Invalid(e.to_string())))
+                        .await;
+                }
+                return;
+            }
+        };
+        let result = self.commit(proposal).await;
+        for (src, tid, pgid, interval, _) in batch {
+            let recorded = self
+                .state
+                .map()
+                .pg_active(pgid)
+                .is_some_and(|a| a.epoch >= interval);
+            let reply = match &result {
+                Ok(r) if recorded => Ok(r.clone()),
+                Ok(_) => Err(MonError::Invalid(format!(
+                    "pg {pgid}: the map has moved on from interval {interval}"
+                ))),
+                Err(e) => Err(MonError::Invalid(e.to_string())),
+            };
+            self.reply(src, tid, reply).await;
+        }
+        self.publish().await;
+    }
+
+    /// Replaces the log by one checkpoint of the state (atomically: a new file renamed over
+    /// the old), so a long-lived cluster's log stays bounded. Subscribers further behind
+    /// than the incrementals kept in memory get a full map, as they would anyway.
+    async fn compact_log(&mut self) {
+        let checkpoint = self.state.checkpoint();
+        let log = self.log.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            log.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .rewrite(std::slice::from_ref(&checkpoint))
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => {
+                tracing::info!(target: "mon", "log compacted at epoch {} ({} records before)", self.state.map().epoch(), self.log_records);
+                self.log_records = 1;
+            }
+            Ok(Err(e)) => tracing::error!(target: "mon", "cannot compact the log: {e}"),
+            Err(e) => tracing::error!(target: "mon", "cannot compact the log: {e}"),
+        }
     }
 
     /// Marks down the OSDs their peers report or that fell silent, and out those down for
@@ -516,6 +622,14 @@ impl Monitor {
         }
     }
 }
+
+/// PG activations are recorded together when they come within this long of each other.
+pub const ACTIVATION_BATCH: Duration = Duration::from_millis(5);
+/// At most this many PG activations go into one epoch.
+pub const MAX_ACTIVATION_BATCH: usize = 256;
+
+/// The log is compacted into one checkpoint once it holds this many records.
+pub const CHECKPOINT_RECORDS: usize = 1000;
 
 /// How often the monitor looks for failed and long-down OSDs.
 pub const FAILURE_TICK: Duration = Duration::from_millis(500);

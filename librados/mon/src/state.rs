@@ -27,6 +27,9 @@ pub enum LogRecord {
     Map(Box<Incremental>),
     /// Client ids below `next` are taken.
     ClientIds { next: u64 },
+    /// Everything the records before it made, at once: a log that starts with this instead
+    /// of `Create` has been compacted (see [`MonState::checkpoint`]).
+    Checkpoint { map: Box<OsdMap>, next_client: u64 },
 }
 
 /// Settings that shape new pools and OSDs.
@@ -77,21 +80,25 @@ impl MonState {
         Ok(LogRecord::Create { map: Box::new(map) })
     }
 
-    /// Rebuilds the state from the log, starting with its `Create` record.
+    /// Rebuilds the state from the log, starting with its `Create` (or `Checkpoint`) record.
     pub fn replay<'a>(
         records: impl IntoIterator<Item = &'a LogRecord>,
         config: MonConfig,
     ) -> Result<MonState, MonError> {
         let mut it = records.into_iter();
-        let Some(LogRecord::Create { map }) = it.next() else {
-            return Err(MonError::Corrupt(
-                "the log does not begin with the cluster's creation".into(),
-            ));
+        let (map, next_client) = match it.next() {
+            Some(LogRecord::Create { map }) => (map, 1),
+            Some(LogRecord::Checkpoint { map, next_client }) => (map, *next_client),
+            _ => {
+                return Err(MonError::Corrupt(
+                    "the log does not begin with the cluster's creation or a checkpoint".into(),
+                ))
+            }
         };
         let mut state = MonState {
             map: (**map).clone(),
             incrementals: VecDeque::new(),
-            next_client: 1,
+            next_client,
             pg_stats: BTreeMap::new(),
             osd_usage: BTreeMap::new(),
             config,
@@ -104,6 +111,14 @@ impl MonState {
 
     pub fn map(&self) -> &OsdMap {
         &self.map
+    }
+
+    /// The one record a compacted log needs to rebuild this state.
+    pub fn checkpoint(&self) -> LogRecord {
+        LogRecord::Checkpoint {
+            map: Box::new(self.map.clone()),
+            next_client: self.next_client,
+        }
     }
 
     /// Incrementals after `have`, when all of them are still kept.
@@ -127,8 +142,10 @@ impl MonState {
     /// Applies a durable record.
     pub fn apply(&mut self, record: &LogRecord) -> Result<(), MonError> {
         match record {
-            LogRecord::Create { .. } => {
-                return Err(MonError::Corrupt("a second creation record".into()))
+            LogRecord::Create { .. } | LogRecord::Checkpoint { .. } => {
+                return Err(MonError::Corrupt(
+                    "a creation or checkpoint record after the first".into(),
+                ))
             }
             LogRecord::Map(inc) => {
                 self.map.apply_incremental(inc)?;
@@ -228,6 +245,11 @@ impl MonState {
                     }))
                 }
             }
+            MonCommand::PgActivating {
+                pgid,
+                interval,
+                acting,
+            } => self.pg_activating(&[(*pgid, *interval, acting.clone())]),
             MonCommand::PgStats { .. } | MonCommand::OsdFailure { .. } => Err(MonError::Invalid(
                 "PG statistics and failure reports are reports, not commands".into(),
             )),
@@ -264,6 +286,48 @@ impl MonState {
 
     pub(super) fn next_inc(&self) -> Incremental {
         Incremental::next(&self.map)
+    }
+
+    /// Records PGs' newest active intervals in one epoch: those whose acting set is still
+    /// the map's and whose interval began at or before it (the others' primaries see a
+    /// newer map and peer again). Fails only when none is current.
+    pub fn pg_activating(&self, entries: &[(PgId, u32, Vec<i32>)]) -> Result<Proposal, MonError> {
+        let mut inc = self.next_inc();
+        for (pgid, interval, acting) in entries {
+            let current = self
+                .map
+                .pool(pgid.pool)
+                .is_some_and(|p| pgid.seed < p.pg_num)
+                && *interval <= self.map.epoch()
+                && self.map.pg_mapping(*pgid).acting == *acting;
+            let known = self
+                .map
+                .pg_active(*pgid)
+                .is_some_and(|a| a.epoch >= *interval);
+            if current && !known {
+                inc.new_pg_active.insert(
+                    *pgid,
+                    crate::osdmap::PgActive {
+                        epoch: *interval,
+                        acting: acting.clone(),
+                    },
+                );
+            }
+        }
+        if inc.new_pg_active.is_empty() {
+            let all_known = entries.iter().all(|(pgid, interval, _)| {
+                self.map
+                    .pg_active(*pgid)
+                    .is_some_and(|a| a.epoch >= *interval)
+            });
+            if all_known {
+                return Ok(self.unchanged(String::new()));
+            }
+            return Err(MonError::Invalid(
+                "the map has moved on: the PG's acting set is no longer that".into(),
+            ));
+        }
+        Ok(self.changed(inc, String::new()))
     }
 
     pub(super) fn changed(&self, inc: Incremental, message: String) -> Proposal {

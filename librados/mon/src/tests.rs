@@ -553,3 +553,60 @@ fn blocklist_entries_are_added_listed_removed_and_expire() {
     run(&mut st, &mut log, MonCommand::BlocklistClear).unwrap();
     assert!(st.map().blocklist().is_empty());
 }
+
+#[tokio::test]
+async fn the_log_is_compacted_into_a_checkpoint_that_replays_to_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let net: std::sync::Arc<dyn crate::msg::Network> =
+        std::sync::Arc::new(crate::msg::LocalNetwork::new());
+    let msgr = crate::msg::Messenger::new(crate::msg::EntityName::mon(0), net);
+    let mut m =
+        super::Monitor::open(dir.path(), Fsid([2; 16]), MonConfig::default(), msgr).unwrap();
+    for osd in 0..3 {
+        m.command(&MonCommand::OsdBoot {
+            osd,
+            host: format!("host{osd}"),
+            addr: None,
+            cluster_addr: None,
+        })
+        .await
+        .unwrap();
+    }
+    let mut last_client = 0;
+    for i in 0..super::CHECKPOINT_RECORDS + 10 {
+        if i % 100 == 0 {
+            if let MonReply::ClientId(id) = m.command(&MonCommand::AllocClientId).await.unwrap() {
+                last_client = id;
+            }
+        } else {
+            m.command(&MonCommand::OsdReweight {
+                id: (i % 3) as i32,
+                weight: 0.5 + (i % 2) as f64 / 2.0,
+            })
+            .await
+            .unwrap();
+        }
+    }
+    let epoch = m.state().map().epoch();
+    let (_, records) = crate::log::MonLog::open(&dir.path().join("log")).unwrap();
+    assert!(
+        records.len() < 50,
+        "compacted: {} records for epoch {epoch}",
+        records.len()
+    );
+    assert!(matches!(records[0], LogRecord::Checkpoint { .. }));
+    drop(m);
+    let net: std::sync::Arc<dyn crate::msg::Network> =
+        std::sync::Arc::new(crate::msg::LocalNetwork::new());
+    let msgr = crate::msg::Messenger::new(crate::msg::EntityName::mon(0), net);
+    let mut m =
+        super::Monitor::open(dir.path(), Fsid([2; 16]), MonConfig::default(), msgr).unwrap();
+    assert_eq!(m.state().map().epoch(), epoch, "reopened at the same epoch");
+    let MonReply::ClientId(next) = m.command(&MonCommand::AllocClientId).await.unwrap() else {
+        panic!("a client id")
+    };
+    assert!(
+        next > last_client,
+        "client ids are never reused: {next} after {last_client}"
+    );
+}

@@ -9,9 +9,8 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum MonCommand {
     /// An OSD announces it is running (marks it up; a new OSD is also added to CRUSH under
-    /// `host` and marked in).
-    /// An OSD starting (or announcing itself again): its CRUSH host, and where it listens
-    /// (`IP:PORT/NONCE`; none in the embedded deployment).
+    /// `host` and marked in), with where it listens (`IP:PORT/NONCE`; none in the embedded
+    /// deployment).
     OsdBoot {
         osd: i32,
         host: String,
@@ -165,6 +164,13 @@ pub enum MonCommand {
     /// when it boots (refused from anyone else).
     OsdAutoOut {
         osd: i32,
+    },
+    /// A PG's primary, about to activate it in `interval` with `acting`: record that in the
+    /// map first (answered once the map has it; refused if the map has moved on).
+    PgActivating {
+        pgid: crate::osdmap::PgId,
+        interval: u32,
+        acting: Vec<i32>,
     },
     /// A primary's report of its PGs' states and usage (also the OSD's beacon: it is sent at
     /// least every `osd_beacon_report_interval`).

@@ -77,6 +77,11 @@ impl OsdShared {
     }
 }
 
+/// Client requests that may wait for a newer map at once.
+pub const MAX_WAITING_FOR_MAP: usize = 4096;
+/// How long a client request may wait for a newer map before it is told to retry.
+pub const WAITING_FOR_MAP_MAX_AGE: Duration = Duration::from_secs(10);
+
 /// How often primaries' PG statistics go to the monitor (when they changed).
 pub const STATS_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -121,8 +126,11 @@ pub struct Osd {
     addrs: (Option<String>, Option<String>),
     map: Option<Arc<OsdMap>>,
     pgs: HashMap<PgId, mpsc::UnboundedSender<pg::PgEvent>>,
-    /// Client ops from a newer epoch than ours, replayed when the map catches up.
-    waiting_for_map: Vec<Envelope>,
+    /// Client ops from a newer epoch than ours, replayed when the map catches up (bounded:
+    /// see [`MAX_WAITING_FOR_MAP`] and [`WAITING_FOR_MAP_MAX_AGE`]), with when each came.
+    waiting_for_map: Vec<(Envelope, std::time::Instant)>,
+    /// The newest epoch a client claimed, which we asked the monitor for.
+    asked_epoch: u32,
     tid: u64,
     /// A map has shown this OSD up since it booted.
     seen_up: bool,
@@ -149,6 +157,7 @@ impl Osd {
             map: None,
             pgs: HashMap::new(),
             waiting_for_map: Vec::new(),
+            asked_epoch: 0,
             tid: 0,
             seen_up: false,
             last_usage: None,
@@ -238,6 +247,7 @@ impl Osd {
                 },
                 _ = tick.tick() => {
                     self.send_stats().await;
+                    self.expire_waiting_for_map();
                     if stopping.is_some_and(|t| tokio::time::Instant::now() > t)
                         || (stopping.is_some() && !self.map.as_ref().is_some_and(|m| m.is_up(self.sh.id)))
                     {
@@ -423,7 +433,7 @@ impl Osd {
             Message::OsdOp(op) => {
                 let pgid = op.pgid;
                 if env.epoch > self.epoch() {
-                    self.waiting_for_map.push(env);
+                    self.wait_for_map(env).await;
                     return;
                 }
                 self.route_pg(pgid, env, false);
@@ -431,7 +441,7 @@ impl Osd {
             Message::PgList(req) => {
                 let pgid = req.pgid;
                 if env.epoch > self.epoch() {
-                    self.waiting_for_map.push(env);
+                    self.wait_for_map(env).await;
                     return;
                 }
                 self.route_pg(pgid, env, false);
@@ -455,6 +465,41 @@ impl Osd {
             other => {
                 tracing::warn!(target: "osd", "osd.{}: unexpected message type {} from {}", self.sh.id, other.msg_type(), env.src)
             }
+        }
+    }
+
+    /// Parks a client request from a newer epoch than ours until the map catches up, and
+    /// asks the monitor for that map. A full queue, or a request parked too long (a client
+    /// may claim any epoch), is answered "retry at our epoch".
+    async fn wait_for_map(&mut self, env: Envelope) {
+        if env.epoch > self.asked_epoch {
+            self.asked_epoch = env.epoch;
+            let have = self.epoch();
+            self.send_mon(Message::MonGetMap {
+                have,
+                subscribe: true,
+            })
+            .await;
+        }
+        if self.waiting_for_map.len() >= MAX_WAITING_FOR_MAP {
+            tracing::warn!(target: "osd", "osd.{}: {} requests wait for newer maps; refusing one from {}", self.sh.id, self.waiting_for_map.len(), env.src);
+            pg::reply_without_pg(&self.sh, self.epoch(), env);
+            return;
+        }
+        self.waiting_for_map.push((env, std::time::Instant::now()));
+    }
+
+    /// Answers "retry" to requests that waited for a map longer than they may.
+    fn expire_waiting_for_map(&mut self) {
+        let now = std::time::Instant::now();
+        let epoch = self.epoch();
+        let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_for_map)
+            .into_iter()
+            .partition(|(_, t)| now.saturating_duration_since(*t) > WAITING_FOR_MAP_MAX_AGE);
+        self.waiting_for_map = keep;
+        for (env, _) in old {
+            tracing::debug!(target: "osd", "osd.{}: {} claimed epoch {} (we have {epoch}); retry", self.sh.id, env.src, env.epoch);
+            pg::reply_without_pg(&self.sh, epoch, env);
         }
     }
 
@@ -555,15 +600,15 @@ impl Osd {
         self.update_heartbeat_peers(sharing).await;
         self.pgs
             .retain(|_, tx| tx.send(pg::PgEvent::Map(map.clone())).is_ok());
-        let ready: Vec<Envelope> = {
+        let ready: Vec<(Envelope, std::time::Instant)> = {
             let epoch = map.epoch();
             let (ready, later) = std::mem::take(&mut self.waiting_for_map)
                 .into_iter()
-                .partition(|e| e.epoch <= epoch);
+                .partition(|(e, _)| e.epoch <= epoch);
             self.waiting_for_map = later;
             ready
         };
-        for env in ready {
+        for (env, _) in ready {
             Box::pin(self.dispatch(env)).await;
         }
     }

@@ -105,6 +105,31 @@ pub async fn write_handshake<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// Decodes a handshake from bytes (banner, length, body), as `read_handshake` reads one.
+pub fn decode_handshake(bytes: &[u8]) -> Result<Handshake, HandshakeError> {
+    let short = || HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into());
+    let banner: [u8; 8] = bytes
+        .get(..8)
+        .ok_or_else(short)?
+        .try_into()
+        .expect("8 bytes");
+    if banner != BANNER {
+        return Err(HandshakeError::Banner(banner));
+    }
+    let len = u32::from_le_bytes(
+        bytes
+            .get(8..12)
+            .ok_or_else(short)?
+            .try_into()
+            .expect("4 bytes"),
+    );
+    if len > MAX_HELLO_BYTES {
+        return Err(HandshakeError::TooLarge(len));
+    }
+    let body = bytes.get(12..12 + len as usize).ok_or_else(short)?;
+    rmp_serde::from_slice(body).map_err(|e| HandshakeError::Malformed(e.to_string()))
+}
+
 pub async fn read_handshake<R: AsyncRead + Unpin>(r: &mut R) -> Result<Handshake, HandshakeError> {
     let mut banner = [0u8; 8];
     r.read_exact(&mut banner).await?;
@@ -213,6 +238,20 @@ mod tests {
             read_handshake(&mut &short[..]).await,
             Err(HandshakeError::Io(_))
         ));
+    }
+
+    #[test]
+    fn decoding_from_bytes_matches_reading() {
+        let h = Handshake::Hello(hello(EntityName::client(1)));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut buf = Vec::new();
+        rt.block_on(write_handshake(&mut buf, &h)).unwrap();
+        assert_eq!(decode_handshake(&buf).unwrap(), h);
+        for cut in 0..buf.len() {
+            assert!(decode_handshake(&buf[..cut]).is_err(), "cut at {cut}");
+        }
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub enum PgEvent {
     NotifyTimeout {
         notify_id: u64,
     },
+    /// Ask the monitor again to record the activation of `interval` (no map has it yet).
+    RetryActivation {
+        interval: u32,
+    },
     Shutdown,
 }
 
@@ -79,6 +83,13 @@ enum Phase {
         auth_info: PgInfo,
         auth_log: Vec<LogEntry>,
     },
+    /// Recovered, the authoritative log adopted; waiting for the map to record this
+    /// interval as the PG's newest active one before serving (see `OsdMap::pg_active`).
+    Activating,
+    /// No OSD that answered holds every acknowledged write: some member of the newest
+    /// interval that went active must come back first (the log names them). Peers again on
+    /// every map.
+    Down,
     /// Serving ops.
     Active,
     /// Peered, but fewer members than `min_size`: ops wait.
@@ -216,6 +227,12 @@ impl Pg {
                     self.finish_notify(notify_id).await;
                     true
                 }
+                PgEvent::RetryActivation { interval } => {
+                    if interval == self.interval {
+                        self.ask_to_record_activation().await;
+                    }
+                    true
+                }
                 PgEvent::Shutdown => false,
             };
             if !go_on {
@@ -287,6 +304,11 @@ impl Pg {
                 let again: Vec<i32> = waiting.iter().copied().collect();
                 self.query(again).await;
                 self.maybe_finish_peering().await;
+            } else if matches!(p.phase, Phase::Down) {
+                // An OSD may have come back with what we wait for.
+                self.start_peering().await;
+            } else if matches!(p.phase, Phase::Activating) {
+                self.maybe_activate_recorded().await;
             }
             // Snaps may have been removed.
             self.trim_step().await;
@@ -329,6 +351,32 @@ impl Pg {
         } else {
             self.sh.forget_stat(self.pgid);
         }
+    }
+
+    /// Starts peering again within the same interval: every request waiting or in flight is
+    /// told to retry (a write that was applied is recognised when it comes back).
+    pub(super) async fn repeer(&mut self) {
+        let Some(key) = self.key.clone() else { return };
+        if let Some(p) = self.primary.take() {
+            for (_, w) in p.in_flight {
+                if let Some(to) = w.reply_to {
+                    let epoch = self.epoch();
+                    let reply = Message::OsdOpReply(Box::new(OsdOpReply {
+                        reqid: w.reqid,
+                        outcome: OpOutcome::Retry { epoch },
+                    }));
+                    self.send(to.client, to.tid, &reply).await;
+                }
+            }
+            for (_, q) in p.objects {
+                for env in q.waiting {
+                    self.retry(env).await;
+                }
+            }
+        }
+        self.key = None;
+        let interval = self.interval;
+        self.new_interval(key, interval).await;
     }
 
     /// Tells a client to fetch a newer map and resend.
@@ -424,6 +472,8 @@ impl Pg {
         match p.phase {
             Phase::Peering { .. } => "peering",
             Phase::Recovering { .. } => "recovering",
+            Phase::Activating => "activating",
+            Phase::Down => "down",
             Phase::Peered => "undersized+peered",
             Phase::Active if self.acting.len() < size => "active+undersized+degraded",
             Phase::Active if p.trim.is_some() => "active+clean+snaptrim",
@@ -470,6 +520,14 @@ impl Pg {
                     // The replica has moved to a newer interval: this write will not complete
                     // here; the client resends once the map reaches us.
                     (_, Err(e)) if e.errno == crate::errno::EAGAIN => {}
+                    // The replica missed a write of this interval: peer again.
+                    (Some(from), Err(e))
+                        if e.errno == crate::errno::ENOMSG && interval == self.interval =>
+                    {
+                        tracing::warn!(target: "osd", "osd.{} pg {}: {}; peering again", self.sh.id, self.pgid, e.message);
+                        let _ = from;
+                        self.repeer().await;
+                    }
                     (Some(from), result) => {
                         self.on_commit(from, interval, version, result.map_err(|e| e.message))
                             .await

@@ -42,6 +42,24 @@ pub fn choose_authority(peers: &[PeerState]) -> Option<usize> {
     best.map(|(i, _)| i)
 }
 
+/// `None` when some OSD that answered activated in the PG's newest active interval (`record`,
+/// from the map: it then holds every acknowledged write); otherwise the members of that
+/// interval, one of which must come back before the PG may go active. No record: the PG
+/// never went active, so nothing was ever acknowledged.
+pub fn missing_active_member(
+    record: Option<&crate::osdmap::PgActive>,
+    peers: &[PeerState],
+) -> Option<Vec<i32>> {
+    let record = record?;
+    let found = peers.iter().any(|p| {
+        record.acting.contains(&p.osd)
+            && p.info
+                .as_ref()
+                .is_some_and(|i| i.last_epoch_started >= record.epoch)
+    });
+    (!found).then(|| record.acting.clone())
+}
+
 /// What `peer` needs to match `auth`.
 pub fn need(auth: &PeerState, peer: &PeerState) -> Need {
     let Some(auth_info) = &auth.info else {
@@ -140,6 +158,31 @@ mod tests {
             Need::Objects(s) => s.iter().map(|(_, o)| o.name.clone()).collect(),
             other => panic!("expected objects, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_pg_waits_for_a_member_of_its_newest_active_interval() {
+        let record = crate::osdmap::PgActive {
+            epoch: 20,
+            acting: vec![1, 2],
+        };
+        let with_les = |osd, les| {
+            let mut p = peer(osd, (0, 0), vec![e(10, 1, "x")]);
+            p.info.as_mut().unwrap().last_epoch_started = les;
+            p
+        };
+        // Only a stale copy answers: the PG is down until osd.1 or osd.2 returns.
+        let stale = [with_les(0, 10)];
+        assert_eq!(
+            missing_active_member(Some(&record), &stale),
+            Some(vec![1, 2])
+        );
+        // A member of that interval that never activated in it does not do either.
+        let late = [with_les(0, 10), with_les(2, 15)];
+        assert!(missing_active_member(Some(&record), &late).is_some());
+        let good = [with_les(0, 10), with_les(2, 20)];
+        assert_eq!(missing_active_member(Some(&record), &good), None);
+        assert_eq!(missing_active_member(None, &stale), None, "never active");
     }
 
     #[test]

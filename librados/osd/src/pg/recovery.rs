@@ -20,13 +20,18 @@ use crate::store::{ListCursor, ObjectId, ObjectStore, StoreResult, Transaction, 
 use bytes::Bytes;
 use std::collections::BTreeSet;
 
+/// How long a primary waits for the map to record its activation before asking again.
+const ACTIVATION_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Bytes of object state per push message.
 const PUSH_BATCH_BYTES: usize = 16 << 20;
 
 impl Pg {
     fn own_peer_state(&self) -> PeerState {
         let has = self.sh.store.collection_bits(self.cid).is_ok()
-            && (self.info.last_update != Eversion::default() || !self.log.is_empty());
+            && (self.info.last_update != Eversion::default()
+                || !self.log.is_empty()
+                || self.info.last_epoch_started > 0);
         PeerState {
             osd: self.sh.id,
             info: has.then(|| self.info.clone()),
@@ -109,6 +114,20 @@ impl Pg {
             |o: i32, acting: &[i32]| acting.iter().position(|&a| a == o).unwrap_or(usize::MAX);
         let acting = self.acting.clone();
         peers.sort_by_key(|p| (p.osd != self.sh.id, rank(p.osd, &acting), p.osd));
+        let record = self
+            .map
+            .as_ref()
+            .and_then(|m| m.pg_active(self.pgid))
+            .cloned();
+        if let Some(missing) = peering::missing_active_member(record.as_ref(), &peers) {
+            tracing::info!(target: "osd", "osd.{} pg {}: down: no OSD that answered activated in interval {}; waiting for one of {:?}",
+                self.sh.id, self.pgid, record.as_ref().map_or(0, |r| r.epoch), missing);
+            if let Some(p) = &mut self.primary {
+                p.phase = Phase::Down;
+            }
+            self.report_stat();
+            return;
+        }
         let auth = peering::choose_authority(&peers)
             .map(|i| peers[i].clone())
             .unwrap_or_else(|| self.own_peer_state());
@@ -185,13 +204,18 @@ impl Pg {
         }
     }
 
+    /// Recovery is done: the primary adopts the authoritative log, with this interval as
+    /// its `last_epoch_started`, durably. An interval that can take writes is then recorded
+    /// in the map (so a later peering knows it went active, and that this primary — whose
+    /// record is durable by then — holds everything); one below `min_size` activates at
+    /// once, only to wait as peered.
     async fn activate(&mut self) {
         let Some(p) = &mut self.primary else { return };
         let Phase::Recovering {
             auth_info,
             auth_log,
             ..
-        } = std::mem::replace(&mut p.phase, Phase::Peered)
+        } = std::mem::replace(&mut p.phase, Phase::Activating)
         else {
             return;
         };
@@ -211,31 +235,95 @@ impl Pg {
         }
         let log = log::PgLog::from_entries(auth_log);
         let mut t = Transaction::new();
-        if let Err(e) = log
+        let durable = match log
             .rewrite(&info, &mut t)
-            .and_then(|()| self.sh.store.queue_transaction(t).map(|_| ()))
+            .and_then(|()| self.sh.store.queue_transaction(t))
         {
+            Ok(commit) => commit.await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = durable {
             self.sh
                 .clog_error(format!("pg {}: cannot record activation: {e}", self.pgid));
+            return;
+        }
+        self.info = info;
+        self.log = log;
+        if self.acting.len() >= self.min_size() && !self.activation_recorded() {
+            self.ask_to_record_activation().await;
+            self.report_stat();
+            return;
+        }
+        self.finish_activation().await;
+    }
+
+    fn min_size(&self) -> usize {
+        self.map
+            .as_ref()
+            .and_then(|m| m.pool(self.pgid.pool))
+            .map_or(1, |p| p.min_size as usize)
+    }
+
+    /// Whether the map records this interval (or a later one) as the PG's newest active.
+    fn activation_recorded(&self) -> bool {
+        self.map
+            .as_ref()
+            .and_then(|m| m.pg_active(self.pgid))
+            .is_some_and(|a| a.epoch >= self.interval)
+    }
+
+    /// A map came while activating: activate once it records this interval.
+    pub(super) async fn maybe_activate_recorded(&mut self) {
+        if self.activation_recorded() {
+            self.finish_activation().await;
+        }
+    }
+
+    /// Asks the monitor to record this interval as the PG's newest active one, and to be
+    /// reminded to ask again if no map records it soon.
+    pub(super) async fn ask_to_record_activation(&mut self) {
+        if !matches!(
+            self.primary.as_ref().map(|p| &p.phase),
+            Some(Phase::Activating)
+        ) || self.activation_recorded()
+        {
+            return;
+        }
+        let msg = Message::MonCommand(crate::msg::command::MonCommand::PgActivating {
+            pgid: self.pgid,
+            interval: self.interval,
+            acting: self.acting.clone(),
+        });
+        let tid = self.next_tid();
+        if !self.send(crate::msg::EntityName::mon(0), tid, &msg).await {
+            tracing::debug!(target: "osd", "osd.{} pg {}: cannot ask the monitor to record the activation", self.sh.id, self.pgid);
+        }
+        let tx = self.tx.clone();
+        let interval = self.interval;
+        tokio::spawn(async move {
+            tokio::time::sleep(ACTIVATION_RETRY).await;
+            let _ = tx.send(super::PgEvent::RetryActivation { interval });
+        });
+    }
+
+    /// The members adopt the primary's log and the PG serves (or, below `min_size`, waits
+    /// as peered).
+    async fn finish_activation(&mut self) {
+        let Some(p) = &mut self.primary else { return };
+        if !matches!(p.phase, Phase::Activating) {
+            return;
         }
         let msg = Message::PgActivate {
             pgid: self.pgid,
             interval: self.interval,
-            info: info.clone(),
-            log: log.to_vec(),
+            info: self.info.clone(),
+            log: self.log.to_vec(),
         };
-        self.info = info;
-        self.log = log;
         let replicas = self.replicas();
         for r in replicas {
             self.send_osd(r, &msg).await;
         }
-        let min_size = self
-            .map
-            .as_ref()
-            .and_then(|m| m.pool(self.pgid.pool))
-            .map_or(1, |p| p.min_size as usize);
-        let active = self.acting.len() >= min_size;
+        let active = self.acting.len() >= self.min_size();
         if let Some(p) = &mut self.primary {
             p.phase = if active { Phase::Active } else { Phase::Peered };
         }

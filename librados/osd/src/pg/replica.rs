@@ -86,6 +86,21 @@ impl Pg {
                 .await;
             return;
         }
+        if version.version != self.info.last_update.version + 1 {
+            // An earlier write of this interval never reached us: applying this one would
+            // leave a hole no log entry accounts for. The primary peers again.
+            tracing::warn!(target: "osd", "osd.{} pg {}: write {version} does not follow {}; refusing it", self.sh.id, self.pgid, self.info.last_update);
+            let msg = reply(Err(WireError {
+                errno: crate::errno::ENOMSG,
+                message: format!(
+                    "osd.{} missed the writes between {} and {version}",
+                    self.sh.id, self.info.last_update
+                ),
+            }));
+            self.send(crate::msg::EntityName::osd(from), tid, &msg)
+                .await;
+            return;
+        }
         let commit = match self.sh.store.queue_transaction(txn) {
             Ok(c) => c,
             Err(e) => {

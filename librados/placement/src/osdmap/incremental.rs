@@ -41,6 +41,9 @@ pub struct Incremental {
     pub old_pools: BTreeSet<i64>,
     #[serde(default)]
     pub osd_changes: BTreeMap<i32, OsdStateChange>,
+    /// PGs whose newest active interval this epoch records.
+    #[serde(default)]
+    pub new_pg_active: BTreeMap<PgId, super::PgActive>,
     /// New pg_temp entries; an empty list removes the entry.
     #[serde(default)]
     pub new_pg_temp: BTreeMap<PgId, Vec<i32>>,
@@ -170,6 +173,11 @@ impl OsdMap {
         }
         for (pg, osds) in &inc.new_pg_temp {
             self.set_pg_temp(*pg, osds.clone());
+        }
+        for (pg, a) in &inc.new_pg_active {
+            if self.pools.get(&pg.pool).is_some_and(|p| pg.seed < p.pg_num) {
+                self.pg_active.insert(*pg, a.clone());
+            }
         }
         for (pg, osd) in &inc.new_primary_temp {
             self.set_primary_temp(*pg, *osd);

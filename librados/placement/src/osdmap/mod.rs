@@ -87,6 +87,16 @@ impl Default for OsdInfo {
     }
 }
 
+/// A PG's newest interval that went active: the epoch it began, and its acting set. Every
+/// write acknowledged since is on every member of that set, and any member that activated
+/// in it (its `last_epoch_started` is at least `epoch`) holds every write acknowledged
+/// before.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgActive {
+    pub epoch: u32,
+    pub acting: Vec<i32>,
+}
+
 /// The cluster map of OSDs and pools at one epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OsdMap {
@@ -112,6 +122,11 @@ pub struct OsdMap {
     /// new epoch once its time has passed; until then the entry holds).
     #[serde(default)]
     pub(crate) blocklist: BTreeMap<EntityAddr, UTime>,
+    /// Per PG, the newest interval that went active (could accept writes): recorded before
+    /// its primary activates, so whoever peers later knows whose copies hold every
+    /// acknowledged write.
+    #[serde(default)]
+    pub(crate) pg_active: BTreeMap<PgId, PgActive>,
     /// Reweights as CRUSH consumes them; derived from `osds`.
     #[serde(skip)]
     pub(crate) crush_weights: Vec<u32>,
@@ -132,6 +147,7 @@ impl OsdMap {
             pools: BTreeMap::new(),
             pool_max: 0,
             pg_temp: BTreeMap::new(),
+            pg_active: BTreeMap::new(),
             primary_temp: BTreeMap::new(),
             pg_upmap: BTreeMap::new(),
             pg_upmap_items: BTreeMap::new(),
@@ -217,6 +233,11 @@ impl OsdMap {
     pub fn is_blocklisted(&self, addr: &EntityAddr) -> bool {
         !self.blocklist.is_empty()
             && (self.blocklist.contains_key(addr) || self.blocklist.contains_key(&addr.whole_ip()))
+    }
+
+    /// The newest interval of `pg` that went active, if any did.
+    pub fn pg_active(&self, pg: PgId) -> Option<&PgActive> {
+        self.pg_active.get(&pg)
     }
 
     pub fn pg_temp(&self) -> &BTreeMap<PgId, Vec<i32>> {
@@ -315,6 +336,7 @@ impl OsdMap {
             pool: id.to_string(),
         })?;
         self.pg_temp.retain(|pg, _| pg.pool != id);
+        self.pg_active.retain(|pg, _| pg.pool != id);
         self.primary_temp.retain(|pg, _| pg.pool != id);
         self.pg_upmap.retain(|pg, _| pg.pool != id);
         self.pg_upmap_items.retain(|pg, _| pg.pool != id);
