@@ -6,7 +6,7 @@ mod common;
 
 use bytes::Bytes;
 use common::cluster::{assert_replicas_identical, init_tracing, spawn_child};
-use librados::Rados;
+use librados::{Rados, WriteOp};
 use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -320,5 +320,135 @@ fn a_pool_smaller_than_the_cluster_reopens() {
     assert_eq!(
         &r.ioctx("one").unwrap().read_full("one-copy").unwrap()[..],
         b"1"
+    );
+}
+
+/// Waits until every PG is active (osd.2 out: they stay undersized, never clean).
+fn wait_active(r: &Rados) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !r
+        .status()
+        .unwrap()
+        .pgs_by_state
+        .keys()
+        .all(|k| k.starts_with("active"))
+    {
+        assert!(Instant::now() < deadline, "PGs never became active");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Deterministic bytes.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn large_objects_omaps_and_clones_recover_in_bounded_pieces() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let r = Rados::embedded(dir.path()).unwrap();
+        r.create_pool_with("big", Some(4), Some(3)).unwrap();
+        let io = r.ioctx("big").unwrap();
+        let write_big = |data: &[u8]| {
+            for (i, piece) in data.chunks(8 << 20).enumerate() {
+                io.write("big", piece.to_vec(), (i * (8 << 20)) as u64)
+                    .unwrap();
+            }
+        };
+        io.write_full("snapped", noise(9 << 20, 1)).unwrap();
+        let old_big = noise(72 << 20, 4);
+        write_big(&old_big);
+        r.osd_set_in(&[2], false).unwrap();
+        wait_active(&r);
+        // An omap of more entries than one push part carries.
+        for batch in 0..5 {
+            let mut op = WriteOp::new();
+            op.omap_set((0..1000).map(|k| {
+                (
+                    format!("key{batch}-{k:04}").into_bytes(),
+                    noise(100, k as u64).to_vec(),
+                )
+            }));
+            io.operate("omap", &op).unwrap();
+        }
+        // A snapshot, then a change: the clone travels as what it does not share. Rewritten
+        // whole, the big object and its clone are more than any one message may carry.
+        io.snap_create("s").unwrap();
+        io.write("snapped", noise(1 << 20, 3), 4 << 20).unwrap();
+        let big = noise(72 << 20, 2);
+        write_big(&big);
+        for i in 0..20 {
+            io.write_full(&format!("small{i}"), noise(1000 + i, i as u64))
+                .unwrap();
+        }
+        r.osd_set_in(&[2], true).unwrap();
+        r.wait_for_clean(Duration::from_secs(120)).unwrap();
+        assert_eq!(io.read_full("big").unwrap(), big);
+        let snap = io.snap_lookup("s").unwrap();
+        assert_eq!(
+            io.at_snap(snap).read_full("snapped").unwrap(),
+            noise(9 << 20, 1)
+        );
+        assert_eq!(io.at_snap(snap).read_full("big").unwrap(), old_big);
+    }
+    let objects = assert_replicas_identical(dir.path(), 3);
+    let omap = objects
+        .iter()
+        .find(|((_, _, name, _), _)| name == "omap")
+        .unwrap();
+    assert_eq!(omap.1.omap.len(), 5000);
+    for name in ["snapped", "big"] {
+        assert_eq!(
+            objects.keys().filter(|(_, _, n, _)| n == name).count(),
+            2,
+            "{name}: the head and its clone"
+        );
+    }
+}
+
+#[test]
+fn backfill_pages_through_the_objects_and_drops_what_is_gone() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let r = Rados::embedded(dir.path()).unwrap();
+        // One PG, so that more writes than its log keeps force a backfill.
+        r.create_pool_with("bf", Some(1), Some(3)).unwrap();
+        let io = r.ioctx("bf").unwrap();
+        for i in 0..50 {
+            io.write_full(&format!("gone{i}"), vec![i as u8; 10])
+                .unwrap();
+        }
+        r.osd_set_in(&[2], false).unwrap();
+        wait_active(&r);
+        for i in 0..50 {
+            io.remove(&format!("gone{i}")).unwrap();
+        }
+        for i in 0..(librados::osd::pg::log::LOG_MAX_ENTRIES + 200) {
+            io.write_full(&format!("o{i}"), format!("v{i}").into_bytes())
+                .unwrap();
+        }
+        r.osd_set_in(&[2], true).unwrap();
+        r.wait_for_clean(Duration::from_secs(120)).unwrap();
+    }
+    let objects = assert_replicas_identical(dir.path(), 3);
+    let names: Vec<&String> = objects.keys().map(|(_, _, n, _)| n).collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("gone")),
+        "removed objects are gone"
+    );
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with('o')).count(),
+        librados::osd::pg::log::LOG_MAX_ENTRIES + 200
     );
 }

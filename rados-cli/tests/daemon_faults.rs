@@ -106,7 +106,11 @@ fn acknowledged_writes_survive_killed_restarted_and_frozen_osds() {
     let faults = env_u64("DAEMON_FAULTS", 10);
     let seed = env_u64("DAEMON_FAULTS_SEED", 0x5eed_0001);
     eprintln!("faults {faults}, seed {seed:#x} (DAEMON_FAULTS, DAEMON_FAULTS_SEED)");
-    let d = Daemons::create(4, FAST);
+    let mut settings = FAST.to_vec();
+    let level = std::env::var("DAEMON_FAULTS_LOG").unwrap_or_else(|_| "info".into());
+    let level = format!("log_level={level}");
+    settings.push(&level);
+    let d = Daemons::create(4, &settings);
     let r = d.client();
     r.create_pool_with(POOL, Some(16), Some(3)).unwrap();
     r.pool_set(POOL, "min_size", "2").unwrap();
@@ -166,7 +170,16 @@ fn acknowledged_writes_survive_killed_restarted_and_frozen_osds() {
     let io = r.ioctx(POOL).unwrap();
     for (obj, exp) in &model {
         let data = io.read_full(obj).unwrap();
-        assert_eq!(&data[..], &exp.data[..], "{obj} as the client reads it");
+        if data[..] != exp.data[..] {
+            let kept = d.keep_logs();
+            panic!(
+                "{obj} as the client reads it: {} bytes ending {:?}, expected {} bytes ending {:?} (logs kept in {kept})",
+                data.len(),
+                String::from_utf8_lossy(&data[data.len().saturating_sub(40)..]),
+                exp.data.len(),
+                String::from_utf8_lossy(&exp.data[exp.data.len().saturating_sub(40)..]),
+            );
+        }
         let omap: BTreeMap<String, Vec<u8>> = io
             .omap_get_vals(obj, b"", b"", 100)
             .unwrap()
@@ -201,7 +214,12 @@ fn acknowledged_writes_survive_killed_restarted_and_frozen_osds() {
                 .unwrap_or_else(|e| panic!("{obj} on osd.{osd} (pg {pgid}): {e}"))
                 .size;
             let data = s.read(cid, &oid, 0, size).unwrap();
-            assert_eq!(&data[..], &exp.data[..], "{obj} on osd.{osd} (pg {pgid})");
+            assert!(
+                data[..] == exp.data[..],
+                "{obj} on osd.{osd} (pg {pgid}): {} bytes, expected {}",
+                data.len(),
+                exp.data.len()
+            );
             let omap: BTreeMap<String, Vec<u8>> = librados::store::omap_get_all(s, cid, &oid)
                 .unwrap()
                 .into_iter()

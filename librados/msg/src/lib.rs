@@ -30,7 +30,7 @@ pub use tcp::{Listener, PeerAddr, TcpConfig, TcpNetwork};
 use crate::osdmap::{EntityAddr, Incremental, OsdMap, PgId};
 use command::{MonCommand, MonReply, WireError};
 use ops::{Eversion, OsdOpReply, OsdOpRequest, PgListReply, PgListRequest};
-use peering::{LogEntry, ObjectState, PgInfo};
+use peering::{LogEntry, PgInfo};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::future::Future;
@@ -208,15 +208,26 @@ pub enum Message {
         objects: Vec<(u32, ops::ObjectName)>,
         backfill: bool,
     },
+    /// One message of a push stream (at most a few MiB of object state): the target applies
+    /// it and answers `PgPushPartAck`; the last one it also acknowledges to the PG's primary
+    /// once durable (`PgPushAck`).
     PgPush {
         pgid: PgId,
         interval: u32,
-        objects: Vec<ObjectState>,
-        /// With backfill: the complete list of objects the target must keep (sent last).
-        keep_only: Option<Vec<(u32, ops::ObjectName)>>,
-        /// The last push of a batch: the target acknowledges to the PG primary.
+        stream: u64,
+        seq: u32,
+        parts: Vec<peering::PushPart>,
         last: bool,
         primary: i32,
+    },
+    /// The target took (or refused) message `seq` of push stream `stream`: the pusher sends
+    /// the next.
+    PgPushPartAck {
+        pgid: PgId,
+        interval: u32,
+        stream: u64,
+        seq: u32,
+        result: Result<(), WireError>,
     },
     PgPushAck {
         pgid: PgId,
@@ -248,6 +259,7 @@ impl Message {
                 | Message::PgNotify { .. }
                 | Message::PgPushRequest { .. }
                 | Message::PgPush { .. }
+                | Message::PgPushPartAck { .. }
                 | Message::PgPushAck { .. }
                 | Message::PgActivate { .. }
                 | Message::OsdPing { .. }
@@ -265,6 +277,16 @@ impl Message {
         256 + match self {
             Message::OsdOp(r) => steps(&r.steps),
             Message::RepOp { txn, .. } => txn.added_bytes() as usize,
+            Message::PgPush { parts, .. } => parts
+                .iter()
+                .map(|p| match p {
+                    peering::PushPart::Data { data, .. } => data.len(),
+                    peering::PushPart::Whole(s) => {
+                        s.data.len() + s.clones.iter().map(|(_, c)| c.data.len()).sum::<usize>()
+                    }
+                    _ => 256,
+                })
+                .sum(),
             Message::OsdOpReply(r) => match &r.outcome {
                 ops::OpOutcome::Done { results, .. } => results
                     .iter()
@@ -303,6 +325,7 @@ impl Message {
             Message::PgPushAck { .. } => 26,
             Message::PgActivate { .. } => 27,
             Message::OsdPing { .. } => 30,
+            Message::PgPushPartAck { .. } => 28,
         }
     }
 }

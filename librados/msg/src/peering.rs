@@ -86,3 +86,48 @@ pub struct ObjectState {
     #[serde(default)]
     pub delta: Option<Vec<(u64, u64)>>,
 }
+
+/// One piece of a recovery push (see the OSD's `pg/push.rs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PushPart {
+    /// An object (with its clones) small enough to travel whole; applied at once.
+    Whole(ObjectState),
+    /// Starts building version `snap` of a large object in a temporary object: with `base`,
+    /// cloned from the version built before (this one's next newer), else empty.
+    Begin {
+        object: ObjectName,
+        hash: u32,
+        snap: u64,
+        size: u64,
+        mtime_ns: u64,
+        xattrs: BTreeMap<String, Bytes>,
+        omap_header: Bytes,
+        base: Option<u64>,
+    },
+    Data {
+        object: ObjectName,
+        hash: u32,
+        snap: u64,
+        offset: u64,
+        data: Bytes,
+    },
+    Omap {
+        object: ObjectName,
+        hash: u32,
+        snap: u64,
+        entries: Vec<(Bytes, Bytes)>,
+    },
+    /// The versions built (`(snap, mtime_ns)`) replace the object's stored versions.
+    Commit {
+        object: ObjectName,
+        hash: u32,
+        versions: Vec<(u64, u64)>,
+    },
+    /// Backfill: of the target's objects after `after` up to `upto` (inclusive; `None`: the
+    /// start, the end), only `names` stay.
+    Range {
+        after: Option<(u32, ObjectName)>,
+        upto: Option<(u32, ObjectName)>,
+        names: Vec<(u32, ObjectName)>,
+    },
+}

@@ -36,6 +36,9 @@ pub struct OsdShared {
     /// Latest statistics of the PGs this OSD is primary for, and whether they changed since
     /// the last report.
     pub stats: Mutex<(BTreeMap<PgId, PgStat>, bool)>,
+    /// Push bytes this OSD's streams have sent and not seen acknowledged (bounded by
+    /// `pg::push::OSD_PUSH_BYTES`).
+    pub push_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl OsdShared {
@@ -151,6 +154,7 @@ impl Osd {
                 store,
                 msgr,
                 stats: Mutex::new((BTreeMap::new(), false)),
+                push_bytes: std::sync::atomic::AtomicU64::new(0),
             }),
             host,
             addrs: (None, None),
@@ -450,6 +454,7 @@ impl Osd {
             | Message::RepOpReply { pgid, .. }
             | Message::PgNotify { pgid, .. }
             | Message::PgPushRequest { pgid, .. }
+            | Message::PgPushPartAck { pgid, .. }
             | Message::PgPushAck { pgid, .. }
             | Message::NotifyAck { pgid, .. } => {
                 let pgid = *pgid;

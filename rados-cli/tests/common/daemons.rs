@@ -182,6 +182,18 @@ impl Daemons {
         out
     }
 
+    /// Copies the daemons' logs somewhere that outlives the test; returns where.
+    pub fn keep_logs(&self) -> String {
+        let to = std::env::temp_dir().join(format!("rados-test-logs-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&to);
+        if let Ok(rd) = std::fs::read_dir(self.path().join("log")) {
+            for e in rd.flatten() {
+                let _ = std::fs::copy(e.path(), to.join(e.file_name()));
+            }
+        }
+        to.display().to_string()
+    }
+
     /// Stops the cluster cleanly (the stores flush).
     pub fn stop_all(&self) {
         for p in self.pids.lock().unwrap().iter() {

@@ -16,6 +16,7 @@
 pub mod log;
 pub mod peering;
 mod primary;
+mod push;
 mod recovery;
 mod replica;
 mod trim;
@@ -51,6 +52,10 @@ pub enum PgEvent {
     /// Ask the monitor again to record the activation of `interval` (no map has it yet).
     RetryActivation {
         interval: u32,
+    },
+    /// The OSD's push budget may have room again for the stream to `target`.
+    PumpPush {
+        target: i32,
     },
     Shutdown,
 }
@@ -101,6 +106,8 @@ struct InFlight {
     waiting: BTreeSet<i32>,
     /// The client to answer (none for the OSD's own writes, such as snap trimming).
     reply_to: Option<ReplyTo>,
+    /// Resends of the same request that came while it was in flight (client, tid).
+    also_reply: Vec<(EntityName, u64)>,
     reqid: crate::msg::ops::ReqId,
     user_version: u64,
     key: ObjKey,
@@ -165,6 +172,10 @@ pub struct Pg {
     /// Client requests waiting for the PG to become active.
     waiting: VecDeque<Envelope>,
     tid: u64,
+    /// Push streams this OSD is sending, by target.
+    pushes: HashMap<i32, push::PushStream>,
+    /// Temporary objects pushes to this OSD are building.
+    temps: BTreeSet<crate::store::ObjectId>,
 }
 
 impl Pg {
@@ -204,10 +215,16 @@ impl Pg {
             replica_interval: None,
             waiting: VecDeque::new(),
             tid: 0,
+            pushes: HashMap::new(),
+            temps: BTreeSet::new(),
         }
     }
 
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<PgEvent>) {
+        // Pushes a crash cut short leave temporary objects.
+        if self.sh.store.collection_bits(self.cid).is_ok() {
+            self.remove_temps();
+        }
         while let Some(ev) = rx.recv().await {
             let go_on = match ev {
                 PgEvent::Map(map) => self.on_map(map).await,
@@ -231,6 +248,10 @@ impl Pg {
                     if interval == self.interval {
                         self.ask_to_record_activation().await;
                     }
+                    true
+                }
+                PgEvent::PumpPush { target } => {
+                    self.pump_push(target).await;
                     true
                 }
                 PgEvent::Shutdown => false,
@@ -329,6 +350,11 @@ impl Pg {
         }
         // Ops of the old interval are not answered; clients resend on the new map.
         self.primary = None;
+        // Pushes of the old interval end, and what they were building goes.
+        self.drop_pushes();
+        if !self.temps.is_empty() {
+            self.remove_temps();
+        }
         for env in std::mem::take(&mut self.waiting) {
             self.retry(env).await;
         }
@@ -359,13 +385,14 @@ impl Pg {
         let Some(key) = self.key.clone() else { return };
         if let Some(p) = self.primary.take() {
             for (_, w) in p.in_flight {
-                if let Some(to) = w.reply_to {
-                    let epoch = self.epoch();
-                    let reply = Message::OsdOpReply(Box::new(OsdOpReply {
-                        reqid: w.reqid,
-                        outcome: OpOutcome::Retry { epoch },
-                    }));
-                    self.send(to.client, to.tid, &reply).await;
+                let epoch = self.epoch();
+                let reply = Message::OsdOpReply(Box::new(OsdOpReply {
+                    reqid: w.reqid,
+                    outcome: OpOutcome::Retry { epoch },
+                }));
+                let waiting = w.reply_to.map(|to| (to.client, to.tid));
+                for (client, tid) in waiting.into_iter().chain(w.also_reply) {
+                    self.send(client, tid, &reply).await;
                 }
             }
             for (_, q) in p.objects {
@@ -564,14 +591,27 @@ impl Pg {
             }
             Message::PgPush {
                 interval,
-                objects,
-                keep_only,
+                stream,
+                seq,
+                parts,
                 last,
                 primary,
                 ..
             } => {
-                self.on_push(interval, objects, keep_only, last, primary)
-                    .await
+                if let Some(from) = from {
+                    self.on_push(from, interval, stream, seq, parts, last, primary)
+                        .await
+                }
+            }
+            Message::PgPushPartAck {
+                stream,
+                seq,
+                result,
+                ..
+            } => {
+                if let Some(from) = from {
+                    self.on_push_part_ack(from, stream, seq, result).await
+                }
             }
             Message::PgPushAck { interval, .. } => {
                 if let Some(from) = from {

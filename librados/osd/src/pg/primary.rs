@@ -208,7 +208,18 @@ impl Pg {
         let is_write = req.steps.iter().any(|s| s.is_write());
         if is_write {
             if let Some(entry) = self.log.find_request(&reqid) {
-                // A resend of a write already applied: answer it as the first attempt was.
+                // A resend of a write already applied. Still in flight: it is answered when
+                // every member has committed it, not before. Else: answer it as the first
+                // attempt was.
+                let version = entry.version;
+                if let Some(w) = self
+                    .primary
+                    .as_mut()
+                    .and_then(|p| p.in_flight.get_mut(&version))
+                {
+                    w.also_reply.push((src, tid));
+                    return;
+                }
                 let results = if entry.results.len() == req.steps.len() {
                     entry.results.clone()
                 } else {
@@ -393,6 +404,7 @@ impl Pg {
                 InFlight {
                     waiting: self.acting.iter().copied().collect(),
                     reply_to,
+                    also_reply: Vec::new(),
                     reqid: entry.reqid,
                     user_version: entry.user_version,
                     key,
@@ -447,13 +459,17 @@ impl Pg {
             if let Some(q) = p.objects.get_mut(&key) {
                 q.in_flight = q.in_flight.saturating_sub(1);
             }
+            let outcome = OpOutcome::Failed {
+                index: 0,
+                errno: errno::EIO,
+                results: Vec::new(),
+            };
             if let Some(to) = w.reply_to {
-                let outcome = OpOutcome::Failed {
-                    index: 0,
-                    errno: errno::EIO,
-                    results: Vec::new(),
-                };
-                self.reply(to.client, to.tid, w.reqid, outcome).await;
+                self.reply(to.client, to.tid, w.reqid, outcome.clone())
+                    .await;
+            }
+            for (client, tid) in w.also_reply {
+                self.reply(client, tid, w.reqid, outcome.clone()).await;
             }
             self.write_done(&key).await;
             return;
@@ -471,12 +487,20 @@ impl Pg {
             // Watchers learn of the removal before its writer does.
             self.disconnect_watchers(&key).await;
         }
+        let results = w.reply_to.as_ref().map(|t| t.results.clone());
         if let Some(to) = w.reply_to {
             let outcome = OpOutcome::Done {
                 results: to.results,
                 user_version: w.user_version,
             };
             self.reply(to.client, to.tid, w.reqid, outcome).await;
+        }
+        for (client, tid) in w.also_reply {
+            let outcome = OpOutcome::Done {
+                results: results.clone().unwrap_or_default(),
+                user_version: w.user_version,
+            };
+            self.reply(client, tid, w.reqid, outcome).await;
         }
         self.write_done(&key).await;
     }
@@ -527,7 +551,7 @@ impl Pg {
         loop {
             let page = self.sh.store.list_objects(self.cid, &cursor, max)?;
             for oid in page.objects {
-                if oid.name.is_empty()
+                if !super::push::is_client_version(&oid)
                     || oid.snap != SNAP_HEAD
                     || req
                         .namespace

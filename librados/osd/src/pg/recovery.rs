@@ -4,8 +4,8 @@
 //! 1. The primary asks every up OSD for its info and log (`PgQuery` → `PgNotify`).
 //! 2. It picks the authority (newest log, [`peering::choose_authority`]) and works out what
 //!    each acting member needs ([`peering::need`]): some objects, or everything (backfill).
-//! 3. The authority pushes those objects (`PgPush`), each member acknowledges the last push to
-//!    the primary.
+//! 3. The authority streams those objects (`push.rs`), each member acknowledges the last push
+//!    to the primary.
 //! 4. The primary adopts the authoritative log, recounts its objects, sends `PgActivate` to the
 //!    members (who adopt the same log) and starts serving. Ops wait until then.
 
@@ -22,9 +22,6 @@ use std::collections::BTreeSet;
 
 /// How long a primary waits for the map to record its activation before asking again.
 const ACTIVATION_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Bytes of object state per push message.
-const PUSH_BATCH_BYTES: usize = 16 << 20;
 
 impl Pg {
     fn own_peer_state(&self) -> PeerState {
@@ -334,170 +331,69 @@ impl Pg {
             self.trim_step().await;
         }
     }
-
-    /// Sends `target` these objects' state (or, with `None`, every object and the list to
-    /// keep), then the final push that `target` acknowledges to `primary`.
-    pub(super) async fn push_to(
-        &mut self,
-        target: i32,
-        interval: u32,
-        objects: Option<Vec<(u32, ObjectName)>>,
-        primary: i32,
-    ) {
-        let store = self.sh.store.clone();
-        let (list, keep_only) = match objects {
-            Some(list) => (list, None),
-            None => match list_all(store.as_ref(), self.cid) {
-                Ok(all) => (all.clone(), Some(all)),
-                Err(e) => {
-                    self.sh
-                        .clog_error(format!("pg {}: cannot list for backfill: {e}", self.pgid));
-                    return;
-                }
-            },
-        };
-        let mut batch = Vec::new();
-        let mut batch_bytes = 0usize;
-        for (hash, name) in list {
-            let state = match read_state(store.as_ref(), self.pgid.pool, self.cid, hash, &name) {
-                Ok(s) => s,
-                Err(e) => {
-                    self.sh.clog_error(format!(
-                        "pg {}: cannot read {} for recovery: {e}",
-                        self.pgid, name.name
-                    ));
-                    return;
-                }
-            };
-            batch_bytes += state_bytes(&state)
-                + state
-                    .clones
-                    .iter()
-                    .map(|(_, c)| state_bytes(c))
-                    .sum::<usize>();
-            batch.push(state);
-            if batch_bytes >= PUSH_BATCH_BYTES {
-                let msg = Message::PgPush {
-                    pgid: self.pgid,
-                    interval,
-                    objects: std::mem::take(&mut batch),
-                    keep_only: None,
-                    last: false,
-                    primary,
-                };
-                self.send_osd(target, &msg).await;
-                batch_bytes = 0;
-            }
-        }
-        let msg = Message::PgPush {
-            pgid: self.pgid,
-            interval,
-            objects: batch,
-            keep_only,
-            last: true,
-            primary,
-        };
-        self.send_osd(target, &msg).await;
-    }
-
-    /// Applies pushed object state; acknowledges the last push once durable.
-    pub(super) async fn on_push(
-        &mut self,
-        interval: u32,
-        objects: Vec<ObjectState>,
-        keep_only: Option<Vec<(u32, ObjectName)>>,
-        last: bool,
-        primary: i32,
-    ) {
-        self.ensure_collection();
-        let store = self.sh.store.clone();
-        let mut commit = None;
-        for state in &objects {
-            let oid = store_oid(self.pgid.pool, state.hash, &state.object);
-            let mut t = Transaction::new();
-            remove_family(store.as_ref(), self.cid, &oid, &mut t);
-            if state.exists {
-                apply_state(&mut t, self.cid, &oid, state);
-                if let Err(e) = apply_clones(&mut t, self.cid, &oid, &state.clones) {
-                    self.sh.clog_error(format!(
-                        "pg {}: bad push of {}: {e}",
-                        self.pgid, state.object.name
-                    ));
-                    return;
-                }
-            }
-            if t.is_empty() {
-                continue;
-            }
-            match store.queue_transaction(t) {
-                Ok(c) => commit = Some(c),
-                Err(e) => {
-                    self.sh.clog_error(format!(
-                        "pg {}: cannot apply pushed {}: {e}",
-                        self.pgid, state.object.name
-                    ));
-                    return;
-                }
-            }
-        }
-        if let Some(keep) = keep_only {
-            let keep: BTreeSet<(u32, ObjectName)> = keep.into_iter().collect();
-            match list_all(store.as_ref(), self.cid) {
-                Ok(local) => {
-                    let mut t = Transaction::new();
-                    for (hash, name) in local.into_iter().filter(|o| !keep.contains(o)) {
-                        let oid = store_oid(self.pgid.pool, hash, &name);
-                        remove_family(store.as_ref(), self.cid, &oid, &mut t);
-                    }
-                    if !t.is_empty() {
-                        match store.queue_transaction(t) {
-                            Ok(c) => commit = Some(c),
-                            Err(e) => {
-                                self.sh.clog_error(format!(
-                                    "pg {}: backfill cleanup failed: {e}",
-                                    self.pgid
-                                ));
-                                return;
-                            }
-                        }
-                    }
-                }
-                Err(e) => {
-                    self.sh
-                        .clog_error(format!("pg {}: cannot list for backfill: {e}", self.pgid));
-                    return;
-                }
-            }
-        }
-        if !last {
-            return;
-        }
-        let sh = self.sh.clone();
-        let pgid = self.pgid;
-        let epoch = self.epoch();
-        tokio::spawn(async move {
-            if let Some(c) = commit {
-                if let Err(e) = c.await {
-                    sh.clog_error(format!("pg {pgid}: pushed objects not durable: {e}"));
-                    return;
-                }
-            }
-            let ack = Message::PgPushAck { pgid, interval };
-            let _ = sh
-                .msgr
-                .send(crate::msg::EntityName::osd(primary), 0, epoch, &ack)
-                .await;
-        });
-    }
 }
 
-fn state_bytes(s: &ObjectState) -> usize {
-    s.data.len() + s.omap.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+/// Replaces an object's stored versions (head and clones) by `state` (nothing, when it does
+/// not exist), in `t`.
+pub(super) fn replace_family(
+    store: &dyn ObjectStore,
+    cid: crate::store::CollectionId,
+    oid: &ObjectId,
+    state: &ObjectState,
+    t: &mut Transaction,
+) -> Result<(), String> {
+    remove_family(store, cid, oid, t);
+    if state.exists {
+        apply_state(t, cid, oid, state);
+        apply_clones(t, cid, oid, &state.clones)
+            .map_err(|e| format!("bad push of {}: {e}", state.object.name))?;
+    }
+    Ok(())
+}
+
+/// The client head objects after `after` up to `upto` (inclusive; `None`: from the start,
+/// to the end), in listing order.
+pub(super) fn list_range(
+    store: &dyn ObjectStore,
+    pool: i64,
+    cid: crate::store::CollectionId,
+    after: Option<&(u32, ObjectName)>,
+    upto: Option<&(u32, ObjectName)>,
+) -> StoreResult<Vec<(u32, ObjectName)>> {
+    let mut out = Vec::new();
+    let mut cursor = match after {
+        Some((h, o)) => ListCursor::After(store_oid(pool, *h, o)),
+        None => ListCursor::Start,
+    };
+    let end = upto.map(|(h, o)| store_oid(pool, *h, o));
+    loop {
+        let page = store.list_objects(cid, &cursor, 1024)?;
+        for oid in page.objects {
+            if end.as_ref().is_some_and(|e| oid.cmp(e).is_gt()) {
+                return Ok(out);
+            }
+            if super::push::is_client_version(&oid) && oid.snap == SNAP_HEAD {
+                out.push((
+                    oid.hash,
+                    ObjectName {
+                        namespace: oid.namespace,
+                        key: oid.key,
+                        name: oid.name,
+                    },
+                ));
+            }
+        }
+        match page.next {
+            Some(c) => cursor = c,
+            None => return Ok(out),
+        }
+    }
 }
 
 /// Removes every stored version of an object: its head and any clone of it (found by
-/// listing, so even a clone its SnapSet no longer names goes).
-fn remove_family(
+/// listing, so even a clone its SnapSet no longer names goes); not the temporary objects of
+/// a push in progress.
+pub(super) fn remove_family(
     store: &dyn ObjectStore,
     cid: crate::store::CollectionId,
     head: &ObjectId,
@@ -518,7 +414,9 @@ fn remove_family(
             if !same {
                 return;
             }
-            t.remove(cid, oid);
+            if oid.generation == crate::store::NO_GEN {
+                t.remove(cid, oid);
+            }
         }
         match page.next {
             Some(c) => cursor = c,
@@ -556,37 +454,6 @@ fn apply_state(
     t.set_object_mtime(cid, oid, s.mtime_ns);
 }
 
-/// Every client object of a collection (the PG metadata object excluded).
-fn list_all(
-    store: &dyn ObjectStore,
-    cid: crate::store::CollectionId,
-) -> StoreResult<Vec<(u32, ObjectName)>> {
-    let mut out = Vec::new();
-    let mut cursor = ListCursor::Start;
-    loop {
-        let page = store.list_objects(cid, &cursor, 1024)?;
-        // Clones travel with their head.
-        for oid in page
-            .objects
-            .into_iter()
-            .filter(|o| !o.name.is_empty() && o.snap == SNAP_HEAD)
-        {
-            out.push((
-                oid.hash,
-                ObjectName {
-                    namespace: oid.namespace,
-                    key: oid.key,
-                    name: oid.name,
-                },
-            ));
-        }
-        match page.next {
-            Some(c) => cursor = c,
-            None => return Ok(out),
-        }
-    }
-}
-
 /// Objects (whiteouts excluded), bytes (clones' unshared bytes included) and clones.
 fn count_objects(
     store: &dyn ObjectStore,
@@ -599,7 +466,7 @@ fn count_objects(
         for oid in page
             .objects
             .iter()
-            .filter(|o| !o.name.is_empty() && o.snap == SNAP_HEAD)
+            .filter(|o| super::push::is_client_version(o) && o.snap == SNAP_HEAD)
         {
             let Ok(l) = exec::load(store, cid, oid) else {
                 continue;
@@ -618,7 +485,7 @@ fn count_objects(
     }
 }
 
-fn read_state(
+pub(super) fn read_state(
     store: &dyn ObjectStore,
     pool: i64,
     cid: crate::store::CollectionId,

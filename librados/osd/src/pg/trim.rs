@@ -258,7 +258,7 @@ impl Pg {
         let page = self.sh.store.list_objects(self.cid, cursor, SCAN_PAGE)?;
         let mut found: Vec<ObjKey> = Vec::new();
         for oid in page.objects {
-            if oid.snap == SNAP_HEAD || oid.name.is_empty() {
+            if oid.snap == SNAP_HEAD || !super::push::is_client_version(&oid) {
                 continue;
             }
             let key = (
