@@ -167,7 +167,7 @@ pub fn status(rados: &Rados, opts: &Opts) -> Result<()> {
         s.push_str(&format!("            {d}\n"));
     }
     s.push_str(" \n  services:\n");
-    s.push_str("    mon: 1 daemons, quorum a (embedded)\n");
+    s.push_str("    mon: 1 daemons, quorum a\n");
     s.push_str(&format!(
         "    osd: {} osds: {} up, {} in\n",
         st.num_osds, st.num_up_osds, st.num_in_osds
@@ -348,9 +348,34 @@ fn log_level(s: &str) -> Result<LogLevel> {
 }
 
 /// `log TEXT...` (added at info), `log last [N] [LEVEL] [CHANNEL|*]` (as `ceph log last`:
-/// 20 entries at info or above in `cluster` by default).
+/// 20 entries at info or above in `cluster` by default), `log follow [LEVEL]` (as `ceph -w`:
+/// every new entry at LEVEL or above, info by default, until interrupted).
 pub fn log(rados: &Rados, opts: &Opts, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
+        Some("follow") if args.len() <= 2 => {
+            let level = log_level(args.get(1).map_or("info", String::as_str))?;
+            let (tx, rx) = std::sync::mpsc::channel::<ClusterLogEntry>();
+            let tx = std::sync::Mutex::new(tx);
+            rados
+                .monitor_log(
+                    level,
+                    std::sync::Arc::new(move |e: &ClusterLogEntry| {
+                        if let Ok(t) = tx.lock() {
+                            let _ = t.send(e.clone());
+                        }
+                    }),
+                )
+                .map_err(mon_error)?;
+            let fmt = format(opts);
+            for e in rx {
+                if fmt != Format::Plain {
+                    print_json(fmt, &log_json(&e))?;
+                } else {
+                    crate::session::print(&format!("{e}\n"))?;
+                }
+            }
+            Ok(())
+        }
         Some("last") if args.len() <= 4 => {
             let num = match args.get(1) {
                 None => 20,

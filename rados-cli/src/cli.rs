@@ -282,7 +282,8 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: OsdCmd,
     },
-    /// The cluster log: log TEXT... (adds a line) | log last [N] [LEVEL] [CHANNEL|*]
+    /// The cluster log: log TEXT... (adds a line) | log last [N] [LEVEL] [CHANNEL|*] |
+    /// log follow [LEVEL] (prints new entries as they come, until interrupted)
     Log {
         #[arg(required = true)]
         args: Vec<String>,

@@ -57,9 +57,25 @@ fn clients_in_separate_processes_share_the_cluster() {
     assert!(dump.join("").contains("ping-across-proc"), "{dump:?}");
     watcher.stdin.take().unwrap().write_all(b"\n").unwrap();
     assert!(watcher.wait().unwrap().success());
-    // A third client, from another process, follows the cluster log.
-    let log = d.cli_ok(&["log", "last", "5"]);
-    assert!(!log.is_empty());
+    // A third client, in another process, follows the cluster log as a fourth writes to it.
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_rados"))
+        .args(["-c", conf.to_str().unwrap(), "log", "follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut followed = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let seen = std::thread::spawn(move || {
+        followed.find(|l| l.as_ref().is_ok_and(|l| l.contains("hello-followers")))
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.is_finished() && Instant::now() < deadline {
+        d.cli_ok(&["log", "hello-followers"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert!(seen.join().unwrap().is_some(), "the follower saw the line");
+    assert!(d.cli_ok(&["log", "last", "5"]).contains("hello-followers"));
     // One daemon stopped and started alone.
     let out = d.cluster("stop", &["osd.2"]);
     assert!(out.status.success());
@@ -237,4 +253,41 @@ fn writes_wait_while_too_few_replicas_are_up_and_complete_when_one_returns() {
     d.start("osd.1");
     d.wait_for(&r, "a clean cluster", Duration::from_secs(60), clean);
     assert_eq!(&io.read_full("x").unwrap()[..], b"after");
+}
+
+#[test]
+fn an_embedded_directory_is_served_as_daemons_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("e");
+    {
+        let r = librados::Rados::embedded(&p).unwrap();
+        let io = r.ioctx("data").unwrap();
+        io.write_full("e1", b"written embedded".to_vec()).unwrap();
+    }
+    let rados = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rados"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "rados {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let path = p.to_str().unwrap();
+    rados(&["cluster", "start", path]);
+    let served = std::panic::catch_unwind(|| {
+        let c = librados::Config::from_file(p.join("ceph.conf")).unwrap();
+        let r = librados::Rados::connect(&c).unwrap();
+        let io = r.ioctx("data").unwrap();
+        assert_eq!(&io.read_full("e1").unwrap()[..], b"written embedded");
+        io.write_full("e2", b"written over TCP".to_vec()).unwrap();
+    });
+    rados(&["cluster", "stop", path]);
+    served.unwrap();
+    let r = librados::Rados::embedded(&p).unwrap();
+    let io = r.ioctx("data").unwrap();
+    assert_eq!(&io.read_full("e1").unwrap()[..], b"written embedded");
+    assert_eq!(&io.read_full("e2").unwrap()[..], b"written over TCP");
 }

@@ -167,8 +167,10 @@ pub struct Pg {
     acting: Vec<i32>,
     /// Set while this OSD is the acting primary.
     primary: Option<PrimaryState>,
-    /// The interval whose primary activated us as a replica.
+    /// The interval whose primary activated us as a replica, and that primary (the only
+    /// OSD whose replicated writes we take).
     replica_interval: Option<u32>,
+    replica_primary: Option<i32>,
     /// Client requests waiting for the PG to become active.
     waiting: VecDeque<Envelope>,
     tid: u64,
@@ -213,6 +215,7 @@ impl Pg {
             acting: Vec::new(),
             primary: None,
             replica_interval: None,
+            replica_primary: None,
             waiting: VecDeque::new(),
             tid: 0,
             pushes: HashMap::new(),
@@ -623,7 +626,11 @@ impl Pg {
                 info,
                 log,
                 ..
-            } => self.on_activate(interval, info, log).await,
+            } => {
+                if let Some(from) = from {
+                    self.on_activate(from, interval, info, log).await
+                }
+            }
             Message::NotifyAck {
                 cookie,
                 notify_id,

@@ -30,11 +30,17 @@ impl Pg {
 
     pub(super) async fn on_activate(
         &mut self,
+        from: i32,
         interval: u32,
         info: PgInfo,
         entries: Vec<LogEntry>,
     ) {
         if self.replica_interval.is_some_and(|i| i > interval) || self.interval > interval {
+            return;
+        }
+        let primary = self.key.as_ref().map(|k| k.primary);
+        if self.interval == interval && primary != Some(from) {
+            tracing::warn!(target: "osd", "osd.{} pg {}: refusing an activation from osd.{from}, not the primary of interval {interval}", self.sh.id, self.pgid);
             return;
         }
         self.ensure_collection();
@@ -53,6 +59,7 @@ impl Pg {
         self.info = info;
         self.log = log;
         self.replica_interval = Some(interval);
+        self.replica_primary = Some(from);
     }
 
     pub(super) async fn on_rep_op(
@@ -70,7 +77,7 @@ impl Pg {
             version,
             result,
         };
-        if self.replica_interval != Some(interval) {
+        if self.replica_interval != Some(interval) || self.replica_primary != Some(from) {
             let msg = reply(Err(WireError {
                 errno: crate::errno::EAGAIN,
                 message: format!("not active in interval {interval}"),
