@@ -3,7 +3,7 @@
 //! commands print as `ceph` prints them (`Error ENOENT: ...`) and exit with the errno, as `ceph`
 //! does; their status messages ("marked out osd.1. ") go to standard error, as with `ceph`.
 
-use crate::cli::{BlocklistCmd, CrushCmd, Format, Opts, OsdCmd, PoolCmd};
+use crate::cli::{BlocklistCmd, CrushCmd, Format, Opts, OsdCmd, PgCmd, PoolCmd};
 use crate::session::{detail, errstr, fail, format, print, print_json};
 use crate::textfmt::{bytes_u, weightf, Align, TextTable};
 use anyhow::Result;
@@ -406,6 +406,95 @@ pub fn log(rados: &Rados, opts: &Opts, args: &[String]) -> Result<()> {
                 .log(LogLevel::Info, &args.join(" "))
                 .map_err(mon_error)?;
             Ok(())
+        }
+    }
+}
+
+/// `pg stat` (as `ceph pg stat`) and `pg ls [STATE...]` (as `ceph pg ls`).
+pub fn pg(rados: &Rados, opts: &Opts, cmd: &PgCmd) -> Result<()> {
+    let pgs = rados.pg_dump().map_err(mon_error)?;
+    let fmt = format(opts);
+    match cmd {
+        PgCmd::Stat => {
+            let mut by_state: std::collections::BTreeMap<&str, u32> = Default::default();
+            for p in &pgs {
+                *by_state.entry(p.stat.state.as_str()).or_default() += 1;
+            }
+            let to_recover: u64 = pgs.iter().map(|p| p.stat.to_recover).sum();
+            let data: u64 = pgs.iter().map(|p| p.stat.bytes).sum();
+            if fmt != Format::Plain {
+                return print_json(
+                    fmt,
+                    &serde_json::json!({
+                        "num_pgs": pgs.len(),
+                        "num_pg_by_state": by_state.iter().map(|(s, n)| serde_json::json!({"name": s, "num": n})).collect::<Vec<_>>(),
+                        "num_bytes": data,
+                        "num_objects_to_recover": to_recover,
+                    }),
+                );
+            }
+            let states: Vec<String> = by_state.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            let st = rados.status().map_err(mon_error)?;
+            let mut line = format!(
+                "{} pgs: {}; {} data, {} used, {} / {} avail",
+                pgs.len(),
+                states.join(", "),
+                bytes_u(data),
+                bytes_u(st.used_bytes),
+                bytes_u(st.avail_bytes),
+                bytes_u(st.total_bytes)
+            );
+            if to_recover > 0 {
+                line.push_str(&format!("; {to_recover} objects to recover"));
+            }
+            print(&format!("{line}\n"))
+        }
+        PgCmd::Ls { states } => {
+            let shown: Vec<_> = pgs
+                .iter()
+                .filter(|p| {
+                    states.is_empty()
+                        || states
+                            .iter()
+                            .any(|s| p.stat.state.split('+').any(|part| part == s))
+                })
+                .collect();
+            if fmt != Format::Plain {
+                let list: Vec<serde_json::Value> = shown
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "pgid": p.stat.pgid.to_string(),
+                            "state": p.stat.state,
+                            "objects": p.stat.objects,
+                            "bytes": p.stat.bytes,
+                            "up": p.up,
+                            "acting": p.acting,
+                            "acting_primary": p.primary,
+                            "objects_to_recover": p.stat.to_recover,
+                        })
+                    })
+                    .collect();
+                return print_json(fmt, &serde_json::Value::from(list));
+            }
+            let set = |v: &[i32], p: i32| {
+                let osds: Vec<String> = v.iter().map(i32::to_string).collect();
+                format!("[{}]p{p}", osds.join(","))
+            };
+            let mut out = String::from("PG\tOBJECTS\tBYTES\tSTATE\tUP\tACTING\tTO_RECOVER\n");
+            for p in shown {
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                    p.stat.pgid,
+                    p.stat.objects,
+                    p.stat.bytes,
+                    p.stat.state,
+                    set(&p.up, p.up.first().copied().unwrap_or(-1)),
+                    set(&p.acting, p.primary),
+                    p.stat.to_recover
+                ));
+            }
+            print(&out)
         }
     }
 }

@@ -288,6 +288,12 @@ pub enum Cmd {
         #[arg(required = true)]
         args: Vec<String>,
     },
+    /// PGs: stat (a summary), ls [STATE...] (each PG: objects, bytes, state, up, acting,
+    /// objects left to recover)
+    Pg {
+        #[command(subcommand)]
+        cmd: PgCmd,
+    },
     /// Pool options: get, set
     Pool {
         #[command(subcommand)]
@@ -326,6 +332,14 @@ pub enum LockCmd {
         name: String,
         locker: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum PgCmd {
+    /// How many PGs are in each state; data, usage, objects left to recover
+    Stat,
+    /// One line per PG, those in any of STATES when given (`active`, `down`, `recovering`...)
+    Ls { states: Vec<String> },
 }
 
 #[derive(Subcommand)]
@@ -416,6 +430,7 @@ impl Cmd {
                 | Cmd::Import { .. }
                 | Cmd::Status
                 | Cmd::Osd { .. }
+                | Cmd::Pg { .. }
                 | Cmd::Log { .. }
                 | Cmd::Pool { .. }
                 | Cmd::Crush { .. }

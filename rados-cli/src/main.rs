@@ -299,6 +299,7 @@ fn dispatch(
         Cmd::Cleanup => bench_cmd::cleanup(&io()?, opts),
         Cmd::Status => admin_cmd::status(rados, opts),
         Cmd::Osd { cmd } => admin_cmd::osd(rados, opts, cmd),
+        Cmd::Pg { cmd } => admin_cmd::pg(rados, opts, cmd),
         Cmd::Log { args } => admin_cmd::log(rados, opts, args),
         Cmd::Pool { cmd } => admin_cmd::pool(rados, opts, cmd),
         Cmd::Crush { .. } | Cmd::Osdmap { .. } | Cmd::Store { .. } => Ok(()),

@@ -89,6 +89,8 @@ fn clients_in_separate_processes_share_the_cluster() {
     let status = String::from_utf8_lossy(&d.cluster("status", &[]).stdout).into_owned();
     assert!(status.contains("osd.2: running"), "{status}");
     assert!(status.contains("32 active+clean"), "{status}");
+    let stat = d.cli_ok(&["pg", "stat"]);
+    assert!(stat.starts_with("32 pgs: 32 active+clean;"), "{stat}");
 }
 
 #[test]
@@ -205,6 +207,11 @@ fn a_revived_stale_osd_does_not_serve_old_data() {
     assert!(
         s.pgs_by_state.keys().any(|k| k.contains("down")),
         "the stale copy's PGs are down: {s:?}"
+    );
+    let down = d.cli_ok(&["pg", "ls", "down"]);
+    assert!(
+        down.lines().skip(1).all(|l| l.contains("\tdown\t")) && down.lines().count() > 1,
+        "{down}"
     );
     let quick = impatient(&d, 3);
     let qio = quick.ioctx("stale").unwrap();

@@ -481,6 +481,15 @@ impl Rados {
         }
     }
 
+    /// Every PG: its state as its primary last reported it, its objects and bytes, its up and
+    /// acting sets, and how many objects it still has to recover (`pg ls`).
+    pub fn pg_dump(&self) -> Result<Vec<crate::msg::command::PgSummary>> {
+        match self.mon_command(MonCommand::PgDump)? {
+            MonReply::PgDump(p) => Ok(p),
+            other => Err(unexpected(other)),
+        }
+    }
+
     pub fn osd_tree(&self) -> Result<Vec<TreeNode>> {
         match self.mon_command(MonCommand::OsdTree)? {
             MonReply::OsdTree(t) => Ok(t),

@@ -30,13 +30,13 @@ pub fn status(state: &MonState) -> ClusterStatus {
         for seed in 0..pool.pg_num {
             let pg = crate::osdmap::PgId::new(pool.id, seed);
             st.num_pgs += 1;
-            let state_name = match state.pg_stats.get(&pg) {
-                Some((_, s)) => {
+            let state_name = match pg_view(state, pg) {
+                PgView::Reported(s) => {
                     st.objects += s.objects;
                     st.data_bytes += s.bytes;
                     s.state.clone()
                 }
-                None => "unknown".to_string(),
+                other => other.name().to_string(),
             };
             *st.pgs_by_state.entry(state_name).or_default() += 1;
         }
@@ -68,6 +68,85 @@ pub fn status(state: &MonState) -> ClusterStatus {
         "HEALTH_WARN".into()
     };
     st
+}
+
+/// What the monitor can say of one PG.
+enum PgView<'a> {
+    /// Its current primary's report, made in the PG's current interval.
+    Reported(&'a crate::msg::command::PgStat),
+    /// No OSD has reported it.
+    Unknown,
+    /// Its mapping changed since it last went active: it has not activated in this interval.
+    Peering,
+    /// The last report came from another OSD than the current primary, or predates the
+    /// PG's activation in its current interval.
+    Stale,
+}
+
+impl PgView<'_> {
+    fn name(&self) -> &str {
+        match self {
+            PgView::Reported(s) => &s.state,
+            PgView::Unknown => "unknown",
+            PgView::Peering => "peering",
+            PgView::Stale => "stale",
+        }
+    }
+}
+
+/// Only a report from the current primary about the PG's current interval describes it:
+/// after a mapping change, older `active+clean` reports must not make the PG look clean.
+fn pg_view(state: &MonState, pg: crate::osdmap::PgId) -> PgView<'_> {
+    let map = state.map();
+    let Some((osd, stat)) = state.pg_stats.get(&pg) else {
+        return PgView::Unknown;
+    };
+    let mapping = map.pg_mapping(pg);
+    let activated = map.pg_active(pg);
+    if activated.is_some_and(|a| a.acting != mapping.acting) && stat.state.starts_with("active") {
+        return PgView::Peering;
+    }
+    if *osd != mapping.acting_primary || activated.is_some_and(|a| stat.epoch < a.epoch) {
+        return PgView::Stale;
+    }
+    PgView::Reported(stat)
+}
+
+/// Every PG: its state as its current primary last reported it (`stale` when another OSD
+/// reported last or the report predates the current interval, `peering` when the PG has not
+/// activated since its mapping changed, `unknown` when none reported), with its mapping.
+pub fn pg_dump(state: &MonState) -> Vec<crate::msg::command::PgSummary> {
+    let map = state.map();
+    let mut out = Vec::new();
+    for pool in map.pools().values() {
+        for seed in 0..pool.pg_num {
+            let pgid = crate::osdmap::PgId::new(pool.id, seed);
+            let m = map.pg_mapping(pgid);
+            let stat = match pg_view(state, pgid) {
+                PgView::Reported(s) => s.clone(),
+                other => {
+                    let last = state.pg_stats.get(&pgid).map(|(_, s)| s);
+                    crate::msg::command::PgStat {
+                        pgid,
+                        epoch: last.map_or(0, |s| s.epoch),
+                        state: other.name().into(),
+                        objects: last.map_or(0, |s| s.objects),
+                        bytes: last.map_or(0, |s| s.bytes),
+                        clones: 0,
+                        omap_keys: 0,
+                        to_recover: 0,
+                    }
+                }
+            };
+            out.push(crate::msg::command::PgSummary {
+                stat,
+                up: m.up,
+                acting: m.acting,
+                primary: m.acting_primary,
+            });
+        }
+    }
+    out
 }
 
 /// Usage per pool, from the primaries' PG reports.

@@ -231,6 +231,9 @@ impl MonState {
             MonCommand::BlocklistClear => Ok(self.blocklist_clear()),
             MonCommand::BlocklistExpire => Ok(self.blocklist_expire(UTime::now())),
             MonCommand::Status => Ok(self.read_only(MonReply::Status(super::report::status(self)))),
+            MonCommand::PgDump => {
+                Ok(self.read_only(MonReply::PgDump(super::report::pg_dump(self))))
+            }
             MonCommand::Df => Ok(self.read_only(MonReply::Df(super::report::df(self)))),
             MonCommand::OsdTree => {
                 Ok(self.read_only(MonReply::OsdTree(super::report::osd_tree(&self.map))))

@@ -291,6 +291,70 @@ fn status_counts_osds_and_unknown_pgs() {
 }
 
 #[test]
+fn an_old_clean_report_does_not_make_a_remapped_pg_look_clean() {
+    let (mut st, mut log) = booted(3);
+    run(
+        &mut st,
+        &mut log,
+        MonCommand::PoolCreate {
+            name: "a".into(),
+            pg_num: Some(1),
+            size: None,
+        },
+    )
+    .unwrap();
+    let pgid = crate::osdmap::PgId::new(st.map().pool_by_name("a").unwrap().id, 0);
+    let report = |st: &mut MonState, epoch: u32, state: &str| {
+        let primary = st.map().pg_mapping(pgid).acting_primary;
+        let stat = crate::msg::command::PgStat {
+            pgid,
+            epoch,
+            state: state.into(),
+            objects: 1,
+            bytes: 10,
+            clones: 0,
+            omap_keys: 0,
+            to_recover: 0,
+        };
+        st.note_pg_stats(primary, &[stat]);
+    };
+    let activate = |st: &mut MonState, log: &mut Vec<LogRecord>| {
+        let acting = st.map().pg_mapping(pgid).acting;
+        let interval = st.map().epoch();
+        let p = st.pg_activating(&[(pgid, interval, acting)]).unwrap();
+        for r in &p.records {
+            st.apply(r).unwrap();
+        }
+        log.extend(p.records);
+    };
+    let state_of = |st: &MonState| {
+        let s = report::status(st);
+        assert_eq!(s.pgs_by_state.values().sum::<u32>(), 1);
+        s.pgs_by_state.keys().next().unwrap().clone()
+    };
+    activate(&mut st, &mut log);
+    let e = st.map().epoch();
+    report(&mut st, e, "active+clean");
+    assert_eq!(state_of(&st), "active+clean");
+    let dump = report::pg_dump(&st);
+    assert_eq!(
+        (dump.len(), dump[0].stat.state.as_str()),
+        (1, "active+clean")
+    );
+    // A member goes down: until the PG activates again, the old report does not count.
+    let down = st.map().pg_mapping(pgid).acting[1];
+    run(&mut st, &mut log, MonCommand::OsdDown { ids: vec![down] }).unwrap();
+    assert_eq!(state_of(&st), "peering");
+    assert_eq!(report::pg_dump(&st)[0].stat.state, "peering");
+    activate(&mut st, &mut log);
+    assert_eq!(state_of(&st), "stale", "a report older than the activation");
+    let e = st.map().epoch();
+    report(&mut st, e, "active+undersized+degraded");
+    assert_eq!(state_of(&st), "active+undersized+degraded");
+    assert_eq!(report::status(&st).objects, 1);
+}
+
+#[test]
 fn weights_and_crush_maps_are_editable() {
     let (mut st, mut log) = booted(3);
     run(

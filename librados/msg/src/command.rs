@@ -149,6 +149,8 @@ pub enum MonCommand {
     Df,
     /// OSDs in the CRUSH hierarchy.
     OsdTree,
+    /// Every PG's state, as its primary last reported it, and its mapping.
+    PgDump,
     /// An OSD's report that `target` has not answered its heartbeats for `failed_for_ms`;
     /// with `alive`, that it answers again (the report is withdrawn).
     OsdFailure {
@@ -197,6 +199,9 @@ pub struct PgStat {
     #[serde(default)]
     pub clones: u64,
     pub omap_keys: u64,
+    /// Objects still to be recovered or backfilled onto some member (recovery progress).
+    #[serde(default)]
+    pub to_recover: u64,
 }
 
 /// One pool option's value, as `pool get` prints it.
@@ -282,6 +287,16 @@ pub enum MonReply {
     Blocklist(Vec<(crate::osdmap::EntityAddr, crate::osdmap::UTime)>),
     /// Cluster log entries, oldest first.
     ClusterLog(Vec<ClusterLogEntry>),
+    PgDump(Vec<PgSummary>),
+}
+
+/// One PG in `pg ls` / `pg dump`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgSummary {
+    pub stat: PgStat,
+    pub up: Vec<i32>,
+    pub acting: Vec<i32>,
+    pub primary: i32,
 }
 
 /// A command's failure as it crosses the wire: an errno and Ceph-style message.

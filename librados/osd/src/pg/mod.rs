@@ -87,6 +87,8 @@ enum Phase {
         pending: BTreeSet<i32>,
         auth_info: PgInfo,
         auth_log: Vec<LogEntry>,
+        /// Objects each pending member still waits for.
+        to_recover: BTreeMap<i32, u64>,
     },
     /// Recovered, the authoritative log adopted; waiting for the map to record this
     /// interval as the PG's newest active one before serving (see `OsdMap::pg_active`).
@@ -523,6 +525,10 @@ impl Pg {
             bytes: self.info.bytes,
             clones: self.info.clones,
             omap_keys: 0,
+            to_recover: match self.primary.as_ref().map(|p| &p.phase) {
+                Some(Phase::Recovering { to_recover, .. }) => to_recover.values().sum(),
+                _ => 0,
+            },
         });
     }
 

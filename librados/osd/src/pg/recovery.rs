@@ -154,11 +154,23 @@ impl Pg {
             pgid: self.pgid,
             ..PgInfo::default()
         });
+        // Objects each member waits for (a backfill: every object the authority has).
+        let to_recover = plans
+            .iter()
+            .map(|(m, need)| {
+                let n = match need {
+                    Need::Objects(set) => set.len() as u64,
+                    _ => auth_info.objects,
+                };
+                (*m, n)
+            })
+            .collect();
         if let Some(p) = &mut self.primary {
             p.phase = Phase::Recovering {
                 pending: pending.clone(),
                 auth_info,
                 auth_log: auth.log.clone(),
+                to_recover,
             };
         }
         self.report_stat();
@@ -192,12 +204,20 @@ impl Pg {
             return;
         }
         let Some(p) = &mut self.primary else { return };
-        let Phase::Recovering { pending, .. } = &mut p.phase else {
+        let Phase::Recovering {
+            pending,
+            to_recover,
+            ..
+        } = &mut p.phase
+        else {
             return;
         };
         pending.remove(&from);
+        to_recover.remove(&from);
         if pending.is_empty() {
             self.activate().await;
+        } else {
+            self.report_stat();
         }
     }
 
