@@ -532,6 +532,66 @@ fn async_operations_many_in_flight() {
     });
 }
 
+#[test]
+fn async_operations_on_one_object_apply_in_submission_order() {
+    let io = io();
+    let aio = io.aio();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    type Op = std::pin::Pin<Box<dyn std::future::Future<Output = librados::Result<()>> + Send>>;
+    let mut ops: Vec<Op> = Vec::new();
+    {
+        let aio = aio.clone();
+        ops.push(Box::pin(async move {
+            aio.write_full("ordered", Bytes::from_static(b"start:"))
+                .await
+        }));
+    }
+    for i in 0..50 {
+        let aio = aio.clone();
+        ops.push(Box::pin(async move {
+            aio.append("ordered", Bytes::from(format!("{i},"))).await
+        }));
+    }
+    let aio2 = aio.clone();
+    ops.push(Box::pin(async move {
+        aio2.write("ordered", Bytes::from_static(b"S"), 0).await
+    }));
+    // All in flight at once, submitted (first polled) in order.
+    for r in rt.block_on(join_in_order(ops)) {
+        r.unwrap();
+    }
+    let want: String = (0..50).map(|i| format!("{i},")).collect();
+    assert_eq!(
+        String::from_utf8(io.read_full("ordered").unwrap().to_vec()).unwrap(),
+        format!("Start:{want}")
+    );
+}
+
+/// Polls every future in order each time, until all are done.
+async fn join_in_order<F: std::future::Future + Unpin>(mut futs: Vec<F>) -> Vec<F::Output> {
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                if let std::task::Poll::Ready(v) = std::pin::Pin::new(f).poll(cx) {
+                    *o = Some(v);
+                }
+            }
+        }
+        if out.iter().all(Option::is_some) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().map(Option::unwrap).collect()
+}
+
 /// Runs futures concurrently (a tiny join_all on tokio tasks).
 async fn futures_join_all<F: std::future::Future + Send + 'static>(
     futs: impl Iterator<Item = F>,

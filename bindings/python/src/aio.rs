@@ -149,11 +149,28 @@ where
     let handle = has_callbacks.then(|| completion.clone_ref(py));
     let in_flight = ioctx.get().in_flight();
     in_flight.enter();
-    rt.spawn(async move {
-        let (rv, outcome) = op.await;
-        finish(shared, rv, outcome, handle);
-        in_flight.leave();
-    });
+    // Submitted now, on the caller's thread: the first poll takes the operation's turn on its
+    // object, so operations on one object are applied in the order of the calls (a spawned
+    // task's first poll could come after a later call's). What remains runs on the runtime.
+    let mut op = Box::pin(op);
+    let first = {
+        let _in_runtime = rt.enter();
+        op.as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    };
+    match first {
+        std::task::Poll::Ready((rv, outcome)) => {
+            finish(shared, rv, outcome, handle);
+            in_flight.leave();
+        }
+        std::task::Poll::Pending => {
+            rt.spawn(async move {
+                let (rv, outcome) = op.await;
+                finish(shared, rv, outcome, handle);
+                in_flight.leave();
+            });
+        }
+    }
     Ok(completion)
 }
 

@@ -182,3 +182,24 @@ def test_await_with_callbacks_too(ioctx):
 
     asyncio.run(main())
     assert seen == ["cb"]
+
+
+def test_aio_operations_on_one_object_apply_in_call_order(ioctx):
+    # Many appends and overwrites in flight at once, with no waiting between the calls: each
+    # object ends as if they had run one after another, in the order they were made.
+    comps = []
+    for obj in ("o0", "o1", "o2"):
+        comps.append(ioctx.aio_write_full(obj, b"start:"))
+    for i in range(40):
+        for obj in ("o0", "o1", "o2"):
+            comps.append(ioctx.aio_append(obj, b"%d," % i))
+    comps.append(ioctx.aio_write("o1", b"X", 0))
+    comps.append(ioctx.aio_remove("o2"))
+    for c in comps:
+        c.wait_for_complete()
+        assert c.get_return_value() == 0
+    appended = b"".join(b"%d," % i for i in range(40))
+    assert ioctx.read("o0", 1 << 20) == b"start:" + appended
+    assert ioctx.read("o1", 1 << 20) == b"Xtart:" + appended
+    with pytest.raises(rados.ObjectNotFound):
+        ioctx.stat("o2")

@@ -62,6 +62,13 @@ pub struct IoCtx {
 }
 
 /// The async form of every [`IoCtx`] operation.
+///
+/// Operations on one object from one [`crate::Rados`] handle are applied in the order they
+/// were submitted, where an operation is submitted when its future is first polled: futures
+/// polled in sequence (`futures::join!`, or one `await` after another) keep their order, and
+/// an operation on an object starts once the one submitted before it has finished. Different
+/// objects proceed concurrently. A notify is ordered after what came before it, but what
+/// comes after it does not wait for its watchers.
 #[derive(Clone)]
 pub struct AioCtx {
     io: IoCtx,

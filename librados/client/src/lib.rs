@@ -21,6 +21,7 @@ pub mod error;
 mod extent;
 mod ioctx;
 mod ops;
+mod order;
 mod snap;
 mod watch;
 
@@ -66,6 +67,8 @@ pub(crate) struct ClientInner {
     watches: Arc<watch::Watches>,
     log_follower: Arc<clog::LogFollower>,
     next_tid: AtomicU64,
+    /// Operations on one object run in submission order.
+    order: order::ObjectOrder,
     ops: Semaphore,
     bytes: Semaphore,
     op_timeout: Option<Duration>,
@@ -228,6 +231,7 @@ impl Rados {
             watches: Arc::new(watch::Watches::default()),
             log_follower: Arc::default(),
             next_tid: AtomicU64::new(1),
+            order: order::ObjectOrder::default(),
             ops: Semaphore::new(MAX_OPS_IN_FLIGHT),
             bytes: Semaphore::new(MAX_BYTES_IN_FLIGHT),
             op_timeout,
@@ -597,6 +601,14 @@ impl Rados {
         snapc: crate::msg::ops::SnapContext,
         mtime_ns: Option<u64>,
     ) -> Result<(Vec<StepResult>, u64)> {
+        // Taken before the first await: the turn's order is the order of submission.
+        let mut turn = self.inner.order.take(pool, &object);
+        turn.ready().await;
+        if steps.iter().any(|s| matches!(s, OpStep::Notify { .. })) {
+            // A notify comes after what was submitted before it, but what follows need not
+            // wait for its watchers (whose callbacks may well use this object themselves).
+            drop(turn);
+        }
         let what = object.name.clone();
         // What the request costs the OSDs: a write-same of a few bytes writes its whole extent.
         let bytes: u64 = steps

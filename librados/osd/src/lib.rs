@@ -42,6 +42,22 @@ pub struct OsdShared {
 }
 
 impl OsdShared {
+    /// Queues `txn` in the store. When the store is applying back-pressure (the wait is a
+    /// blocking one), the wait happens with this async worker handed over to the runtime's
+    /// other tasks, so they keep running meanwhile.
+    pub fn queue(
+        &self,
+        txn: crate::store::Transaction,
+    ) -> crate::store::StoreResult<crate::store::Commit> {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread && self.store.backlogged() {
+            tokio::task::block_in_place(|| self.store.queue_transaction(txn))
+        } else {
+            self.store.queue_transaction(txn)
+        }
+    }
+
     pub fn report_stat(&self, stat: PgStat) {
         let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         if s.0.get(&stat.pgid) != Some(&stat) {

@@ -41,6 +41,13 @@ pub trait ObjectStore: Send + Sync {
     /// was applied.
     fn queue_transaction(&self, txn: Transaction) -> StoreResult<Commit>;
 
+    /// Whether [`ObjectStore::queue_transaction`] would now wait for the store to catch up
+    /// (its queue of transactions not yet durable is over its limit). Async callers check it
+    /// to do that wait off their async workers.
+    fn backlogged(&self) -> bool {
+        false
+    }
+
     /// Applies `txn` and waits until it is durable.
     fn apply_transaction(&self, txn: Transaction) -> StoreResult<()> {
         self.queue_transaction(txn)?.wait()

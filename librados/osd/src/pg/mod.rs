@@ -445,7 +445,7 @@ impl Pg {
         t.create_collection(self.cid, split_bits(self.pgid.seed, pool.pg_num));
         t.touch(self.cid, &log::pgmeta(self.pgid));
         if log::write_info(&self.info, &mut t).is_ok() {
-            if let Err(e) = store.queue_transaction(t) {
+            if let Err(e) = self.sh.queue(t) {
                 self.sh.clog_error(format!(
                     "pg {}: cannot create its collection: {e}",
                     self.pgid
@@ -478,7 +478,7 @@ impl Pg {
             for oid in &page.objects {
                 t.remove(cid, oid);
             }
-            if let Err(e) = store.queue_transaction(t) {
+            if let Err(e) = self.sh.queue(t) {
                 self.sh
                     .clog_error(format!("pg {}: removal failed: {e}", self.pgid));
                 return;
@@ -486,7 +486,7 @@ impl Pg {
         }
         let mut t = Transaction::new();
         t.remove_collection(cid);
-        if let Err(e) = store.queue_transaction(t) {
+        if let Err(e) = self.sh.queue(t) {
             self.sh
                 .clog_error(format!("pg {}: removal failed: {e}", self.pgid));
         }

@@ -388,11 +388,7 @@ impl Pg {
             let frame = self.sh.msgr.encode(tid, self.epoch(), &rep);
             Some(frame.map_err(|e| e.errno())?)
         };
-        let commit = self
-            .sh
-            .store
-            .queue_transaction(txn)
-            .map_err(|e| e.errno())?;
+        let commit = self.sh.queue(txn).map_err(|e| e.errno())?;
         self.info = info;
         self.log.apply_append(entry.clone());
         let key: ObjKey = (entry.hash, entry.object.clone());

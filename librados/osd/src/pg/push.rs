@@ -683,10 +683,7 @@ impl Pg {
         if t.is_empty() {
             return Ok(None);
         }
-        store
-            .queue_transaction(t)
-            .map(Some)
-            .map_err(|e| e.to_string())
+        self.sh.queue(t).map(Some).map_err(|e| e.to_string())
     }
 
     /// Removes temporary push objects a crash or an abandoned stream left behind.
@@ -708,7 +705,7 @@ impl Pg {
         }
         self.temps.clear();
         if !t.is_empty() {
-            if let Err(e) = store.queue_transaction(t) {
+            if let Err(e) = self.sh.queue(t) {
                 self.sh.clog_error(format!(
                     "pg {}: cannot remove leftover push objects: {e}",
                     self.pgid

@@ -252,10 +252,7 @@ impl Pg {
         }
         let log = log::PgLog::from_entries(auth_log);
         let mut t = Transaction::new();
-        let durable = match log
-            .rewrite(&info, &mut t)
-            .and_then(|()| self.sh.store.queue_transaction(t))
-        {
+        let durable = match log.rewrite(&info, &mut t).and_then(|()| self.sh.queue(t)) {
             Ok(commit) => commit.await,
             Err(e) => Err(e),
         };

@@ -48,7 +48,7 @@ impl Pg {
         let mut t = Transaction::new();
         if let Err(e) = log
             .rewrite(&info, &mut t)
-            .and_then(|()| self.sh.store.queue_transaction(t).map(|_| ()))
+            .and_then(|()| self.sh.queue(t).map(|_| ()))
         {
             self.sh.clog_error(format!(
                 "pg {}: cannot adopt the primary's log: {e}",
@@ -108,7 +108,7 @@ impl Pg {
                 .await;
             return;
         }
-        let commit = match self.sh.store.queue_transaction(txn) {
+        let commit = match self.sh.queue(txn) {
             Ok(c) => c,
             Err(e) => {
                 let msg = reply(Err(WireError {

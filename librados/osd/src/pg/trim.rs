@@ -192,8 +192,8 @@ impl Pg {
             purged.extend(snaps);
             self.info.purged_snaps = purged.into_iter().collect();
             let mut txn = Transaction::new();
-            if let Err(e) = log::write_info(&self.info, &mut txn)
-                .and_then(|()| self.sh.store.queue_transaction(txn).map(|_| ()))
+            if let Err(e) =
+                log::write_info(&self.info, &mut txn).and_then(|()| self.sh.queue(txn).map(|_| ()))
             {
                 self.sh
                     .clog_error(format!("pg {}: cannot record purged snaps: {e}", self.pgid));

@@ -488,6 +488,10 @@ impl ObjectStore for DiskStore {
         Ok(Commit::pending(seq, Arc::clone(&self.sh.tracker)))
     }
 
+    fn backlogged(&self) -> bool {
+        self.sh.backlogged()
+    }
+
     fn list_collections(&self) -> StoreResult<Vec<CollectionId>> {
         let colls = self.sh.colls.read().unwrap_or_else(|e| e.into_inner());
         Ok(colls.keys().copied().collect())

@@ -257,6 +257,11 @@ impl Shared {
         Ok(seq)
     }
 
+    /// Whether a transaction submitted now would wait for the commit thread (back-pressure).
+    pub(super) fn backlogged(&self) -> bool {
+        lock(&self.queue).bytes > QUEUE_BYTES_MAX
+    }
+
     /// The commit thread: writes every queued transaction to the log as one record with one
     /// sync (group commit), resolves their commits, and hands the group to the apply thread
     /// (a group too large for the log is applied and synced here instead).
