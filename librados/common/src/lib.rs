@@ -6,6 +6,7 @@ pub mod config;
 pub mod encoding;
 pub mod errno;
 pub mod fmt;
+pub mod frame_bytes;
 pub mod lockfile;
 pub mod random;
 

@@ -365,9 +365,11 @@ pub fn decode(frame_bytes: &bytes::Bytes) -> Result<Envelope, MsgError> {
 }
 
 /// Decodes the body of a checked frame.
-fn decode_body(header: frame::Header, body: &[u8]) -> Result<Envelope, MsgError> {
+/// Large payloads come out as slices of `body` (see `rados_common::frame_bytes`).
+fn decode_body(header: frame::Header, body: &bytes::Bytes) -> Result<Envelope, MsgError> {
     let msg: Message =
-        rmp_serde::from_slice(body).map_err(|e| MsgError::Malformed(e.to_string()))?;
+        rados_common::frame_bytes::decoding_from(body, || rmp_serde::from_slice(body))
+            .map_err(|e| MsgError::Malformed(e.to_string()))?;
     if msg.msg_type() != header.msg_type {
         return Err(MsgError::TypeMismatch {
             header: header.msg_type,

@@ -100,12 +100,15 @@ pub enum OpStep {
     },
     Write {
         offset: u64,
+        #[serde(deserialize_with = "rados_common::frame_bytes::deserialize")]
         data: Bytes,
     },
     WriteFull {
+        #[serde(deserialize_with = "rados_common::frame_bytes::deserialize")]
         data: Bytes,
     },
     Append {
+        #[serde(deserialize_with = "rados_common::frame_bytes::deserialize")]
         data: Bytes,
     },
     Truncate {
@@ -323,7 +326,7 @@ impl OpStep {
 pub enum StepOutput {
     #[default]
     None,
-    Data(Bytes),
+    Data(#[serde(deserialize_with = "rados_common::frame_bytes::deserialize")] Bytes),
     Stat {
         size: u64,
         mtime_ns: u64,

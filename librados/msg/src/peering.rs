@@ -69,6 +69,7 @@ pub struct ObjectState {
     pub hash: u32,
     /// `false`: the object must not exist on the target.
     pub exists: bool,
+    #[serde(deserialize_with = "rados_common::frame_bytes::deserialize")]
     pub data: Bytes,
     pub xattrs: BTreeMap<String, Bytes>,
     pub omap: Vec<(Bytes, Bytes)>,
@@ -109,6 +110,7 @@ pub enum PushPart {
         hash: u32,
         snap: u64,
         offset: u64,
+        #[serde(deserialize_with = "rados_common::frame_bytes::deserialize")]
         data: Bytes,
     },
     Omap {

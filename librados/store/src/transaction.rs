@@ -30,6 +30,7 @@ pub enum Op {
         cid: CollectionId,
         oid: ObjectId,
         offset: u64,
+        #[serde(deserialize_with = "rados_common::frame_bytes::deserialize")]
         data: Bytes,
     },
     Zero {

@@ -455,6 +455,9 @@ async fn read_loop(
     }
 }
 
+/// Frames up to this size get their whole buffer at once (a 4 MiB write and its headers).
+const TRUSTED_ALLOC: usize = 8 << 20;
+
 /// Reads one frame and checks it whole: header, length bound, checksum, and sender.
 async fn read_frame(
     r: &mut BufReader<OwnedReadHalf>,
@@ -469,16 +472,21 @@ async fn read_frame(
             header.src
         )));
     }
-    let len = header.body_len as usize;
-    // Grow with the data rather than trusting the length to allocate.
-    let mut buf = BytesMut::with_capacity(HEADER_LEN + len.min(1 << 20));
+    let total = HEADER_LEN + header.body_len as usize;
+    // The body is read straight into the frame's buffer (never zeroed, never copied again).
+    // Up to TRUSTED_ALLOC it is allocated whole; beyond, it grows with the data that came
+    // rather than with what the length claims.
+    let mut buf = BytesMut::with_capacity(total.min(TRUSTED_ALLOC));
     buf.extend_from_slice(&head);
-    let mut body = Vec::with_capacity(len.min(1 << 20));
-    let got = (&mut *r).take(len as u64).read_to_end(&mut body).await?;
-    if got != len {
-        return Err(ConnError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    while buf.len() < total {
+        if buf.len() == buf.capacity() {
+            buf.reserve((total - buf.len()).min(buf.len()));
+        }
+        let remaining = (total - buf.len()) as u64;
+        if (&mut *r).take(remaining).read_buf(&mut buf).await? == 0 {
+            return Err(ConnError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
     }
-    buf.extend_from_slice(&body);
     let frame = buf.freeze();
     frame::split(&frame)?;
     Ok(frame)
