@@ -298,3 +298,116 @@ fn an_embedded_directory_is_served_as_daemons_and_back() {
     assert_eq!(&io.read_full("e1").unwrap()[..], b"written embedded");
     assert_eq!(&io.read_full("e2").unwrap()[..], b"written over TCP");
 }
+
+#[test]
+fn a_client_sending_osd_only_messages_is_refused_and_others_are_served() {
+    use librados::msg::ops::{Eversion, ObjectName, ReqId};
+    use librados::msg::peering::{LogEntry, LogOp, PgInfo};
+    use librados::msg::{EntityName, Message, Messenger, Network, TcpConfig, TcpNetwork};
+    use librados::store::{CollectionId, ObjectId, Transaction};
+    let d = Daemons::create(3, FAST);
+    let r = d.client();
+    let io = r.ioctx("data").unwrap();
+    io.write_full("victim", &b"original"[..]).unwrap();
+    // Where the object lives, as any client can work out from the map.
+    let map = r.osdmap();
+    let pool = map.pool_by_name("data").unwrap();
+    let hash = pool.hash_key(b"victim", b"");
+    let pgid = pool.raw_pg_to_pg(librados::osdmap::PgId::new(pool.id, hash));
+    let members = map.pg_mapping(pgid).acting;
+    let object = ObjectName {
+        name: "victim".into(),
+        ..ObjectName::default()
+    };
+    let oid = ObjectId::new(pool.id, "victim", hash);
+    let mut evil = Transaction::new();
+    evil.write(
+        CollectionId::new(pool.id, pgid.seed),
+        &oid,
+        0,
+        &b"EVIL!!!!"[..],
+    );
+    let entry = LogEntry {
+        version: Eversion {
+            epoch: map.epoch(),
+            version: 1 << 40,
+        },
+        reqid: ReqId {
+            client: 1 << 40,
+            tid: 1,
+        },
+        object,
+        hash,
+        op: LogOp::Modify,
+        user_version: 1 << 40,
+        results: Vec::new(),
+    };
+    let interval = map.epoch();
+    let forged = [
+        Message::RepOp {
+            pgid,
+            interval,
+            entry: entry.clone(),
+            txn: evil,
+        },
+        Message::PgActivate {
+            pgid,
+            interval,
+            info: PgInfo::default(),
+            log: vec![entry],
+        },
+        Message::PgPush {
+            pgid,
+            interval,
+            stream: 1,
+            seq: 0,
+            parts: Vec::new(),
+            last: true,
+            primary: members[0],
+        },
+    ];
+    // A client process of its own sends them, as a client, to every member of the PG.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let net = TcpNetwork::new(
+            TcpConfig::new(map.fsid()),
+            tokio::runtime::Handle::current(),
+        );
+        let me = EntityName::client(1 << 40);
+        let _inbox = net.register(me);
+        librados::msg::peers::follow_map(&net, None, &map);
+        let msgr = Messenger::new(me, std::sync::Arc::new(net.clone()));
+        for &osd in &members {
+            for m in &forged {
+                msgr.send(EntityName::osd(osd), 1, map.epoch(), m)
+                    .await
+                    .unwrap();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        net.shutdown();
+    });
+    // Each member refused them, said why, and changed nothing.
+    for &osd in &members {
+        let log = std::fs::read_to_string(d.path().join("log").join(format!("osd.{osd}.log")))
+            .unwrap_or_default();
+        let refused = log
+            .lines()
+            .filter(|l| l.contains("from client.") && l.contains("only OSDs send it"))
+            .count();
+        assert_eq!(refused, forged.len(), "osd.{osd}: {}", d.logs());
+    }
+    assert_eq!(&io.read_full("victim").unwrap()[..], b"original");
+    // And the daemons go on serving everyone else.
+    io.write_full("after", &b"still served"[..]).unwrap();
+    assert_eq!(d.cli_ok(&["-p", "data", "get", "victim", "-"]), "original");
+    assert_eq!(
+        d.cli_ok(&["-p", "data", "get", "after", "-"]),
+        "still served"
+    );
+    d.wait_for(&r, "a clean cluster", Duration::from_secs(30), clean);
+}
