@@ -93,6 +93,13 @@ fn a_full_disk_refuses_writes_and_damages_nothing() {
         check(&s, "big", big, 1 << 20);
         check(&s, "small", small, 4096);
         assert!(s.verify().unwrap().is_clean());
+        // A request that is invalid whatever the space is refused as invalid, not as ENOSPC.
+        let mut t = Transaction::new();
+        t.clone_range(C, &oid("big", 0), &oid("copy", 0), 0, 2 << 30, 0);
+        assert_eq!(
+            s.apply_transaction(t).unwrap_err().errno(),
+            librados::errno::EINVAL
+        );
         // Deleting is always allowed, even with the filesystem at its limit.
         let mut t = Transaction::new();
         for i in 0..big / 2 {

@@ -55,6 +55,28 @@ pub(super) struct ApplyState {
 impl Shared {
     /// Bytes the transaction may add on disk: large write data once (slots), everything else
     /// three times (journal, tables, compaction headroom), plus per-operation overhead.
+    /// What makes a transaction invalid whatever the store holds (extents past the object
+    /// size limit, a clone range longer than a read may be): refused as such (EINVAL) before
+    /// its space is counted, so that a bad request is never reported as ENOSPC.
+    fn check_shape(txn: &Transaction) -> StoreResult<()> {
+        use crate::transaction::{check_extent, check_read_len};
+        txn.ops.iter().try_for_each(|op| match op {
+            Op::CloneRange {
+                src,
+                dst,
+                src_offset,
+                len,
+                dst_offset,
+                ..
+            } => {
+                check_extent(src, *src_offset, *len)?;
+                check_extent(dst, *dst_offset, *len)?;
+                check_read_len(src, *len)
+            }
+            _ => Ok(()),
+        })
+    }
+
     pub(super) fn space_needed(txn: &Transaction) -> u64 {
         txn.ops
             .iter()
@@ -172,6 +194,7 @@ impl Shared {
     /// Validates, stages and queues one transaction; returns its sequence number.
     pub(super) fn submit(&self, txn: &Transaction) -> StoreResult<u64> {
         self.check_writable()?;
+        Self::check_shape(txn)?;
         let need = Self::space_needed(txn);
         self.reserve_space(need)?;
         let result = self.prewrite(txn).and_then(|pre| {
