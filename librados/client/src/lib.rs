@@ -215,11 +215,10 @@ impl Rados {
                 ),
             }),
         };
-        let me = id.as_ref().map(|&id| EntityName::client(id)).ok();
-        let inbox = me.map(|me| net.register(me));
+        let registered = id.map(|id| (id, net.register(EntityName::client(id))));
         net.unregister(temp);
-        let id = id?;
-        let (me, inbox) = (EntityName::client(id), inbox.expect("registered"));
+        let (id, inbox) = registered?;
+        let me = EntityName::client(id);
         let msgr = Messenger::new(me, net);
         let (map_tx, map_rx) =
             tokio::sync::watch::channel(Arc::new(OsdMap::new(crate::osdmap::Fsid::NIL)));

@@ -96,9 +96,9 @@ pub fn parse_host_port(item: &str, default_port: u16) -> std::result::Result<Soc
 /// The IP this host uses to reach `to` (no packet is sent).
 fn local_ip_toward(to: SocketAddr) -> IpAddr {
     let any: SocketAddr = if to.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
+        SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
     } else {
-        "[::]:0".parse().expect("literal")
+        SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
     };
     std::net::UdpSocket::bind(any)
         .and_then(|s| {

@@ -4,7 +4,8 @@
 use super::commit::Commit;
 use super::error::{StoreError, StoreResult};
 use super::transaction::{
-    check_extent, check_member, check_read_len, check_split, now_ns, Op, Transaction,
+    check_clone_range, check_extent, check_member, check_read_len, check_split, now_ns, Op,
+    Transaction,
 };
 use super::types::*;
 use super::ObjectStore;
@@ -203,9 +204,7 @@ impl Applier<'_> {
                 len,
                 dst_offset,
             } => {
-                check_extent(src, *src_offset, *len)?;
-                check_read_len(src, *len)?;
-                let dst_end = check_extent(dst, *dst_offset, *len)?;
+                let dst_end = check_clone_range(src, dst, *src_offset, *len, *dst_offset)?;
                 let s = self.object(*cid, src, false)?;
                 let from = (*src_offset as usize).min(s.data.len());
                 let to = (src_offset + len).min(s.data.len() as u64) as usize;

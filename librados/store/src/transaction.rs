@@ -452,6 +452,20 @@ pub(crate) fn check_extent(oid: &ObjectId, offset: u64, len: u64) -> StoreResult
     }
 }
 
+/// Refuses a clone range whose extents end past [`MAX_OBJECT_SIZE`] or that is longer than a
+/// read may be: invalid whatever the store holds. Returns the destination extent's end.
+pub(crate) fn check_clone_range(
+    src: &ObjectId,
+    dst: &ObjectId,
+    src_offset: u64,
+    len: u64,
+    dst_offset: u64,
+) -> StoreResult<u64> {
+    check_extent(src, src_offset, len)?;
+    check_read_len(src, len)?;
+    check_extent(dst, dst_offset, len)
+}
+
 /// Refuses a read or clone range longer than [`MAX_READ_BYTES`].
 pub(crate) fn check_read_len(oid: &ObjectId, len: u64) -> StoreResult<()> {
     if len > MAX_READ_BYTES {

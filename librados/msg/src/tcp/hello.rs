@@ -110,18 +110,16 @@ pub fn decode_handshake(bytes: &[u8]) -> Result<Handshake, HandshakeError> {
     let short = || HandshakeError::Io(std::io::ErrorKind::UnexpectedEof.into());
     let banner: [u8; 8] = bytes
         .get(..8)
-        .ok_or_else(short)?
-        .try_into()
-        .expect("8 bytes");
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(short)?;
     if banner != BANNER {
         return Err(HandshakeError::Banner(banner));
     }
     let len = u32::from_le_bytes(
         bytes
             .get(8..12)
-            .ok_or_else(short)?
-            .try_into()
-            .expect("4 bytes"),
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(short)?,
     );
     if len > MAX_HELLO_BYTES {
         return Err(HandshakeError::TooLarge(len));

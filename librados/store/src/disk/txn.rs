@@ -12,7 +12,7 @@ use super::pending::{Ks, Write1};
 use super::read::{chunk_bytes, object_bytes};
 use super::Shared;
 use crate::error::{StoreError, StoreResult};
-use crate::transaction::{check_extent, check_member, check_read_len, check_split, Op};
+use crate::transaction::{check_extent, check_member, check_split, Op};
 use crate::types::{in_collection, CollectionId, ObjectId};
 use bytes::Bytes;
 use serde_bytes::ByteBuf;
@@ -619,9 +619,7 @@ impl<'a> Ctx<'a> {
                 len,
                 dst_offset,
             } => {
-                check_extent(src, *src_offset, *len)?;
-                check_extent(dst, *dst_offset, *len)?;
-                check_read_len(src, *len)?;
+                // Its extents and length were checked before staging (`check_shape`).
                 let s = self.obj(*cid, src, false)?;
                 let mut bytes = self.bytes_of(src, &s, *src_offset, *len)?;
                 bytes.resize(*len as usize, 0);

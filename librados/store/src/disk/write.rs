@@ -59,7 +59,6 @@ impl Shared {
     /// size limit, a clone range longer than a read may be): refused as such (EINVAL) before
     /// its space is counted, so that a bad request is never reported as ENOSPC.
     fn check_shape(txn: &Transaction) -> StoreResult<()> {
-        use crate::transaction::{check_extent, check_read_len};
         txn.ops.iter().try_for_each(|op| match op {
             Op::CloneRange {
                 src,
@@ -68,11 +67,8 @@ impl Shared {
                 len,
                 dst_offset,
                 ..
-            } => {
-                check_extent(src, *src_offset, *len)?;
-                check_extent(dst, *dst_offset, *len)?;
-                check_read_len(src, *len)
-            }
+            } => crate::transaction::check_clone_range(src, dst, *src_offset, *len, *dst_offset)
+                .map(|_| ()),
             _ => Ok(()),
         })
     }
