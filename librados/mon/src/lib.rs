@@ -175,35 +175,24 @@ impl Monitor {
                 let at = tokio::time::Instant::now() + left;
                 backoff.map_or(at, |b| at.max(b))
             });
-            let ev = match deadline {
-                None => tokio::select! {
-                    ev = inbox.next() => ev,
-                    _ = tick.tick() => {
-                        self.check_failures().await;
-                        continue;
-                    }
-                    _ = tokio::time::sleep(ACTIVATION_BATCH), if !self.activating.is_empty() => {
-                        self.record_activations().await;
-                        continue;
-                    }
-                },
-                Some(at) => tokio::select! {
-                    ev = inbox.next() => ev,
-                    _ = tick.tick() => {
-                        self.check_failures().await;
-                        continue;
-                    }
-                    _ = tokio::time::sleep(ACTIVATION_BATCH), if !self.activating.is_empty() => {
-                        self.record_activations().await;
-                        continue;
-                    }
-                    _ = tokio::time::sleep_until(at) => {
-                        let lifted = self.expire_blocklist().await;
-                        backoff = (!lifted)
-                            .then(|| tokio::time::Instant::now() + Duration::from_secs(1));
-                        continue;
-                    }
-                },
+            // With no fence to lift, that branch is disabled (its instant is never awaited).
+            let expiry = deadline.unwrap_or_else(tokio::time::Instant::now);
+            let ev = tokio::select! {
+                ev = inbox.next() => ev,
+                _ = tick.tick() => {
+                    self.check_failures().await;
+                    continue;
+                }
+                _ = tokio::time::sleep(ACTIVATION_BATCH), if !self.activating.is_empty() => {
+                    self.record_activations().await;
+                    continue;
+                }
+                _ = tokio::time::sleep_until(expiry), if deadline.is_some() => {
+                    let lifted = self.expire_blocklist().await;
+                    backoff = (!lifted)
+                        .then(|| tokio::time::Instant::now() + Duration::from_secs(1));
+                    continue;
+                }
             };
             match ev {
                 Some(Event::Msg(env)) => self.handle(env).await,

@@ -216,6 +216,20 @@ fn extents_len(e: &[(u64, u64)]) -> u64 {
     e.iter().map(|&(_, l)| l).sum()
 }
 
+/// The extents of clone `c` it does not share with the next newer version (what must travel
+/// when it is pushed).
+pub fn unshared_extents(c: &CloneInfo) -> Vec<(u64, u64)> {
+    let mut delta = if c.size > 0 {
+        vec![(0, c.size)]
+    } else {
+        Vec::new()
+    };
+    for &(o, len) in &c.overlap {
+        subtract(&mut delta, o, len);
+    }
+    delta
+}
+
 /// Removes `[offset, offset + len)` from a sorted, disjoint extent list.
 pub fn subtract(e: &mut Vec<(u64, u64)>, offset: u64, len: u64) {
     if len == 0 {

@@ -368,14 +368,7 @@ fn plan_versions(
             let Ok(cstat) = store.stat(cid, &head.clone().with_snap(c.id)) else {
                 continue;
             };
-            let mut delta = if c.size > 0 {
-                vec![(0, c.size)]
-            } else {
-                Vec::new()
-            };
-            for &(o, len) in &c.overlap {
-                crate::snap::subtract(&mut delta, o, len);
-            }
+            let delta = crate::snap::unshared_extents(c);
             versions.push(Version {
                 snap: c.id,
                 size: c.size,

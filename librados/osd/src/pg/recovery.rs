@@ -515,14 +515,7 @@ pub(super) fn read_state(
         if let Ok(l) = exec::load(store, cid, &oid) {
             for c in &l.ss.clones {
                 // Only what the clone does not share with the next newer version travels.
-                let mut delta = if c.size > 0 {
-                    vec![(0, c.size)]
-                } else {
-                    Vec::new()
-                };
-                for &(o, len) in &c.overlap {
-                    crate::snap::subtract(&mut delta, o, len);
-                }
+                let delta = crate::snap::unshared_extents(c);
                 let coid = oid.clone().with_snap(c.id);
                 let clone = read_one(store, cid, &coid, name, hash, Some(delta))?;
                 if clone.exists {
