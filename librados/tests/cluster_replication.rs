@@ -452,3 +452,87 @@ fn backfill_pages_through_the_objects_and_drops_what_is_gone() {
         librados::osd::pg::log::LOG_MAX_ENTRIES + 200
     );
 }
+
+/// The state and objects left to recover of the pool's only PG.
+fn only_pg(r: &Rados, pool: &str) -> librados::msg::command::PgSummary {
+    let id = r.osdmap().pool_by_name(pool).expect("pool").id;
+    let mut pgs: Vec<_> = r
+        .pg_dump()
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.stat.pgid.pool == id)
+        .collect();
+    assert_eq!(pgs.len(), 1);
+    pgs.remove(0)
+}
+
+#[test]
+fn a_pg_serves_while_it_recovers_and_recovers_first_what_a_client_waits_for() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    drop(Rados::embedded(dir.path()).unwrap());
+    // A pause after each push message: recovering this PG takes seconds.
+    let conf = dir.path().join("cluster.conf");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str("osd_recovery_sleep = 0.4\n");
+    std::fs::write(&conf, text).unwrap();
+    let objects: Vec<String> = (0..64).map(|i| format!("m{i}")).collect();
+    {
+        let r = Rados::embedded(dir.path()).unwrap();
+        r.create_pool_with("rec", Some(1), Some(3)).unwrap();
+        r.wait_for_clean(Duration::from_secs(30)).unwrap();
+        let io = r.ioctx("rec").unwrap();
+        io.write_full("before", &b"old"[..]).unwrap();
+        let pg = only_pg(&r, "rec");
+        let replica = *pg.acting.last().unwrap();
+        assert_ne!(replica, pg.primary);
+        r.osd_set_in(&[replica], false).unwrap();
+        wait_active(&r);
+        // Written while the replica was away: 1 MiB each, four to a push message.
+        for (i, name) in objects.iter().enumerate() {
+            io.write_full(name, noise((1 << 20) - 512, i as u64))
+                .unwrap();
+        }
+        r.osd_set_in(&[replica], true).unwrap();
+        // The PG serves before the replica has everything...
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let pg = only_pg(&r, "rec");
+            if pg.stat.state == "active+recovering+degraded" && pg.acting.contains(&replica) {
+                assert!(pg.stat.to_recover > 0);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never active while recovering: {}",
+                pg.stat.state
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // ...an object not concerned is served at once, and the one recovery would reach
+        // last is recovered next because a client writes it.
+        assert_eq!(&io.read_full("before").unwrap()[..], b"old");
+        let last = objects
+            .iter()
+            .max_by_key(|n| librados::hash::str_hash_rjenkins(n.as_bytes()))
+            .unwrap();
+        io.write(last, &b"new"[..], 0).unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        let pg = only_pg(&r, "rec");
+        assert_eq!(
+            pg.stat.state, "active+recovering+degraded",
+            "the write waited for the whole recovery"
+        );
+        assert!(pg.stat.to_recover > 0);
+        r.wait_for_clean(Duration::from_secs(60)).unwrap();
+        for (i, name) in objects.iter().enumerate() {
+            let mut want = noise((1 << 20) - 512, i as u64);
+            if name == last {
+                want[..3].copy_from_slice(b"new");
+            }
+            assert!(io.read_full(name).unwrap() == want, "{name}");
+        }
+    }
+    let copies = assert_replicas_identical(dir.path(), 3);
+    assert_eq!(copies.len(), objects.len() + 1);
+}

@@ -355,6 +355,7 @@ fn a_client_sending_osd_only_messages_is_refused_and_others_are_served() {
             interval,
             info: PgInfo::default(),
             log: vec![entry],
+            missing: Vec::new(),
         },
         Message::PgPush {
             pgid,

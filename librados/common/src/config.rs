@@ -145,6 +145,14 @@ impl Config {
         }
     }
 
+    /// A duration in seconds (fractions allowed) that may be zero, `default` when unset.
+    pub fn seconds_or_zero(&self, key: &str, default: Duration) -> Result<Duration> {
+        match self.number::<f64>(key)? {
+            Some(0.0) => Ok(Duration::ZERO),
+            _ => self.seconds(key, default),
+        }
+    }
+
     /// A whole number, `default` when unset.
     pub fn count(&self, key: &str, default: u32) -> Result<u32> {
         Ok(self.number::<u32>(key)?.unwrap_or(default))

@@ -192,12 +192,14 @@ pub enum Message {
         pgid: PgId,
         interval: u32,
     },
-    /// A replica's answer to a query: its info and log, or `None` without the PG.
+    /// A replica's answer to a query: its info and log, or `None` without the PG, and the
+    /// objects its log names that it does not hold yet (recovery of an active PG was under way).
     PgNotify {
         pgid: PgId,
         interval: u32,
         info: Option<PgInfo>,
         log: Vec<LogEntry>,
+        missing: Vec<(u32, ops::ObjectName)>,
     },
     /// Asks the holder of the authoritative log to push objects to `target` (with
     /// `backfill`, every object, and the target drops objects not pushed).
@@ -233,12 +235,15 @@ pub enum Message {
         pgid: PgId,
         interval: u32,
     },
-    /// The primary's authoritative info and log: the replica adopts them and serves the interval.
+    /// The primary's authoritative info and log: the replica adopts them and serves the
+    /// interval. `missing`: the objects the replica does not hold yet, which the primary
+    /// pushes next (it records them durably with the log, and drops each as it arrives).
     PgActivate {
         pgid: PgId,
         interval: u32,
         info: PgInfo,
         log: Vec<LogEntry>,
+        missing: Vec<(u32, ops::ObjectName)>,
     },
     /// A heartbeat between OSDs (`reply` set on the answer, which echoes the stamp).
     OsdPing {

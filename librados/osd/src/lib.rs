@@ -39,6 +39,8 @@ pub struct OsdShared {
     /// Push bytes this OSD's streams have sent and not seen acknowledged (bounded by
     /// `pg::push::OSD_PUSH_BYTES`).
     pub push_bytes: std::sync::atomic::AtomicU64,
+    /// `OsdConfig::recovery_sleep`, in nanoseconds.
+    pub recovery_sleep_ns: std::sync::atomic::AtomicU64,
 }
 
 impl OsdShared {
@@ -111,6 +113,9 @@ pub struct OsdConfig {
     /// Statistics go to the monitor at least this often, as a sign of life
     /// (`osd_beacon_report_interval`).
     pub beacon_interval: Duration,
+    /// A pause between two push messages of one recovery stream, to leave the disks and
+    /// network to clients (`osd_recovery_sleep`; none by default).
+    pub recovery_sleep: Duration,
 }
 
 impl Default for OsdConfig {
@@ -118,13 +123,14 @@ impl Default for OsdConfig {
         OsdConfig {
             heartbeat: heartbeat::HeartbeatConfig::default(),
             beacon_interval: Duration::from_secs(300),
+            recovery_sleep: Duration::ZERO,
         }
     }
 }
 
 impl OsdConfig {
-    /// `osd_heartbeat_interval`, `osd_heartbeat_grace`, `osd_beacon_report_interval`
-    /// (seconds), Ceph's defaults where unset.
+    /// `osd_heartbeat_interval`, `osd_heartbeat_grace`, `osd_beacon_report_interval`,
+    /// `osd_recovery_sleep` (seconds), Ceph's defaults where unset.
     pub fn from_config(c: &rados_common::Config) -> Result<OsdConfig, rados_common::ConfigError> {
         let d = OsdConfig::default();
         Ok(OsdConfig {
@@ -133,6 +139,7 @@ impl OsdConfig {
                 grace: c.seconds("osd_heartbeat_grace", d.heartbeat.grace)?,
             },
             beacon_interval: c.seconds("osd_beacon_report_interval", d.beacon_interval)?,
+            recovery_sleep: c.seconds_or_zero("osd_recovery_sleep", d.recovery_sleep)?,
         })
     }
 }
@@ -171,6 +178,7 @@ impl Osd {
                 msgr,
                 stats: Mutex::new((BTreeMap::new(), false)),
                 push_bytes: std::sync::atomic::AtomicU64::new(0),
+                recovery_sleep_ns: std::sync::atomic::AtomicU64::new(0),
             }),
             host,
             addrs: (None, None),
@@ -191,6 +199,10 @@ impl Osd {
     /// Runs with these settings.
     pub fn with_config(mut self, cfg: OsdConfig) -> Osd {
         self.heartbeats = heartbeat::Heartbeats::new(cfg.heartbeat.clone());
+        let sleep = u64::try_from(cfg.recovery_sleep.as_nanos()).unwrap_or(u64::MAX);
+        self.sh
+            .recovery_sleep_ns
+            .store(sleep, std::sync::atomic::Ordering::Relaxed);
         self.cfg = cfg;
         self
     }

@@ -7,6 +7,8 @@
 //!   omap "info"                      -> PgInfo (versioned MessagePack)
 //!   omap "log.EEEEEEEEEE.VVVVVVVVVVVVVVVVVVVV" -> LogEntry (epoch and version zero-padded,
 //!                                       so key order is log order)
+//!   omap "missing." + (hash, name)    -> empty: an object this replica's log names that it
+//!                                       does not hold yet (recovery of an active PG)
 //! ```
 
 use crate::encoding;
@@ -24,6 +26,8 @@ pub const LOG_MAX_ENTRIES: usize = 3000;
 const INFO_KEY: &[u8] = b"info";
 const LOG_PREFIX: &str = "log.";
 const LOG_END: &[u8] = b"log/";
+const MISSING_PREFIX: &[u8] = b"missing.";
+const MISSING_END: &[u8] = b"missing/";
 const INFO_KIND: &str = "pg-info";
 const ENTRY_KIND: &str = "pg-log-entry";
 
@@ -192,6 +196,74 @@ pub fn write_info(info: &PgInfo, txn: &mut Transaction) -> StoreResult<()> {
     Ok(())
 }
 
+/// The object a PG's missing set is keyed by.
+pub type MissingKey = (u32, crate::msg::ops::ObjectName);
+
+fn missing_key(pgid: PgId, key: &MissingKey) -> StoreResult<Bytes> {
+    let mut k = MISSING_PREFIX.to_vec();
+    rmp_serde::encode::write(&mut k, key).map_err(|e| corrupt(pgid, e.to_string()))?;
+    Ok(Bytes::from(k))
+}
+
+/// Replaces the stored missing set with `missing`, in `txn`.
+pub fn stage_missing_replace(
+    pgid: PgId,
+    missing: &std::collections::BTreeSet<MissingKey>,
+    txn: &mut Transaction,
+) -> StoreResult<()> {
+    let (cid, meta) = (collection(pgid), pgmeta(pgid));
+    txn.omap_rmkeyrange(
+        cid,
+        &meta,
+        Bytes::from_static(MISSING_PREFIX),
+        Bytes::from_static(MISSING_END),
+    );
+    if !missing.is_empty() {
+        let keys = missing
+            .iter()
+            .map(|m| Ok((missing_key(pgid, m)?, Bytes::new())))
+            .collect::<StoreResult<Vec<_>>>()?;
+        txn.omap_setkeys(cid, &meta, keys);
+    }
+    Ok(())
+}
+
+/// Drops objects from the stored missing set, in `txn`.
+pub fn stage_missing_remove(
+    pgid: PgId,
+    found: &[MissingKey],
+    txn: &mut Transaction,
+) -> StoreResult<()> {
+    if found.is_empty() {
+        return Ok(());
+    }
+    let keys = found
+        .iter()
+        .map(|m| missing_key(pgid, m))
+        .collect::<StoreResult<Vec<_>>>()?;
+    txn.omap_rmkeys(collection(pgid), &pgmeta(pgid), keys);
+    Ok(())
+}
+
+/// Loads a PG's missing set (empty without a metadata object).
+pub fn load_missing(
+    store: &dyn ObjectStore,
+    pgid: PgId,
+) -> StoreResult<std::collections::BTreeSet<MissingKey>> {
+    let (cid, meta) = (collection(pgid), pgmeta(pgid));
+    let mut out = std::collections::BTreeSet::new();
+    if store.collection_bits(cid).is_err() || !store.exists(cid, &meta)? {
+        return Ok(out);
+    }
+    let page = store.omap_list(cid, &meta, None, Some(MISSING_PREFIX), usize::MAX)?;
+    for (k, _) in page.entries {
+        let key: MissingKey = rmp_serde::from_slice(&k[MISSING_PREFIX.len()..])
+            .map_err(|e| corrupt(pgid, format!("bad missing-set key: {e}")))?;
+        out.insert(key);
+    }
+    Ok(out)
+}
+
 /// Loads a PG's info and log; `None` when the PG has no metadata object yet.
 pub fn load(store: &dyn ObjectStore, pgid: PgId) -> StoreResult<Option<(PgInfo, PgLog)>> {
     let cid = collection(pgid);
@@ -238,6 +310,51 @@ mod tests {
             user_version: v,
             results: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_missing_set_is_replaced_shrinks_and_reloads_beside_the_log() {
+        let store = MemStore::new();
+        let pgid = PgId::new(1, 0);
+        assert!(load_missing(&store, pgid).unwrap().is_empty(), "no PG yet");
+        let mut t = Transaction::new();
+        t.create_collection(collection(pgid), 0);
+        t.touch(collection(pgid), &pgmeta(pgid));
+        let info = PgInfo {
+            pgid,
+            ..PgInfo::default()
+        };
+        let log = PgLog::from_entries((1..=3).map(entry).collect());
+        log.rewrite(&info, &mut t).unwrap();
+        let key = |n: &str, h| {
+            (
+                h,
+                ObjectName {
+                    namespace: "ns".into(),
+                    name: n.into(),
+                    ..ObjectName::default()
+                },
+            )
+        };
+        let set: std::collections::BTreeSet<MissingKey> =
+            [key("a", 7), key("b.c", 0), key("", u32::MAX)].into();
+        stage_missing_replace(pgid, &set, &mut t).unwrap();
+        store.apply_transaction(t).unwrap();
+        assert_eq!(load_missing(&store, pgid).unwrap(), set);
+        // Rewriting the log leaves it alone; removing one drops only that one.
+        let mut t = Transaction::new();
+        log.rewrite(&info, &mut t).unwrap();
+        stage_missing_remove(pgid, &[key("a", 7)], &mut t).unwrap();
+        store.apply_transaction(t).unwrap();
+        let left = load_missing(&store, pgid).unwrap();
+        assert_eq!(left.len(), 2);
+        assert!(!left.contains(&key("a", 7)));
+        assert_eq!(load(&store, pgid).unwrap().unwrap().1.len(), 3);
+        // A new activation replaces the whole set.
+        let mut t = Transaction::new();
+        stage_missing_replace(pgid, &[key("z", 1)].into(), &mut t).unwrap();
+        store.apply_transaction(t).unwrap();
+        assert_eq!(load_missing(&store, pgid).unwrap(), [key("z", 1)].into());
     }
 
     #[test]

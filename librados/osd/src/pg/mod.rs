@@ -153,6 +153,11 @@ struct PrimaryState {
     /// Snap trimming in progress, and the map epoch at which nothing was left to trim.
     trim: Option<trim::Trimmer>,
     trim_checked_epoch: u32,
+    /// Recovery while active: objects some replicas do not hold yet, and which. Ops on them
+    /// wait (and move them to the front of the pushes) until every replica took them.
+    recovering: BTreeMap<ObjKey, BTreeSet<i32>>,
+    /// Pushes to start once the replicas adopted the activation (which names what they miss).
+    deferred_pushes: Vec<(i32, Vec<ObjKey>)>,
 }
 
 pub struct Pg {
@@ -180,6 +185,9 @@ pub struct Pg {
     pushes: HashMap<i32, push::PushStream>,
     /// Temporary objects pushes to this OSD are building.
     temps: BTreeSet<crate::store::ObjectId>,
+    /// Objects the log names that this OSD does not hold yet (kept durably beside the log;
+    /// see `log.rs`): it was activated while recovery of them was still to come.
+    missing: BTreeSet<ObjKey>,
 }
 
 impl Pg {
@@ -204,6 +212,10 @@ impl Pg {
                 )
             }
         };
+        let missing = log::load_missing(sh.store.as_ref(), pgid).unwrap_or_else(|e| {
+            sh.clog_error(format!("pg {pgid}: cannot load its missing set: {e}"));
+            BTreeSet::new()
+        });
         Pg {
             pgid,
             cid: log::collection(pgid),
@@ -222,6 +234,7 @@ impl Pg {
             tid: 0,
             pushes: HashMap::new(),
             temps: BTreeSet::new(),
+            missing,
         }
     }
 
@@ -377,6 +390,8 @@ impl Pg {
                 next_notify: 1,
                 trim: None,
                 trim_checked_epoch: 0,
+                recovering: BTreeMap::new(),
+                deferred_pushes: Vec::new(),
             });
             self.start_peering().await;
         } else {
@@ -508,6 +523,7 @@ impl Pg {
             Phase::Down => "down",
             Phase::Peered => "undersized+peered",
             Phase::Active if self.acting.len() < size => "active+undersized+degraded",
+            Phase::Active if !p.recovering.is_empty() => "active+recovering+degraded",
             Phase::Active if p.trim.is_some() => "active+clean+snaptrim",
             Phase::Active => "active+clean",
         }
@@ -525,9 +541,13 @@ impl Pg {
             bytes: self.info.bytes,
             clones: self.info.clones,
             omap_keys: 0,
-            to_recover: match self.primary.as_ref().map(|p| &p.phase) {
-                Some(Phase::Recovering { to_recover, .. }) => to_recover.values().sum(),
-                _ => 0,
+            to_recover: match self.primary.as_ref() {
+                Some(PrimaryState {
+                    phase: Phase::Recovering { to_recover, .. },
+                    ..
+                }) => to_recover.values().sum(),
+                Some(p) => p.recovering.values().map(|m| m.len() as u64).sum(),
+                None => 0,
             },
         });
     }
@@ -580,10 +600,17 @@ impl Pg {
                 interval,
                 info,
                 log,
+                missing,
                 ..
             } => {
                 if let Some(from) = from {
-                    self.on_notify(from, interval, info, log).await;
+                    let state = peering::PeerState {
+                        osd: from,
+                        info,
+                        log,
+                        missing: missing.into_iter().collect(),
+                    };
+                    self.on_notify(interval, state).await;
                 }
             }
             Message::PgPushRequest {
@@ -631,10 +658,12 @@ impl Pg {
                 interval,
                 info,
                 log,
+                missing,
                 ..
             } => {
                 if let Some(from) = from {
-                    self.on_activate(from, interval, info, log).await
+                    let missing = missing.into_iter().collect();
+                    self.on_activate(from, interval, info, log, missing).await
                 }
             }
             Message::NotifyAck {
@@ -668,6 +697,7 @@ pub fn reply_without_pg(sh: &Arc<OsdShared>, epoch: u32, env: Envelope) {
             interval,
             info: None,
             log: Vec::new(),
+            missing: Vec::new(),
         },
         _ => return,
     };

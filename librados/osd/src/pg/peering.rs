@@ -27,25 +27,36 @@ pub struct PeerState {
     pub osd: i32,
     pub info: Option<PgInfo>,
     pub log: Vec<LogEntry>,
+    /// Objects its log names that it does not hold yet.
+    pub missing: BTreeSet<(u32, ObjectName)>,
 }
 
-/// The authoritative replica: the newest `last_update`; on a tie, the one listed first
-/// (callers list the primary first, then the rest of the acting set).
+impl PeerState {
+    /// Holds every object its log names.
+    pub fn is_complete(&self) -> bool {
+        self.missing.is_empty()
+    }
+}
+
+/// The authoritative replica: the newest `last_update` among those holding every object
+/// their log names (one still missing objects cannot be the source of them); on a tie, the
+/// one listed first (callers list the primary first, then the rest of the acting set).
 pub fn choose_authority(peers: &[PeerState]) -> Option<usize> {
-    let mut best: Option<(usize, Eversion)> = None;
+    let mut best: Option<(usize, (bool, Eversion))> = None;
     for (i, p) in peers.iter().enumerate() {
         let Some(info) = &p.info else { continue };
-        if best.is_none_or(|(_, v)| info.last_update > v) {
-            best = Some((i, info.last_update));
+        let rank = (p.is_complete(), info.last_update);
+        if best.is_none_or(|(_, r)| rank > r) {
+            best = Some((i, rank));
         }
     }
     best.map(|(i, _)| i)
 }
 
 /// `None` when some OSD that answered activated in the PG's newest active interval (`record`,
-/// from the map: it then holds every acknowledged write); otherwise the members of that
-/// interval, one of which must come back before the PG may go active. No record: the PG
-/// never went active, so nothing was ever acknowledged.
+/// from the map) and holds every object its log names: it then holds every acknowledged
+/// write; otherwise the members of that interval, one of which must come back before the PG
+/// may go active. No record: the PG never went active, so nothing was ever acknowledged.
 pub fn missing_active_member(
     record: Option<&crate::osdmap::PgActive>,
     peers: &[PeerState],
@@ -53,6 +64,7 @@ pub fn missing_active_member(
     let record = record?;
     let found = peers.iter().any(|p| {
         record.acting.contains(&p.osd)
+            && p.is_complete()
             && p.info
                 .as_ref()
                 .is_some_and(|i| i.last_epoch_started >= record.epoch)
@@ -72,8 +84,14 @@ pub fn need(auth: &PeerState, peer: &PeerState) -> Need {
             Need::Backfill
         };
     };
+    // What it was still to receive when its last interval ended, whatever else it lacks.
+    let missing = || peer.missing.iter().cloned();
     if info.last_update == auth_info.last_update {
-        return Need::Nothing;
+        return if peer.missing.is_empty() {
+            Need::Nothing
+        } else {
+            Need::Objects(missing().collect())
+        };
     }
     if info.last_update < auth_info.log_tail {
         return Need::Backfill;
@@ -98,6 +116,7 @@ pub fn need(auth: &PeerState, peer: &PeerState) -> Need {
     for e in peer.log.iter().filter(|e| e.version > common) {
         objects.insert((e.hash, e.object.clone()));
     }
+    objects.extend(missing());
     if objects.is_empty() {
         Need::Nothing
     } else {
@@ -150,6 +169,7 @@ mod tests {
                 ..PgInfo::default()
             }),
             log,
+            missing: BTreeSet::new(),
         }
     }
 
@@ -199,9 +219,60 @@ mod tests {
             osd: 3,
             info: None,
             log: vec![],
+            missing: BTreeSet::new(),
         };
         assert_eq!(choose_authority(std::slice::from_ref(&none)), None);
         assert_eq!(choose_authority(&[none, a]), Some(1));
+    }
+
+    fn missing(mut p: PeerState, names: &[&str]) -> PeerState {
+        p.missing = names
+            .iter()
+            .map(|n| {
+                (
+                    0,
+                    ObjectName {
+                        name: n.to_string(),
+                        ..ObjectName::default()
+                    },
+                )
+            })
+            .collect();
+        p
+    }
+
+    #[test]
+    fn a_replica_still_recovering_is_never_the_authority_nor_enough_to_activate() {
+        // osd.1 took the newest write but still waits for "x" (recovery was under way).
+        let whole = peer(0, (0, 0), vec![e(20, 1, "x"), e(20, 2, "y")]);
+        let partial = missing(
+            peer(1, (0, 0), vec![e(20, 1, "x"), e(20, 2, "y"), e(20, 3, "z")]),
+            &["x"],
+        );
+        assert_eq!(choose_authority(&[partial.clone(), whole.clone()]), Some(1));
+        // Only the incomplete one answers: choosing it would lose "x"; it still wins
+        // among incomplete peers, but the record keeps the PG down.
+        assert_eq!(choose_authority(std::slice::from_ref(&partial)), Some(0));
+        let record = crate::osdmap::PgActive {
+            epoch: 20,
+            acting: vec![0, 1],
+        };
+        let les = |mut p: PeerState| {
+            p.info.as_mut().unwrap().last_epoch_started = 20;
+            p
+        };
+        assert_eq!(
+            missing_active_member(Some(&record), &[les(partial.clone())]),
+            Some(vec![0, 1])
+        );
+        assert_eq!(
+            missing_active_member(Some(&record), &[les(partial.clone()), les(whole.clone())]),
+            None
+        );
+        // What it misses is recovered with what the logs say it lacks.
+        assert_eq!(names(&need(&whole, &partial)), vec!["x", "z"]);
+        let same = missing(peer(1, (0, 0), vec![e(20, 1, "x"), e(20, 2, "y")]), &["x"]);
+        assert_eq!(names(&need(&whole, &same)), vec!["x"]);
     }
 
     #[test]
@@ -233,6 +304,7 @@ mod tests {
             osd: 2,
             info: None,
             log: vec![],
+            missing: BTreeSet::new(),
         };
         assert_eq!(need(&auth, &empty), Need::Backfill);
         let fresh = peer(0, (0, 0), vec![]);

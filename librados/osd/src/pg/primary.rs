@@ -73,6 +73,23 @@ impl Pg {
         let Some(p) = self.primary.as_mut() else {
             return;
         };
+        if let Some(members) = p.recovering.get(&key) {
+            // Some replica does not hold it yet: it goes next, and the op waits for it.
+            let members: Vec<i32> = members.iter().copied().collect();
+            p.objects
+                .entry(key.clone())
+                .or_default()
+                .waiting
+                .push_back(env);
+            for m in members {
+                if let Some(s) = self.pushes.get_mut(&m) {
+                    if s.prioritise(&key) {
+                        tracing::debug!(target: "osd", "osd.{} pg {}: recovering {} first for a client", self.sh.id, self.pgid, key.1.name);
+                    }
+                }
+            }
+            return;
+        }
         if let Some(q) = p.objects.get_mut(&key) {
             if !q.waiting.is_empty() || (!is_write && q.in_flight > 0) {
                 q.waiting.push_back(env);
@@ -82,12 +99,45 @@ impl Pg {
         self.run_op(env).await;
     }
 
+    /// `target` holds these objects now: the ops waiting for one run once no member lacks it.
+    pub(super) async fn recovered(&mut self, target: i32, objects: Vec<ObjKey>) {
+        let Some(p) = self.primary.as_mut() else {
+            return;
+        };
+        if p.recovering.is_empty() {
+            return;
+        }
+        let mut ready = Vec::new();
+        for key in objects {
+            if let Some(members) = p.recovering.get_mut(&key) {
+                members.remove(&target);
+                if members.is_empty() {
+                    p.recovering.remove(&key);
+                    ready.push(key);
+                }
+            }
+        }
+        let done = p.recovering.is_empty();
+        for key in &ready {
+            self.drain(key).await;
+        }
+        if done {
+            tracing::debug!(target: "osd", "osd.{} pg {}: recovered", self.sh.id, self.pgid);
+            // Objects snap trimming passed over may be trimmed now.
+            self.trim_step().await;
+        }
+        self.report_stat();
+    }
+
     /// Runs queued requests of an object whose writes have all completed.
     async fn drain(&mut self, key: &ObjKey) {
         loop {
             let Some(p) = self.primary.as_mut() else {
                 return;
             };
+            if p.recovering.contains_key(key) {
+                return;
+            }
             let Some(q) = p.objects.get_mut(key) else {
                 return;
             };

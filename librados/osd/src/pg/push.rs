@@ -15,7 +15,7 @@
 //! the primary once everything in it is durable.
 
 use super::primary::store_oid;
-use super::{Pg, PgEvent};
+use super::{log, Pg, PgEvent};
 use crate::msg::command::WireError;
 use crate::msg::ops::ObjectName;
 use crate::msg::peering::{ObjectState, PushPart};
@@ -93,6 +93,8 @@ pub(super) struct PushStream {
     large: Option<Large>,
     /// The message in flight: its sequence number and the push bytes it reserved.
     in_flight: Option<(u32, u64)>,
+    /// Objects whose last part is in the message being built or in flight.
+    completing: Vec<(u32, ObjectName)>,
     last_sent: bool,
 }
 
@@ -114,8 +116,20 @@ impl PushStream {
             backfill_after: None,
             large: None,
             in_flight: None,
+            completing: Vec::new(),
             last_sent: false,
         }
+    }
+
+    /// Sends `key` next if it is still queued (a client waits for it); true if it was.
+    pub fn prioritise(&mut self, key: &(u32, ObjectName)) -> bool {
+        let Some(i) = self.objects.iter().position(|o| o == key) else {
+            return false;
+        };
+        if let Some(k) = self.objects.remove(i) {
+            self.objects.push_front(k);
+        }
+        true
     }
 
     /// The next message's parts (at most about [`PART_BYTES`]), and whether it is the last.
@@ -131,6 +145,7 @@ impl PushStream {
             if let Some(large) = &mut self.large {
                 let done = large.step(store, pool, cid, &mut parts, &mut bytes)?;
                 if done {
+                    self.completing.push((large.hash, large.object.clone()));
                     self.large = None;
                 }
                 continue;
@@ -165,6 +180,7 @@ impl PushStream {
             // Gone here: the target removes it too.
             let state = super::recovery::read_state(store, pool, cid, hash, &name)?;
             parts.push(PushPart::Whole(state));
+            self.completing.push((hash, name));
             *bytes += 256;
             return Ok(());
         }
@@ -186,6 +202,7 @@ impl PushStream {
             let state = super::recovery::read_state(store, pool, cid, hash, &name)?;
             *bytes += state_bytes(&state);
             parts.push(PushPart::Whole(state));
+            self.completing.push((hash, name));
             return Ok(());
         }
         self.large = Some(Large {
@@ -481,6 +498,15 @@ impl Pg {
         }
         let reserved = s.in_flight.take().map_or(0, |f| f.1);
         self.sh.push_bytes.fetch_sub(reserved, Ordering::Relaxed);
+        let completed = std::mem::take(&mut s.completing);
+        if result.is_ok() {
+            // Queued on the target before anything sent after this ack: a write to these
+            // objects now commits there only after them.
+            self.recovered(from, completed).await;
+        }
+        let Some(s) = self.pushes.get_mut(&from) else {
+            return;
+        };
         if let Err(e) = result {
             if e.errno != crate::errno::EAGAIN {
                 self.sh.clog_error(format!(
@@ -493,6 +519,15 @@ impl Pg {
         }
         if s.last_sent {
             self.pushes.remove(&from);
+            return;
+        }
+        let sleep = self.sh.recovery_sleep_ns.load(Ordering::Relaxed);
+        if sleep > 0 {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_nanos(sleep)).await;
+                let _ = tx.send(PgEvent::PumpPush { target: from });
+            });
             return;
         }
         self.pump_push(from).await;
@@ -575,11 +610,19 @@ impl Pg {
         let store = self.sh.store.clone();
         let (pool, cid) = (self.pgid.pool, self.cid);
         let mut t = Transaction::new();
+        // Objects of the missing set this message completes.
+        let mut found = Vec::new();
+        let mut complete = |key: (u32, ObjectName)| {
+            if self.missing.contains(&key) {
+                found.push(key);
+            }
+        };
         for part in parts {
             match part {
                 PushPart::Whole(state) => {
                     let oid = store_oid(pool, state.hash, &state.object);
                     super::recovery::replace_family(store.as_ref(), cid, &oid, &state, &mut t)?;
+                    complete((state.hash, state.object));
                 }
                 PushPart::Begin {
                     object,
@@ -655,6 +698,7 @@ impl Pg {
                         t.set_object_mtime(cid, &dst, mtime_ns);
                         self.temps.remove(&tmp);
                     }
+                    complete((hash, object));
                 }
                 PushPart::Range { after, upto, names } => {
                     let keep: BTreeSet<(u32, ObjectName)> = names.into_iter().collect();
@@ -673,10 +717,15 @@ impl Pg {
                 }
             }
         }
+        log::stage_missing_remove(self.pgid, &found, &mut t).map_err(|e| e.to_string())?;
         if t.is_empty() {
             return Ok(None);
         }
-        self.sh.queue(t).map(Some).map_err(|e| e.to_string())
+        let commit = self.sh.queue(t).map_err(|e| e.to_string())?;
+        for key in &found {
+            self.missing.remove(key);
+        }
+        Ok(Some(commit))
     }
 
     /// Removes temporary push objects a crash or an abandoned stream left behind.

@@ -8,17 +8,24 @@
 //!    to the primary.
 //! 4. The primary adopts the authoritative log, recounts its objects, sends `PgActivate` to the
 //!    members (who adopt the same log) and starts serving. Ops wait until then.
+//!
+//! When the primary is itself the authority and every member can recover from the log, step
+//! 3 comes after step 4 instead: the PG serves at once, each member records (with the log it
+//! adopts) the objects it does not hold yet, and the primary pushes them while serving. An op
+//! on such an object waits and moves it to the front of the pushes; a member still missing
+//! objects is neither an authority nor proof of the newest writes at the next peering
+//! ([`peering::choose_authority`], [`peering::missing_active_member`]).
 
 use super::peering::{self, Need, PeerState};
 use super::primary::store_oid;
 use super::{log, Pg, Phase, PrimaryState};
 use crate::exec;
 use crate::msg::ops::{Eversion, ObjectName};
-use crate::msg::peering::{LogEntry, ObjectState, PgInfo};
+use crate::msg::peering::{ObjectState, PgInfo};
 use crate::msg::Message;
 use crate::store::{ListCursor, ObjectId, ObjectStore, StoreResult, Transaction, SNAP_HEAD};
 use bytes::Bytes;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How long a primary waits for the map to record its activation before asking again.
 const ACTIVATION_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -33,6 +40,7 @@ impl Pg {
             osd: self.sh.id,
             info: has.then(|| self.info.clone()),
             log: self.log.to_vec(),
+            missing: self.missing.clone(),
         }
     }
 
@@ -73,13 +81,7 @@ impl Pg {
         }
     }
 
-    pub(super) async fn on_notify(
-        &mut self,
-        from: i32,
-        interval: u32,
-        info: Option<PgInfo>,
-        log: Vec<LogEntry>,
-    ) {
+    pub(super) async fn on_notify(&mut self, interval: u32, state: PeerState) {
         if interval != self.interval {
             return;
         }
@@ -87,12 +89,8 @@ impl Pg {
         let Phase::Peering { waiting, peers } = &mut p.phase else {
             return;
         };
-        if waiting.remove(&from) {
-            peers.push(PeerState {
-                osd: from,
-                info,
-                log,
-            });
+        if waiting.remove(&state.osd) {
+            peers.push(state);
         }
         self.maybe_finish_peering().await;
     }
@@ -139,6 +137,7 @@ impl Pg {
                     osd: member,
                     info: None,
                     log: Vec::new(),
+                    missing: BTreeSet::new(),
                 });
             match peering::need(&auth, &state) {
                 Need::Nothing => {}
@@ -165,6 +164,30 @@ impl Pg {
                 (*m, n)
             })
             .collect();
+        // Recovery while active: the primary holds everything and the log says what each
+        // member lacks.
+        let while_active = auth.osd == self.sh.id
+            && auth.is_complete()
+            && acting.len() >= self.min_size()
+            && plans.iter().all(|(_, n)| matches!(n, Need::Objects(_)));
+        if while_active && !plans.is_empty() {
+            let Some(p) = &mut self.primary else { return };
+            for (member, need) in plans {
+                let Need::Objects(set) = need else { continue };
+                for key in &set {
+                    p.recovering.entry(key.clone()).or_default().insert(member);
+                }
+                p.deferred_pushes.push((member, set.into_iter().collect()));
+            }
+            p.phase = Phase::Recovering {
+                pending: BTreeSet::new(),
+                auth_info,
+                auth_log: auth.log.clone(),
+                to_recover: BTreeMap::new(),
+            };
+            self.activate().await;
+            return;
+        }
         if let Some(p) = &mut self.primary {
             p.phase = Phase::Recovering {
                 pending: pending.clone(),
@@ -252,7 +275,11 @@ impl Pg {
         }
         let log = log::PgLog::from_entries(auth_log);
         let mut t = Transaction::new();
-        let durable = match log.rewrite(&info, &mut t).and_then(|()| self.sh.queue(t)) {
+        // The primary holds every object now (it was the authority, or received all it lacked).
+        let staged = log
+            .rewrite(&info, &mut t)
+            .and_then(|()| log::stage_missing_replace(self.pgid, &BTreeSet::new(), &mut t));
+        let durable = match staged.and_then(|()| self.sh.queue(t)) {
             Ok(commit) => commit.await,
             Err(e) => Err(e),
         };
@@ -263,6 +290,7 @@ impl Pg {
         }
         self.info = info;
         self.log = log;
+        self.missing.clear();
         if self.acting.len() >= self.min_size() && !self.activation_recorded() {
             self.ask_to_record_activation().await;
             self.report_stat();
@@ -327,15 +355,29 @@ impl Pg {
         if !matches!(p.phase, Phase::Activating) {
             return;
         }
-        let msg = Message::PgActivate {
-            pgid: self.pgid,
-            interval: self.interval,
-            info: self.info.clone(),
-            log: self.log.to_vec(),
-        };
+        let deferred = std::mem::take(&mut p.deferred_pushes);
+        let log = self.log.to_vec();
         let replicas = self.replicas();
         for r in replicas {
+            let missing = deferred
+                .iter()
+                .find(|(m, _)| *m == r)
+                .map(|(_, objects)| objects.clone())
+                .unwrap_or_default();
+            let msg = Message::PgActivate {
+                pgid: self.pgid,
+                interval: self.interval,
+                info: self.info.clone(),
+                log: log.clone(),
+                missing,
+            };
             self.send_osd(r, &msg).await;
+        }
+        // Each member took its activation (naming what it lacks) before any push: the
+        // session between two OSDs delivers in order.
+        let (interval, me) = (self.interval, self.sh.id);
+        for (member, objects) in deferred {
+            self.push_to(member, interval, Some(objects), me).await;
         }
         let active = self.acting.len() >= self.min_size();
         if let Some(p) = &mut self.primary {

@@ -1,11 +1,12 @@
 //! The replica's side: answering queries, adopting the primary's activation, and applying
 //! its writes in order.
 
-use super::{log, Pg};
+use super::{log, ObjKey, Pg};
 use crate::msg::command::WireError;
 use crate::msg::peering::{LogEntry, PgInfo};
 use crate::msg::Message;
 use crate::store::Transaction;
+use std::collections::BTreeSet;
 
 impl Pg {
     pub(super) async fn on_query(&mut self, from: i32, interval: u32) {
@@ -13,19 +14,15 @@ impl Pg {
             // A new interval has begun: writes of the old one are refused from now on.
             self.replica_interval = None;
         }
-        let own = self.own_peer_state_for_query();
+        let has = self.sh.store.collection_bits(self.cid).is_ok();
         let msg = Message::PgNotify {
             pgid: self.pgid,
             interval,
-            info: own.0,
-            log: own.1,
+            info: has.then(|| self.info.clone()),
+            log: self.log.to_vec(),
+            missing: self.missing.iter().cloned().collect(),
         };
         self.send_osd(from, &msg).await;
-    }
-
-    fn own_peer_state_for_query(&self) -> (Option<PgInfo>, Vec<LogEntry>) {
-        let has = self.sh.store.collection_bits(self.cid).is_ok();
-        (has.then(|| self.info.clone()), self.log.to_vec())
     }
 
     pub(super) async fn on_activate(
@@ -34,6 +31,7 @@ impl Pg {
         interval: u32,
         info: PgInfo,
         entries: Vec<LogEntry>,
+        missing: BTreeSet<ObjKey>,
     ) {
         if self.replica_interval.is_some_and(|i| i > interval) || self.interval > interval {
             return;
@@ -48,6 +46,7 @@ impl Pg {
         let mut t = Transaction::new();
         if let Err(e) = log
             .rewrite(&info, &mut t)
+            .and_then(|()| log::stage_missing_replace(self.pgid, &missing, &mut t))
             .and_then(|()| self.sh.queue(t).map(|_| ()))
         {
             self.sh.clog_error(format!(
@@ -56,8 +55,12 @@ impl Pg {
             ));
             return;
         }
+        if !missing.is_empty() {
+            tracing::debug!(target: "osd", "osd.{} pg {}: active, {} objects to recover", self.sh.id, self.pgid, missing.len());
+        }
         self.info = info;
         self.log = log;
+        self.missing = missing;
         self.replica_interval = Some(interval);
         self.replica_primary = Some(from);
     }
@@ -89,6 +92,18 @@ impl Pg {
         if version <= self.info.last_update {
             tracing::warn!(target: "osd", "osd.{} pg {}: write {version} is not after {}", self.sh.id, self.pgid, self.info.last_update);
             let msg = reply(Ok(()));
+            self.send(crate::msg::EntityName::osd(from), tid, &msg)
+                .await;
+            return;
+        }
+        if self.missing.contains(&(entry.hash, entry.object.clone())) {
+            // The primary recovers an object before it writes it; a write to one we do not
+            // hold would land on a stale copy. Peering again sorts it out.
+            tracing::warn!(target: "osd", "osd.{} pg {}: write {version} to {} which is still to recover here; refusing it", self.sh.id, self.pgid, entry.object.name);
+            let msg = reply(Err(WireError {
+                errno: crate::errno::ENOMSG,
+                message: format!("osd.{} does not hold {} yet", self.sh.id, entry.object.name),
+            }));
             self.send(crate::msg::EntityName::osd(from), tid, &msg)
                 .await;
             return;

@@ -133,9 +133,10 @@ impl Pg {
             }
             // Objects passed over get another chance once they are idle.
             let busy = |k: &ObjKey| {
-                p.objects
-                    .get(k)
-                    .is_some_and(|q| q.in_flight > 0 || !q.waiting.is_empty())
+                p.recovering.contains_key(k)
+                    || p.objects
+                        .get(k)
+                        .is_some_and(|q| q.in_flight > 0 || !q.waiting.is_empty())
             };
             let deferred = std::mem::take(&mut t.deferred);
             for key in deferred {
