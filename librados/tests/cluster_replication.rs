@@ -467,48 +467,114 @@ fn only_pg(r: &Rados, pool: &str) -> librados::msg::command::PgSummary {
 }
 
 #[test]
-fn a_pg_serves_while_it_recovers_and_recovers_first_what_a_client_waits_for() {
-    init_tracing();
+fn a_pg_serves_while_a_replica_recovers_and_recovers_first_what_a_client_waits_for() {
+    recovery_while_active(false);
+}
+
+#[test]
+fn a_pg_serves_while_its_primary_recovers_and_recovers_first_what_a_client_waits_for() {
+    recovery_while_active(true);
+}
+
+/// A new embedded cluster whose recovery pauses after each push message, with a clean
+/// pool `rec` of one PG.
+fn paced_recovery_cluster() -> (tempfile::TempDir, Rados) {
     let dir = tempfile::tempdir().unwrap();
     drop(Rados::embedded(dir.path()).unwrap());
-    // A pause after each push message: recovering this PG takes seconds.
     let conf = dir.path().join("cluster.conf");
     let mut text = std::fs::read_to_string(&conf).unwrap();
     text.push_str("osd_recovery_sleep = 0.4\n");
     std::fs::write(&conf, text).unwrap();
+    let r = Rados::embedded(dir.path()).unwrap();
+    r.create_pool_with("rec", Some(1), Some(3)).unwrap();
+    r.wait_for_clean(Duration::from_secs(30)).unwrap();
+    (dir, r)
+}
+
+/// 1 MiB objects (four to a push message) written while `osd` is out; then it comes back.
+fn write_while_out(r: &Rados, io: &librados::IoCtx, osd: i32, objects: &[String]) {
+    r.osd_set_in(&[osd], false).unwrap();
+    wait_active(r);
+    for (i, name) in objects.iter().enumerate() {
+        io.write_full(name, noise((1 << 20) - 512, i as u64))
+            .unwrap();
+    }
+    r.osd_set_in(&[osd], true).unwrap();
+}
+
+/// Waits until the pool's only PG recovers while active with `osd` in its acting set.
+fn wait_recovering_with(r: &Rados, pool: &str, osd: i32) -> librados::msg::command::PgSummary {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = only_pg(r, pool);
+        if now.stat.state == "active+recovering+degraded" && now.acting.contains(&osd) {
+            assert!(now.stat.to_recover > 0);
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never active while recovering: {}",
+            now.stat.state
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_replica_cut_off_in_mid_recovery_is_never_the_source_of_what_it_lacks() {
+    init_tracing();
+    let (dir, r) = paced_recovery_cluster();
+    let objects: Vec<String> = (0..48).map(|i| format!("m{i}")).collect();
+    {
+        let io = r.ioctx("rec").unwrap();
+        for name in &objects {
+            io.write_full(name, &b"old"[..]).unwrap();
+        }
+        let pg = only_pg(&r, "rec");
+        // The member next in line (primary once the primary leaves, with ties between
+        // equal logs going to the primary).
+        let behind = *pg.acting.iter().find(|&&o| o != pg.primary).unwrap();
+        write_while_out(&r, &io, behind, &objects);
+        wait_recovering_with(&r, "rec", behind);
+        // The primary leaves while the replica still lacks most objects: the replica holds
+        // the newest log but old data, so the other member must be the source.
+        r.osd_set_in(&[pg.primary], false).unwrap();
+        wait_active(&r);
+        for (i, name) in objects.iter().enumerate() {
+            let want = noise((1 << 20) - 512, i as u64);
+            assert!(io.read_full(name).unwrap() == want, "{name}");
+        }
+        r.osd_set_in(&[pg.primary], true).unwrap();
+        r.wait_for_clean(Duration::from_secs(60)).unwrap();
+    }
+    drop(r);
+    let copies = assert_replicas_identical(dir.path(), 3);
+    assert_eq!(copies.len(), objects.len());
+    for (i, name) in objects.iter().enumerate() {
+        let copy = copies.iter().find(|((_, _, n, _), _)| n == name).unwrap();
+        assert!(copy.1.data == noise((1 << 20) - 512, i as u64), "{name}");
+    }
+}
+
+/// One member of a PG's acting set (its primary, or a replica) misses 64 objects written
+/// while it was out; recovery is paced so that it takes seconds (16 push messages).
+fn recovery_while_active(primary_behind: bool) {
+    init_tracing();
+    let (dir, r) = paced_recovery_cluster();
     let objects: Vec<String> = (0..64).map(|i| format!("m{i}")).collect();
     {
-        let r = Rados::embedded(dir.path()).unwrap();
-        r.create_pool_with("rec", Some(1), Some(3)).unwrap();
-        r.wait_for_clean(Duration::from_secs(30)).unwrap();
         let io = r.ioctx("rec").unwrap();
         io.write_full("before", &b"old"[..]).unwrap();
         let pg = only_pg(&r, "rec");
-        let replica = *pg.acting.last().unwrap();
-        assert_ne!(replica, pg.primary);
-        r.osd_set_in(&[replica], false).unwrap();
-        wait_active(&r);
-        // Written while the replica was away: 1 MiB each, four to a push message.
-        for (i, name) in objects.iter().enumerate() {
-            io.write_full(name, noise((1 << 20) - 512, i as u64))
-                .unwrap();
-        }
-        r.osd_set_in(&[replica], true).unwrap();
-        // The PG serves before the replica has everything...
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let pg = only_pg(&r, "rec");
-            if pg.stat.state == "active+recovering+degraded" && pg.acting.contains(&replica) {
-                assert!(pg.stat.to_recover > 0);
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never active while recovering: {}",
-                pg.stat.state
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let behind = if primary_behind {
+            pg.primary
+        } else {
+            *pg.acting.iter().rfind(|&&o| o != pg.primary).unwrap()
+        };
+        write_while_out(&r, &io, behind, &objects);
+        // The PG serves before every member has everything...
+        let now = wait_recovering_with(&r, "rec", behind);
+        assert_eq!(now.primary, pg.primary, "the same primary as before");
         // ...an object not concerned is served at once, and the one recovery would reach
         // last is recovered next because a client writes it.
         assert_eq!(&io.read_full("before").unwrap()[..], b"old");
@@ -518,12 +584,19 @@ fn a_pg_serves_while_it_recovers_and_recovers_first_what_a_client_waits_for() {
             .unwrap();
         io.write(last, &b"new"[..], 0).unwrap();
         std::thread::sleep(Duration::from_millis(700));
-        let pg = only_pg(&r, "rec");
+        let now = only_pg(&r, "rec");
         assert_eq!(
-            pg.stat.state, "active+recovering+degraded",
+            now.stat.state, "active+recovering+degraded",
             "the write waited for the whole recovery"
         );
-        assert!(pg.stat.to_recover > 0);
+        assert!(now.stat.to_recover > 0);
+        // A listing (from the primary's objects) sees every object.
+        let mut listed: Vec<String> = io.list_objects().map(|o| o.unwrap().name).collect();
+        listed.sort();
+        let mut want: Vec<String> = objects.clone();
+        want.push("before".into());
+        want.sort();
+        assert_eq!(listed, want);
         r.wait_for_clean(Duration::from_secs(60)).unwrap();
         for (i, name) in objects.iter().enumerate() {
             let mut want = noise((1 << 20) - 512, i as u64);
@@ -532,7 +605,10 @@ fn a_pg_serves_while_it_recovers_and_recovers_first_what_a_client_waits_for() {
             }
             assert!(io.read_full(name).unwrap() == want, "{name}");
         }
+        let s = r.status().unwrap();
+        assert_eq!(s.objects, objects.len() as u64 + 1, "{s:?}");
     }
+    drop(r);
     let copies = assert_replicas_identical(dir.path(), 3);
     assert_eq!(copies.len(), objects.len() + 1);
 }

@@ -235,6 +235,14 @@ pub enum Message {
         pgid: PgId,
         interval: u32,
     },
+    /// The primary to the authority pushing to `target`: a client waits for this object, send
+    /// it next.
+    PgPushFirst {
+        pgid: PgId,
+        interval: u32,
+        target: i32,
+        object: (u32, ops::ObjectName),
+    },
     /// The primary's authoritative info and log: the replica adopts them and serves the
     /// interval. `missing`: the objects the replica does not hold yet, which the primary
     /// pushes next (it records them durably with the log, and drops each as it arrives).
@@ -244,6 +252,11 @@ pub enum Message {
         info: PgInfo,
         log: Vec<LogEntry>,
         missing: Vec<(u32, ops::ObjectName)>,
+    },
+    /// A replica's answer to `PgActivate` once it adopted the log durably.
+    PgActivated {
+        pgid: PgId,
+        interval: u32,
     },
     /// A heartbeat between OSDs (`reply` set on the answer, which echoes the stamp).
     OsdPing {
@@ -266,7 +279,9 @@ impl Message {
                 | Message::PgPush { .. }
                 | Message::PgPushPartAck { .. }
                 | Message::PgPushAck { .. }
+                | Message::PgPushFirst { .. }
                 | Message::PgActivate { .. }
+                | Message::PgActivated { .. }
                 | Message::OsdPing { .. }
         )
     }
@@ -331,6 +346,8 @@ impl Message {
             Message::PgActivate { .. } => 27,
             Message::OsdPing { .. } => 30,
             Message::PgPushPartAck { .. } => 28,
+            Message::PgPushFirst { .. } => 29,
+            Message::PgActivated { .. } => 31,
         }
     }
 }

@@ -484,6 +484,8 @@ impl Osd {
             | Message::PgPushRequest { pgid, .. }
             | Message::PgPushPartAck { pgid, .. }
             | Message::PgPushAck { pgid, .. }
+            | Message::PgPushFirst { pgid, .. }
+            | Message::PgActivated { pgid, .. }
             | Message::NotifyAck { pgid, .. } => {
                 let pgid = *pgid;
                 self.route_pg(pgid, env, false);

@@ -90,9 +90,10 @@ enum Phase {
         /// Objects each pending member still waits for.
         to_recover: BTreeMap<i32, u64>,
     },
-    /// Recovered, the authoritative log adopted; waiting for the map to record this
-    /// interval as the PG's newest active one before serving (see `OsdMap::pg_active`).
-    Activating,
+    /// Recovered, the authoritative log adopted; waiting for the replicas to adopt it durably
+    /// (`unacked`), then for the map to record this interval as the PG's newest active one
+    /// before serving (see `OsdMap::pg_active`).
+    Activating { unacked: BTreeSet<i32> },
     /// No OSD that answered holds every acknowledged write: some member of the newest
     /// interval that went active must come back first (the log names them). Peers again on
     /// every map.
@@ -158,6 +159,9 @@ struct PrimaryState {
     recovering: BTreeMap<ObjKey, BTreeSet<i32>>,
     /// Pushes to start once the replicas adopted the activation (which names what they miss).
     deferred_pushes: Vec<(i32, Vec<ObjKey>)>,
+    /// The OSD those pushes come from: this one, or the authority when only this one lacks
+    /// objects.
+    recovery_source: i32,
 }
 
 pub struct Pg {
@@ -185,6 +189,8 @@ pub struct Pg {
     pushes: HashMap<i32, push::PushStream>,
     /// Temporary objects pushes to this OSD are building.
     temps: BTreeSet<crate::store::ObjectId>,
+    /// A reminder to retry the activation is on its way.
+    activation_retry: bool,
     /// Objects the log names that this OSD does not hold yet (kept durably beside the log;
     /// see `log.rs`): it was activated while recovery of them was still to come.
     missing: BTreeSet<ObjKey>,
@@ -234,6 +240,7 @@ impl Pg {
             tid: 0,
             pushes: HashMap::new(),
             temps: BTreeSet::new(),
+            activation_retry: false,
             missing,
         }
     }
@@ -264,7 +271,7 @@ impl Pg {
                 }
                 PgEvent::RetryActivation { interval } => {
                     if interval == self.interval {
-                        self.ask_to_record_activation().await;
+                        self.retry_activation().await;
                     }
                     true
                 }
@@ -346,7 +353,7 @@ impl Pg {
             } else if matches!(p.phase, Phase::Down) {
                 // An OSD may have come back with what we wait for.
                 self.start_peering().await;
-            } else if matches!(p.phase, Phase::Activating) {
+            } else if matches!(p.phase, Phase::Activating { .. }) {
                 self.maybe_activate_recorded().await;
             }
             // Snaps may have been removed.
@@ -392,6 +399,7 @@ impl Pg {
                 trim_checked_epoch: 0,
                 recovering: BTreeMap::new(),
                 deferred_pushes: Vec::new(),
+                recovery_source: self.sh.id,
             });
             self.start_peering().await;
         } else {
@@ -519,7 +527,7 @@ impl Pg {
         match p.phase {
             Phase::Peering { .. } => "peering",
             Phase::Recovering { .. } => "recovering",
-            Phase::Activating => "activating",
+            Phase::Activating { .. } => "activating",
             Phase::Down => "down",
             Phase::Peered => "undersized+peered",
             Phase::Active if self.acting.len() < size => "active+undersized+degraded",
@@ -652,6 +660,21 @@ impl Pg {
             Message::PgPushAck { interval, .. } => {
                 if let Some(from) = from {
                     self.on_push_ack(from, interval).await;
+                }
+            }
+            Message::PgActivated { interval, .. } => {
+                if let Some(from) = from {
+                    self.on_activated(from, interval).await;
+                }
+            }
+            Message::PgPushFirst {
+                interval,
+                target,
+                object,
+                ..
+            } => {
+                if let Some(from) = from {
+                    self.on_push_first(from, interval, target, object);
                 }
             }
             Message::PgActivate {

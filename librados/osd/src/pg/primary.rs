@@ -62,6 +62,11 @@ impl Pg {
     async fn admit(&mut self, env: Envelope) {
         let req = match &env.msg {
             Message::OsdOp(req) => req,
+            Message::PgList(_) if !self.missing.is_empty() => {
+                // The primary lists its own objects: not before it holds them all.
+                self.waiting.push_back(env);
+                return;
+            }
             Message::PgList(_) => {
                 self.list(env).await;
                 return;
@@ -74,18 +79,32 @@ impl Pg {
             return;
         };
         if let Some(members) = p.recovering.get(&key) {
-            // Some replica does not hold it yet: it goes next, and the op waits for it.
+            // Some member does not hold it yet: it goes next, and the op waits for it.
             let members: Vec<i32> = members.iter().copied().collect();
+            let source = p.recovery_source;
+            let first = p.objects.get(&key).is_none_or(|q| q.waiting.is_empty());
             p.objects
                 .entry(key.clone())
                 .or_default()
                 .waiting
                 .push_back(env);
+            if !first {
+                return;
+            }
+            tracing::debug!(target: "osd", "osd.{} pg {}: recovering {} first for a client", self.sh.id, self.pgid, key.1.name);
             for m in members {
-                if let Some(s) = self.pushes.get_mut(&m) {
-                    if s.prioritise(&key) {
-                        tracing::debug!(target: "osd", "osd.{} pg {}: recovering {} first for a client", self.sh.id, self.pgid, key.1.name);
+                if source == self.sh.id {
+                    if let Some(s) = self.pushes.get_mut(&m) {
+                        s.prioritise(&key);
                     }
+                } else {
+                    let msg = Message::PgPushFirst {
+                        pgid: self.pgid,
+                        interval: self.interval,
+                        target: m,
+                        object: key.clone(),
+                    };
+                    self.send_osd(source, &msg).await;
                 }
             }
             return;

@@ -15,7 +15,7 @@
 //! the primary once everything in it is durable.
 
 use super::primary::store_oid;
-use super::{log, Pg, PgEvent};
+use super::{log, ObjKey, Pg, PgEvent};
 use crate::msg::command::WireError;
 use crate::msg::ops::ObjectName;
 use crate::msg::peering::{ObjectState, PushPart};
@@ -569,7 +569,14 @@ impl Pg {
         self.ensure_collection();
         let applied = self.apply_push_parts(parts);
         let commit = match applied {
-            Ok(c) => c,
+            Ok((c, found)) => {
+                if !found.is_empty() && self.primary.is_some() {
+                    // The primary itself was missing them: queued here, they are there for
+                    // the ops that follow.
+                    self.recovered_here(found).await;
+                }
+                c
+            }
             Err(e) => {
                 self.sh
                     .clog_error(format!("pg {}: bad push from osd.{from}: {e}", self.pgid));
@@ -602,11 +609,12 @@ impl Pg {
         });
     }
 
-    /// Stages one message's parts in one transaction.
+    /// Stages one message's parts in one transaction; with the objects of this OSD's missing
+    /// set it completes.
     fn apply_push_parts(
         &mut self,
         parts: Vec<PushPart>,
-    ) -> Result<Option<crate::store::Commit>, String> {
+    ) -> Result<(Option<crate::store::Commit>, Vec<ObjKey>), String> {
         let store = self.sh.store.clone();
         let (pool, cid) = (self.pgid.pool, self.cid);
         let mut t = Transaction::new();
@@ -719,13 +727,51 @@ impl Pg {
         }
         log::stage_missing_remove(self.pgid, &found, &mut t).map_err(|e| e.to_string())?;
         if t.is_empty() {
-            return Ok(None);
+            return Ok((None, found));
         }
         let commit = self.sh.queue(t).map_err(|e| e.to_string())?;
         for key in &found {
             self.missing.remove(key);
         }
-        Ok(Some(commit))
+        Ok((Some(commit), found))
+    }
+
+    /// The primary received objects it lacked itself.
+    async fn recovered_here(&mut self, found: Vec<ObjKey>) {
+        let me = self.sh.id;
+        self.recovered(me, found).await;
+        if !self.missing.is_empty() {
+            return;
+        }
+        // It holds every object now: count them, and list for those who waited.
+        self.recount_objects();
+        self.report_stat();
+        let active = matches!(
+            self.primary.as_ref().map(|p| &p.phase),
+            Some(super::Phase::Active)
+        );
+        if active {
+            self.run_waiting().await;
+        }
+        self.trim_step().await;
+    }
+
+    /// The primary asks for `object` to be pushed to `target` next (a client waits for it).
+    pub(super) fn on_push_first(
+        &mut self,
+        from: i32,
+        interval: u32,
+        target: i32,
+        object: (u32, ObjectName),
+    ) {
+        match self.pushes.get_mut(&target) {
+            Some(s) if s.primary == from && s.interval == interval => {
+                s.prioritise(&object);
+            }
+            _ => {
+                tracing::debug!(target: "osd", "osd.{} pg {}: no push of interval {interval} to osd.{target} for osd.{from}", self.sh.id, self.pgid);
+            }
+        }
     }
 
     /// Removes temporary push objects a crash or an abandoned stream left behind.

@@ -6,15 +6,17 @@
 //!    each acting member needs ([`peering::need`]): some objects, or everything (backfill).
 //! 3. The authority streams those objects (`push.rs`), each member acknowledges the last push
 //!    to the primary.
-//! 4. The primary adopts the authoritative log, recounts its objects, sends `PgActivate` to the
-//!    members (who adopt the same log) and starts serving. Ops wait until then.
+//! 4. The primary adopts the authoritative log and recounts its objects; it sends
+//!    `PgActivate` to the members, who adopt the same log durably and answer `PgActivated`;
+//!    it has the map record the activation, and starts serving. Ops wait until then.
 //!
-//! When the primary is itself the authority and every member can recover from the log, step
-//! 3 comes after step 4 instead: the PG serves at once, each member records (with the log it
-//! adopts) the objects it does not hold yet, and the primary pushes them while serving. An op
-//! on such an object waits and moves it to the front of the pushes; a member still missing
-//! objects is neither an authority nor proof of the newest writes at the next peering
-//! ([`peering::choose_authority`], [`peering::missing_active_member`]).
+//! When every member can recover from the log and the pushes come from the primary (or go
+//! to the primary alone, from the authority), step 3 comes after step 4 instead: the PG
+//! serves at once, each member records (with the log it adopts) the objects it does not
+//! hold yet, and they are pushed while it serves. An op on such an object waits and moves it
+//! to the front of the pushes; a member still missing objects is neither an authority nor
+//! proof of the newest writes at the next peering ([`peering::choose_authority`],
+//! [`peering::missing_active_member`]).
 
 use super::peering::{self, Need, PeerState};
 use super::primary::store_oid;
@@ -164,14 +166,18 @@ impl Pg {
                 (*m, n)
             })
             .collect();
-        // Recovery while active: the primary holds everything and the log says what each
-        // member lacks.
-        let while_active = auth.osd == self.sh.id
-            && auth.is_complete()
+        // Recovery while active: the log says what each member lacks, and the pushes come
+        // from the primary, or from the authority to the primary alone (a push to another
+        // member could overtake that member's activation, which names what it lacks).
+        let me = self.sh.id;
+        let while_active = auth.is_complete()
             && acting.len() >= self.min_size()
-            && plans.iter().all(|(_, n)| matches!(n, Need::Objects(_)));
+            && plans
+                .iter()
+                .all(|(m, n)| matches!(n, Need::Objects(_)) && (auth.osd == me || *m == me));
         if while_active && !plans.is_empty() {
             let Some(p) = &mut self.primary else { return };
+            p.recovery_source = auth.osd;
             for (member, need) in plans {
                 let Need::Objects(set) = need else { continue };
                 for key in &set {
@@ -245,40 +251,50 @@ impl Pg {
     }
 
     /// Recovery is done: the primary adopts the authoritative log, with this interval as
-    /// its `last_epoch_started`, durably. An interval that can take writes is then recorded
-    /// in the map (so a later peering knows it went active, and that this primary — whose
-    /// record is durable by then — holds everything); one below `min_size` activates at
-    /// once, only to wait as peered.
+    /// its `last_epoch_started`, durably, then every replica does (`PgActivate`, answered
+    /// `PgActivated`). An interval that can take writes is then recorded in the map (so a
+    /// later peering knows it went active, and that its members — whose adoption is durable
+    /// by then — hold everything, those still missing objects excepted); one below
+    /// `min_size` activates at once, only to wait as peered.
     async fn activate(&mut self) {
         let Some(p) = &mut self.primary else { return };
+        let replicas: BTreeSet<i32> = self
+            .acting
+            .iter()
+            .copied()
+            .filter(|&o| o != self.sh.id)
+            .collect();
         let Phase::Recovering {
             auth_info,
             auth_log,
             ..
-        } = std::mem::replace(&mut p.phase, Phase::Activating)
+        } = std::mem::replace(
+            &mut p.phase,
+            Phase::Activating {
+                unacked: replicas.clone(),
+            },
+        )
         else {
             return;
         };
+        // What the primary still lacks (recovery while active), or nothing: it was the
+        // authority, or received all it lacked.
+        let own: BTreeSet<_> = p
+            .deferred_pushes
+            .iter()
+            .filter(|(m, _)| *m == self.sh.id)
+            .flat_map(|(_, objects)| objects.iter().cloned())
+            .collect();
         let mut info = auth_info;
         info.pgid = self.pgid;
         info.same_interval_since = self.interval;
         info.last_epoch_started = self.interval;
-        match count_objects(self.sh.store.as_ref(), self.cid) {
-            Ok((objects, bytes, clones)) => {
-                info.objects = objects;
-                info.bytes = bytes;
-                info.clones = clones;
-            }
-            Err(e) => self
-                .sh
-                .clog_error(format!("pg {}: cannot count objects: {e}", self.pgid)),
-        }
+        self.count_into(&mut info);
         let log = log::PgLog::from_entries(auth_log);
         let mut t = Transaction::new();
-        // The primary holds every object now (it was the authority, or received all it lacked).
         let staged = log
             .rewrite(&info, &mut t)
-            .and_then(|()| log::stage_missing_replace(self.pgid, &BTreeSet::new(), &mut t));
+            .and_then(|()| log::stage_missing_replace(self.pgid, &own, &mut t));
         let durable = match staged.and_then(|()| self.sh.queue(t)) {
             Ok(commit) => commit.await,
             Err(e) => Err(e),
@@ -290,13 +306,130 @@ impl Pg {
         }
         self.info = info;
         self.log = log;
-        self.missing.clear();
+        self.missing = own;
+        self.send_activation(replicas).await;
+        self.replicas_adopted().await;
+    }
+
+    /// Sends these replicas the log to adopt, each with what it lacks.
+    async fn send_activation(&mut self, replicas: BTreeSet<i32>) {
+        let Some(p) = &self.primary else { return };
+        let missing_of = |r: i32| {
+            p.deferred_pushes
+                .iter()
+                .find(|(m, _)| *m == r)
+                .map(|(_, objects)| objects.clone())
+                .unwrap_or_default()
+        };
+        let msgs: Vec<(i32, Message)> = replicas
+            .into_iter()
+            .map(|r| {
+                let msg = Message::PgActivate {
+                    pgid: self.pgid,
+                    interval: self.interval,
+                    info: self.info.clone(),
+                    log: self.log.to_vec(),
+                    missing: missing_of(r),
+                };
+                (r, msg)
+            })
+            .collect();
+        for (r, msg) in msgs {
+            self.send_osd(r, &msg).await;
+        }
+    }
+
+    /// A replica adopted the activation of `interval` durably.
+    pub(super) async fn on_activated(&mut self, from: i32, interval: u32) {
+        if interval != self.interval {
+            return;
+        }
+        if let Some(PrimaryState {
+            phase: Phase::Activating { unacked },
+            ..
+        }) = &mut self.primary
+        {
+            if unacked.remove(&from) {
+                self.replicas_adopted().await;
+            }
+        }
+    }
+
+    /// Once every replica adopted the log: the map records the activation, or (already
+    /// recorded, or below `min_size`) the PG goes on at once.
+    async fn replicas_adopted(&mut self) {
+        let all = matches!(
+            self.primary.as_ref().map(|p| &p.phase),
+            Some(Phase::Activating { unacked }) if unacked.is_empty()
+        );
+        if !all {
+            self.report_stat();
+            self.schedule_activation_retry();
+            return;
+        }
         if self.acting.len() >= self.min_size() && !self.activation_recorded() {
             self.ask_to_record_activation().await;
             self.report_stat();
             return;
         }
         self.finish_activation().await;
+    }
+
+    /// Still activating after a while: send the activation again to replicas that did not
+    /// answer, or ask the monitor again.
+    pub(super) async fn retry_activation(&mut self) {
+        self.activation_retry = false;
+        let unacked = match self.primary.as_ref().map(|p| &p.phase) {
+            Some(Phase::Activating { unacked }) => unacked.clone(),
+            _ => return,
+        };
+        if unacked.is_empty() {
+            self.ask_to_record_activation().await;
+        } else {
+            self.send_activation(unacked).await;
+            self.schedule_activation_retry();
+        }
+    }
+
+    /// One reminder at a time.
+    fn schedule_activation_retry(&mut self) {
+        if std::mem::replace(&mut self.activation_retry, true) {
+            return;
+        }
+        let tx = self.tx.clone();
+        let interval = self.interval;
+        tokio::spawn(async move {
+            tokio::time::sleep(ACTIVATION_RETRY).await;
+            let _ = tx.send(super::PgEvent::RetryActivation { interval });
+        });
+    }
+
+    fn activating_adopted(&self) -> bool {
+        matches!(
+            self.primary.as_ref().map(|p| &p.phase),
+            Some(Phase::Activating { unacked }) if unacked.is_empty()
+        )
+    }
+
+    /// Counts the PG's objects as the store holds them (queued writes included) into `info`.
+    fn count_into(&self, info: &mut PgInfo) {
+        match count_objects(self.sh.store.as_ref(), self.cid) {
+            Ok((objects, bytes, clones)) => {
+                info.objects = objects;
+                info.bytes = bytes;
+                info.clones = clones;
+            }
+            Err(e) => self
+                .sh
+                .clog_error(format!("pg {}: cannot count objects: {e}", self.pgid)),
+        }
+    }
+
+    /// Counts again once the primary holds every object (it activated lacking some).
+    pub(super) fn recount_objects(&mut self) {
+        let mut info = self.info.clone();
+        self.count_into(&mut info);
+        self.info = info;
     }
 
     fn min_size(&self) -> usize {
@@ -316,7 +449,7 @@ impl Pg {
 
     /// A map came while activating: activate once it records this interval.
     pub(super) async fn maybe_activate_recorded(&mut self) {
-        if self.activation_recorded() {
+        if self.activating_adopted() && self.activation_recorded() {
             self.finish_activation().await;
         }
     }
@@ -324,11 +457,7 @@ impl Pg {
     /// Asks the monitor to record this interval as the PG's newest active one, and to be
     /// reminded to ask again if no map records it soon.
     pub(super) async fn ask_to_record_activation(&mut self) {
-        if !matches!(
-            self.primary.as_ref().map(|p| &p.phase),
-            Some(Phase::Activating)
-        ) || self.activation_recorded()
-        {
+        if !self.activating_adopted() || self.activation_recorded() {
             return;
         }
         let msg = Message::MonCommand(crate::msg::command::MonCommand::PgActivating {
@@ -340,44 +469,34 @@ impl Pg {
         if !self.send(crate::msg::EntityName::mon(0), tid, &msg).await {
             tracing::debug!(target: "osd", "osd.{} pg {}: cannot ask the monitor to record the activation", self.sh.id, self.pgid);
         }
-        let tx = self.tx.clone();
-        let interval = self.interval;
-        tokio::spawn(async move {
-            tokio::time::sleep(ACTIVATION_RETRY).await;
-            let _ = tx.send(super::PgEvent::RetryActivation { interval });
-        });
+        self.schedule_activation_retry();
     }
 
-    /// The members adopt the primary's log and the PG serves (or, below `min_size`, waits
-    /// as peered).
+    /// The members adopted the primary's log: the PG serves (or, below `min_size`, waits
+    /// as peered), and pushes what members lack while it does.
     async fn finish_activation(&mut self) {
-        let Some(p) = &mut self.primary else { return };
-        if !matches!(p.phase, Phase::Activating) {
+        if !self.activating_adopted() {
             return;
         }
+        let Some(p) = &mut self.primary else { return };
         let deferred = std::mem::take(&mut p.deferred_pushes);
-        let log = self.log.to_vec();
-        let replicas = self.replicas();
-        for r in replicas {
-            let missing = deferred
-                .iter()
-                .find(|(m, _)| *m == r)
-                .map(|(_, objects)| objects.clone())
-                .unwrap_or_default();
-            let msg = Message::PgActivate {
-                pgid: self.pgid,
-                interval: self.interval,
-                info: self.info.clone(),
-                log: log.clone(),
-                missing,
-            };
-            self.send_osd(r, &msg).await;
-        }
-        // Each member took its activation (naming what it lacks) before any push: the
-        // session between two OSDs delivers in order.
+        // Each member adopted its activation (naming what it lacks) before any push. The
+        // primary asks the authority for what it lacks itself.
         let (interval, me) = (self.interval, self.sh.id);
+        let source = self.primary.as_ref().map_or(me, |p| p.recovery_source);
         for (member, objects) in deferred {
-            self.push_to(member, interval, Some(objects), me).await;
+            if source == me {
+                self.push_to(member, interval, Some(objects), me).await;
+            } else {
+                let msg = Message::PgPushRequest {
+                    pgid: self.pgid,
+                    interval,
+                    target: member,
+                    backfill: false,
+                    objects,
+                };
+                self.send_osd(source, &msg).await;
+            }
         }
         let active = self.acting.len() >= self.min_size();
         if let Some(p) = &mut self.primary {

@@ -4,7 +4,7 @@
 use super::{log, ObjKey, Pg};
 use crate::msg::command::WireError;
 use crate::msg::peering::{LogEntry, PgInfo};
-use crate::msg::Message;
+use crate::msg::{EntityName, Message};
 use crate::store::Transaction;
 use std::collections::BTreeSet;
 
@@ -44,17 +44,32 @@ impl Pg {
         self.ensure_collection();
         let log = log::PgLog::from_entries(entries);
         let mut t = Transaction::new();
-        if let Err(e) = log
+        let queued = log
             .rewrite(&info, &mut t)
             .and_then(|()| log::stage_missing_replace(self.pgid, &missing, &mut t))
-            .and_then(|()| self.sh.queue(t).map(|_| ()))
-        {
-            self.sh.clog_error(format!(
-                "pg {}: cannot adopt the primary's log: {e}",
-                self.pgid
-            ));
-            return;
-        }
+            .and_then(|()| self.sh.queue(t));
+        let commit = match queued {
+            Ok(c) => c,
+            Err(e) => {
+                self.sh.clog_error(format!(
+                    "pg {}: cannot adopt the primary's log: {e}",
+                    self.pgid
+                ));
+                return;
+            }
+        };
+        // The primary has the map record the activation only once its members' adoption
+        // is durable.
+        let (sh, pgid, epoch) = (self.sh.clone(), self.pgid, self.epoch());
+        tokio::spawn(async move {
+            match commit.await {
+                Ok(()) => {
+                    let msg = Message::PgActivated { pgid, interval };
+                    let _ = sh.msgr.send(EntityName::osd(from), 0, epoch, &msg).await;
+                }
+                Err(e) => sh.clog_error(format!("pg {pgid}: cannot adopt the primary's log: {e}")),
+            }
+        });
         if !missing.is_empty() {
             tracing::debug!(target: "osd", "osd.{} pg {}: active, {} objects to recover", self.sh.id, self.pgid, missing.len());
         }

@@ -100,7 +100,8 @@ impl Pg {
             let Some(p) = self.primary.as_ref() else {
                 return;
             };
-            if !matches!(p.phase, Phase::Active) {
+            // A scan of the primary's objects must see them all.
+            if !matches!(p.phase, Phase::Active) || !self.missing.is_empty() {
                 return;
             }
             if p.trim.is_none() {
