@@ -468,12 +468,25 @@ fn only_pg(r: &Rados, pool: &str) -> librados::msg::command::PgSummary {
 
 #[test]
 fn a_pg_serves_while_a_replica_recovers_and_recovers_first_what_a_client_waits_for() {
-    recovery_while_active(false);
+    recovery_while_active(Behind::Replica);
 }
 
 #[test]
 fn a_pg_serves_while_its_primary_recovers_and_recovers_first_what_a_client_waits_for() {
-    recovery_while_active(true);
+    recovery_while_active(Behind::Primary);
+}
+
+#[test]
+fn a_pg_serves_while_two_members_recover_from_the_third() {
+    recovery_while_active(Behind::PrimaryAndReplica);
+}
+
+/// Which members of the PG miss the writes.
+#[derive(Clone, Copy, PartialEq)]
+enum Behind {
+    Replica,
+    Primary,
+    PrimaryAndReplica,
 }
 
 /// A new embedded cluster whose recovery pauses after each push message, with a clean
@@ -491,15 +504,20 @@ fn paced_recovery_cluster() -> (tempfile::TempDir, Rados) {
     (dir, r)
 }
 
-/// 1 MiB objects (four to a push message) written while `osd` is out; then it comes back.
-fn write_while_out(r: &Rados, io: &librados::IoCtx, osd: i32, objects: &[String]) {
-    r.osd_set_in(&[osd], false).unwrap();
-    wait_active(r);
+/// 1 MiB objects (four to a push message) written while `osds` are out; then they come back.
+fn write_while_out(r: &Rados, io: &librados::IoCtx, osds: &[i32], objects: &[String]) {
+    r.osd_set_in(osds, false).unwrap();
+    // Other pools may stay inactive (fewer members than their min_size).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !only_pg(r, "rec").stat.state.starts_with("active") {
+        assert!(Instant::now() < deadline, "the PG never became active");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     for (i, name) in objects.iter().enumerate() {
         io.write_full(name, noise((1 << 20) - 512, i as u64))
             .unwrap();
     }
-    r.osd_set_in(&[osd], true).unwrap();
+    r.osd_set_in(osds, true).unwrap();
 }
 
 /// Waits until the pool's only PG recovers while active with `osd` in its acting set.
@@ -534,7 +552,7 @@ fn a_replica_cut_off_in_mid_recovery_is_never_the_source_of_what_it_lacks() {
         // The member next in line (primary once the primary leaves, with ties between
         // equal logs going to the primary).
         let behind = *pg.acting.iter().find(|&&o| o != pg.primary).unwrap();
-        write_while_out(&r, &io, behind, &objects);
+        write_while_out(&r, &io, &[behind], &objects);
         wait_recovering_with(&r, "rec", behind);
         // The primary leaves while the replica still lacks most objects: the replica holds
         // the newest log but old data, so the other member must be the source.
@@ -556,9 +574,9 @@ fn a_replica_cut_off_in_mid_recovery_is_never_the_source_of_what_it_lacks() {
     }
 }
 
-/// One member of a PG's acting set (its primary, or a replica) misses 64 objects written
-/// while it was out; recovery is paced so that it takes seconds (16 push messages).
-fn recovery_while_active(primary_behind: bool) {
+/// Members of a PG's acting set miss 64 objects written while they were out; recovery is
+/// paced so that it takes seconds (16 push messages).
+fn recovery_while_active(which: Behind) {
     init_tracing();
     let (dir, r) = paced_recovery_cluster();
     let objects: Vec<String> = (0..64).map(|i| format!("m{i}")).collect();
@@ -566,15 +584,20 @@ fn recovery_while_active(primary_behind: bool) {
         let io = r.ioctx("rec").unwrap();
         io.write_full("before", &b"old"[..]).unwrap();
         let pg = only_pg(&r, "rec");
-        let behind = if primary_behind {
-            pg.primary
-        } else {
-            *pg.acting.iter().rfind(|&&o| o != pg.primary).unwrap()
+        let replica = *pg.acting.iter().rfind(|&&o| o != pg.primary).unwrap();
+        let behind = match which {
+            Behind::Replica => vec![replica],
+            Behind::Primary => vec![pg.primary],
+            Behind::PrimaryAndReplica => {
+                r.pool_set("rec", "min_size", "1").unwrap();
+                vec![pg.primary, replica]
+            }
         };
-        write_while_out(&r, &io, behind, &objects);
+        write_while_out(&r, &io, &behind, &objects);
         // The PG serves before every member has everything...
-        let now = wait_recovering_with(&r, "rec", behind);
+        let now = wait_recovering_with(&r, "rec", behind[0]);
         assert_eq!(now.primary, pg.primary, "the same primary as before");
+        assert_eq!(now.acting.len(), 3);
         // ...an object not concerned is served at once, and the one recovery would reach
         // last is recovered next because a client writes it.
         assert_eq!(&io.read_full("before").unwrap()[..], b"old");

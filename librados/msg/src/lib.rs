@@ -253,6 +253,14 @@ pub enum Message {
         log: Vec<LogEntry>,
         missing: Vec<(u32, ops::ObjectName)>,
     },
+    /// The authority to the primary: `target` took the push of these objects (recovery while
+    /// active); ops waiting for them may go on.
+    PgRecovered {
+        pgid: PgId,
+        interval: u32,
+        target: i32,
+        objects: Vec<(u32, ops::ObjectName)>,
+    },
     /// A replica's answer to `PgActivate` once it adopted the log durably.
     PgActivated {
         pgid: PgId,
@@ -282,6 +290,7 @@ impl Message {
                 | Message::PgPushFirst { .. }
                 | Message::PgActivate { .. }
                 | Message::PgActivated { .. }
+                | Message::PgRecovered { .. }
                 | Message::OsdPing { .. }
         )
     }
@@ -348,6 +357,7 @@ impl Message {
             Message::PgPushPartAck { .. } => 28,
             Message::PgPushFirst { .. } => 29,
             Message::PgActivated { .. } => 31,
+            Message::PgRecovered { .. } => 32,
         }
     }
 }

@@ -486,6 +486,7 @@ impl Osd {
             | Message::PgPushAck { pgid, .. }
             | Message::PgPushFirst { pgid, .. }
             | Message::PgActivated { pgid, .. }
+            | Message::PgRecovered { pgid, .. }
             | Message::NotifyAck { pgid, .. } => {
                 let pgid = *pgid;
                 self.route_pg(pgid, env, false);

@@ -662,6 +662,16 @@ impl Pg {
                     self.on_push_ack(from, interval).await;
                 }
             }
+            Message::PgRecovered {
+                interval,
+                target,
+                objects,
+                ..
+            } => {
+                if let Some(from) = from {
+                    self.on_recovered(from, interval, target, objects).await;
+                }
+            }
             Message::PgActivated { interval, .. } => {
                 if let Some(from) = from {
                     self.on_activated(from, interval).await;

@@ -118,6 +118,22 @@ impl Pg {
         self.run_op(env).await;
     }
 
+    /// The authority says `target` took these objects.
+    pub(super) async fn on_recovered(
+        &mut self,
+        from: i32,
+        interval: u32,
+        target: i32,
+        objects: Vec<ObjKey>,
+    ) {
+        let source = self.primary.as_ref().map(|p| p.recovery_source);
+        if interval != self.interval || source != Some(from) || from == self.sh.id {
+            tracing::debug!(target: "osd", "osd.{} pg {}: ignoring word of recovered objects from osd.{from} for interval {interval}", self.sh.id, self.pgid);
+            return;
+        }
+        self.recovered(target, objects).await;
+    }
+
     /// `target` holds these objects now: the ops waiting for one run once no member lacks it.
     pub(super) async fn recovered(&mut self, target: i32, objects: Vec<ObjKey>) {
         let Some(p) = self.primary.as_mut() else {

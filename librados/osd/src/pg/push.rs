@@ -499,10 +499,21 @@ impl Pg {
         let reserved = s.in_flight.take().map_or(0, |f| f.1);
         self.sh.push_bytes.fetch_sub(reserved, Ordering::Relaxed);
         let completed = std::mem::take(&mut s.completing);
-        if result.is_ok() {
+        let (primary, interval) = (s.primary, s.interval);
+        if result.is_ok() && !completed.is_empty() {
             // Queued on the target before anything sent after this ack: a write to these
             // objects now commits there only after them.
-            self.recovered(from, completed).await;
+            if primary == self.sh.id {
+                self.recovered(from, completed).await;
+            } else {
+                let msg = Message::PgRecovered {
+                    pgid: self.pgid,
+                    interval,
+                    target: from,
+                    objects: completed,
+                };
+                self.send_osd(primary, &msg).await;
+            }
         }
         let Some(s) = self.pushes.get_mut(&from) else {
             return;

@@ -10,8 +10,7 @@
 //!    `PgActivate` to the members, who adopt the same log durably and answer `PgActivated`;
 //!    it has the map record the activation, and starts serving. Ops wait until then.
 //!
-//! When every member can recover from the log and the pushes come from the primary (or go
-//! to the primary alone, from the authority), step 3 comes after step 4 instead: the PG
+//! When every member can recover from the log, step 3 comes after step 4 instead: the PG
 //! serves at once, each member records (with the log it adopts) the objects it does not
 //! hold yet, and they are pushed while it serves. An op on such an object waits and moves it
 //! to the front of the pushes; a member still missing objects is neither an authority nor
@@ -166,15 +165,11 @@ impl Pg {
                 (*m, n)
             })
             .collect();
-        // Recovery while active: the log says what each member lacks, and the pushes come
-        // from the primary, or from the authority to the primary alone (a push to another
-        // member could overtake that member's activation, which names what it lacks).
-        let me = self.sh.id;
+        // Recovery while active: the log says what each member lacks; the authority pushes
+        // it once every member adopted the activation that names it.
         let while_active = auth.is_complete()
             && acting.len() >= self.min_size()
-            && plans
-                .iter()
-                .all(|(m, n)| matches!(n, Need::Objects(_)) && (auth.osd == me || *m == me));
+            && plans.iter().all(|(_, n)| matches!(n, Need::Objects(_)));
         if while_active && !plans.is_empty() {
             let Some(p) = &mut self.primary else { return };
             p.recovery_source = auth.osd;
@@ -480,8 +475,8 @@ impl Pg {
         }
         let Some(p) = &mut self.primary else { return };
         let deferred = std::mem::take(&mut p.deferred_pushes);
-        // Each member adopted its activation (naming what it lacks) before any push. The
-        // primary asks the authority for what it lacks itself.
+        // Each member adopted its activation (naming what it lacks) before any push; another
+        // authority tells the primary what each member took (`PgRecovered`).
         let (interval, me) = (self.interval, self.sh.id);
         let source = self.primary.as_ref().map_or(me, |p| p.recovery_source);
         for (member, objects) in deferred {
