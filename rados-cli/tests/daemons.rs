@@ -138,6 +138,22 @@ fn bad_configuration_fails_clearly() {
     assert!(err.contains("no valid fsid"), "{err}");
     std::fs::write(
         p.join("cluster.conf"),
+        "[global]\nfsid = 6f1e0b9a-1c2d-4e5f-8a9b-0c1d2e3f4a5b\nmon_host = 127.0.0.1:1\n\
+         [mon]\nmon_client_bytes = plenty\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rados"))
+        .args(["daemon", "mon", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mon_client_bytes = plenty is not a size"),
+        "{err}"
+    );
+    std::fs::write(
+        p.join("cluster.conf"),
         "[global]\nfsid = 6f1e0b9a-1c2d-4e5f-8a9b-0c1d2e3f4a5b\n",
     )
     .unwrap();

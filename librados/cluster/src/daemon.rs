@@ -108,15 +108,14 @@ fn local_ip_toward(to: SocketAddr) -> IpAddr {
         .map_or(to.ip(), |a| a.ip())
 }
 
-fn daemon_net(conf: &ClusterConf, mon: SocketAddr) -> TcpNetwork {
+/// The transport of a daemon; `client_cap`: the setting that bounds the bytes of client
+/// messages it holds at once, and its default.
+fn daemon_net(conf: &ClusterConf, mon: SocketAddr, client_cap: (&str, u64)) -> Result<TcpNetwork> {
     let mut cfg = TcpConfig::new(conf.fsid);
-    if let Some(ms) = conf
+    cfg.session_bytes_max = conf
         .conf
-        .get("ms_session_bytes_max")
-        .and_then(|v| v.parse().ok())
-    {
-        cfg.session_bytes_max = ms;
-    }
+        .bytes("ms_session_bytes_max", cfg.session_bytes_max)?;
+    cfg.client_bytes_max = Some(conf.conf.bytes(client_cap.0, client_cap.1)?);
     let net = TcpNetwork::new(cfg, tokio::runtime::Handle::current());
     net.set_addr(
         EntityName::mon(0),
@@ -126,8 +125,12 @@ fn daemon_net(conf: &ClusterConf, mon: SocketAddr) -> TcpNetwork {
             nonce: 0,
         },
     );
-    net
+    Ok(net)
 }
+
+/// Ceph's defaults: `mon_client_bytes` 100 MiB, `osd_client_message_size_cap` 500 MiB.
+const MON_CLIENT_BYTES: (&str, u64) = ("mon_client_bytes", 100 << 20);
+const OSD_CLIENT_BYTES: (&str, u64) = ("osd_client_message_size_cap", 500 << 20);
 
 fn mon_addr(conf: &ClusterConf) -> Result<SocketAddr> {
     let host = conf.conf.mon_host().ok_or_else(|| {
@@ -179,7 +182,7 @@ pub async fn start_mon(dir: &Path) -> Result<Daemon> {
     let addr = mon_addr(&conf)?;
     let lock = crate::take_lock(dir)?;
     let name = EntityName::mon(0);
-    let net = daemon_net(&conf, addr);
+    let net = daemon_net(&conf, addr, MON_CLIENT_BYTES)?;
     let inbox = net.register(name);
     let bound = net
         .listen(addr, Listener::Public)
@@ -225,7 +228,7 @@ pub async fn start_osd(dir: &Path, id: i32) -> Result<Daemon> {
     })?;
     let store: Arc<dyn ObjectStore> = Arc::new(store);
     let name = EntityName::osd(id);
-    let net = daemon_net(&conf, mon);
+    let net = daemon_net(&conf, mon, OSD_CLIENT_BYTES)?;
     let inbox = net.register(name);
     let public = net
         .listen(public, Listener::Public)

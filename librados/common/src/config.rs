@@ -153,6 +153,27 @@ impl Config {
         }
     }
 
+    /// A size in bytes (a whole number, or one with a `K`, `M` or `G` suffix: powers of
+    /// 1024), `default` when unset.
+    pub fn bytes(&self, key: &str, default: u64) -> Result<u64> {
+        let Some(v) = self.get(key) else {
+            return Ok(default);
+        };
+        let t = v.trim();
+        let (digits, shift) = match t.char_indices().last() {
+            Some((i, 'K' | 'k')) => (&t[..i], 10),
+            Some((i, 'M' | 'm')) => (&t[..i], 20),
+            Some((i, 'G' | 'g')) => (&t[..i], 30),
+            _ => (t, 0),
+        };
+        digits
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(1 << shift))
+            .ok_or_else(|| ConfigError::Invalid(format!("{key} = {v} is not a size in bytes")))
+    }
+
     /// A whole number, `default` when unset.
     pub fn count(&self, key: &str, default: u32) -> Result<u32> {
         Ok(self.number::<u32>(key)?.unwrap_or(default))
@@ -275,5 +296,28 @@ mod tests {
         assert_eq!(c.osd_count().unwrap_err().errno(), crate::errno::EINVAL);
         let c = Config::parse("osd_count = 0\n", None).unwrap();
         assert!(c.osd_count().is_err());
+    }
+
+    #[test]
+    fn sizes_and_durations_that_may_be_zero() {
+        let c = Config::parse(
+            "a = 512\nb = 4K\nc = 500M\nd = 2g\ne = 1.5M\nf = -1\ng = 99999999999G\nz = 0\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.bytes("a", 7).unwrap(), 512);
+        assert_eq!(c.bytes("b", 7).unwrap(), 4096);
+        assert_eq!(c.bytes("c", 7).unwrap(), 500 << 20);
+        assert_eq!(c.bytes("d", 7).unwrap(), 2 << 30);
+        assert_eq!(c.bytes("unset", 7).unwrap(), 7);
+        for bad in ["e", "f", "g"] {
+            assert_eq!(c.bytes(bad, 7).unwrap_err().errno(), crate::errno::EINVAL);
+        }
+        assert_eq!(
+            c.seconds_or_zero("z", Duration::from_secs(1)).unwrap(),
+            Duration::ZERO
+        );
+        assert!(c.seconds("z", Duration::from_secs(1)).is_err());
+        assert!(c.seconds_or_zero("f", Duration::from_secs(1)).is_err());
     }
 }

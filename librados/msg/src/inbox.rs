@@ -12,6 +12,9 @@ pub enum Delivery {
     Frame(Bytes),
     /// A frame whose header and checksum the transport has checked already.
     Checked(Bytes),
+    /// A checked frame from a client, holding its share of the budget for client messages
+    /// (handed on to the message).
+    Throttled(Bytes, crate::Throttle),
     /// The session with this peer was reset: the peer restarted, or the transport gave up on
     /// it. Frames sent to it but not acknowledged may be lost, and it may have lost our state
     /// (subscriptions, watches): whoever depends on the peer sends again.
@@ -65,6 +68,10 @@ impl Inbox {
                 Delivery::Reset(peer) => return Some(Event::Reset(peer)),
                 Delivery::Frame(f) => decode(&f),
                 Delivery::Checked(f) => decode_checked(&f),
+                Delivery::Throttled(f, t) => decode_checked(&f).map(|mut env| {
+                    env.throttle = Some(t);
+                    env
+                }),
             };
             match decoded {
                 Ok(env) => return Some(Event::Msg(env)),

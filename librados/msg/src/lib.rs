@@ -369,6 +369,26 @@ pub struct Envelope {
     pub tid: u64,
     pub epoch: u32,
     pub msg: Message,
+    /// A client's message holds its share of the receiver's budget for client messages
+    /// until dropped (see `TcpConfig::client_bytes_max`).
+    pub throttle: Option<Throttle>,
+}
+
+/// A share of a budget, given back when the last clone is dropped.
+#[derive(Clone, Debug)]
+pub struct Throttle(#[allow(dead_code)] std::sync::Arc<tokio::sync::OwnedSemaphorePermit>);
+
+impl Throttle {
+    pub fn new(permit: tokio::sync::OwnedSemaphorePermit) -> Throttle {
+        Throttle(std::sync::Arc::new(permit))
+    }
+}
+
+/// Budget shares take no part in comparing messages.
+impl PartialEq for Throttle {
+    fn eq(&self, _: &Throttle) -> bool {
+        true
+    }
 }
 
 /// Encodes `msg` into a frame.
@@ -413,6 +433,7 @@ fn decode_body(header: frame::Header, body: &bytes::Bytes) -> Result<Envelope, M
         tid: header.tid,
         epoch: header.epoch,
         msg,
+        throttle: None,
     })
 }
 

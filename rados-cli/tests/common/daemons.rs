@@ -21,6 +21,8 @@ pub const FAST: &[&str] = &[
     "mon_osd_report_timeout=15",
     "mon_osd_down_out_interval=600",
     "rados_osd_op_timeout=120",
+    // Small enough for the writers of these tests to meet it now and then.
+    "osd_client_message_size_cap=4M",
 ];
 
 fn rados(args: &[&str]) -> Output {

@@ -514,9 +514,24 @@ async fn deliver(
             inn.in_seq
         )));
     }
+    let delivery = match (&sh.client_budget, pair.peer.kind) {
+        (Some((budget, total)), EntityKind::Client) => {
+            // A message larger than the whole budget waits for all of it, and goes alone.
+            let units = (frame.len() as u64)
+                .div_ceil(super::session::BUDGET_UNIT)
+                .clamp(1, u64::from(*total)) as u32;
+            let permit = budget
+                .clone()
+                .acquire_many_owned(units)
+                .await
+                .map_err(|_| ConnError::Closed)?;
+            Delivery::Throttled(frame, crate::Throttle::new(permit))
+        }
+        _ => Delivery::Checked(frame),
+    };
     match sh.local_inbox(pair.local) {
         Some(tx) => {
-            if tx.send(Delivery::Checked(frame)).await.is_err() {
+            if tx.send(delivery).await.is_err() {
                 return Err(ConnError::Closed);
             }
         }

@@ -42,6 +42,11 @@ pub struct TcpConfig {
     /// Redialing waits this long at first, doubling up to `backoff_max`.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Bytes of messages from clients this process's entities may hold at once (received,
+    /// not yet done with: each `Envelope` holds its share until dropped); a connection
+    /// from a client is not read while they are spent, so TCP pushes back on that client
+    /// alone. `None`: no limit.
+    pub client_bytes_max: Option<u64>,
 }
 
 impl TcpConfig {
@@ -54,6 +59,7 @@ impl TcpConfig {
             handshake_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
+            client_bytes_max: None,
         }
     }
 }
@@ -103,6 +109,8 @@ struct Shared {
     stop: watch::Sender<bool>,
     /// Woken when an address changes, for dialers waiting to learn one.
     addr_changed: Notify,
+    /// `TcpConfig::client_bytes_max`, in units of [`session::BUDGET_UNIT`].
+    client_budget: Option<(Arc<tokio::sync::Semaphore>, u32)>,
 }
 
 /// Entities of this process talking to others over TCP.
@@ -114,8 +122,13 @@ pub struct TcpNetwork {
 impl TcpNetwork {
     /// A network whose tasks run on `rt`.
     pub fn new(cfg: TcpConfig, rt: Handle) -> TcpNetwork {
+        let client_budget = cfg.client_bytes_max.map(|b| {
+            let units = (b / session::BUDGET_UNIT).clamp(1, u32::MAX as u64) as u32;
+            (Arc::new(tokio::sync::Semaphore::new(units as usize)), units)
+        });
         TcpNetwork {
             sh: Arc::new(Shared {
+                client_budget,
                 fsid: Mutex::new(cfg.fsid),
                 cfg,
                 nonce: rados_common::random::nonzero_u64(),

@@ -389,3 +389,68 @@ async fn two_osds_dialing_each_other_at_once_lose_nothing_and_reset_nothing() {
         nb.shutdown();
     }
 }
+
+/// A message of about `kib` KiB.
+fn big(kib: usize) -> Message {
+    Message::MonCommand(crate::command::MonCommand::Log {
+        level: crate::clog::LogLevel::Info,
+        channel: None,
+        message: "x".repeat(kib << 10),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_from_clients_wait_while_the_budget_for_them_is_held() {
+    let (osd, client, peer) = (
+        EntityName::osd(0),
+        EntityName::client(41),
+        EntityName::osd(1),
+    );
+    let mut cfg = TcpConfig::new(FSID);
+    cfg.client_bytes_max = Some(100 << 10);
+    let no = TcpNetwork::new(cfg, Handle::current());
+    let mut io = no.register(osd);
+    let addr = no.listen(any_port(), Listener::Public).await.unwrap();
+    let (nc, np) = (net(), net());
+    let _ic = nc.register(client);
+    let _ip = np.register(peer);
+    nc.set_addr(osd, at(addr));
+    np.set_addr(osd, at(addr));
+    for i in 1..=4 {
+        nc.deliver(osd, encode(client, i, 0, &big(40)).unwrap())
+            .await
+            .unwrap();
+    }
+    // Two fit the budget; while they are held, the rest wait, but an OSD's get through.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let Event::Msg(env) = next(&mut io).await else {
+            panic!("a message")
+        };
+        assert!(env.throttle.is_some());
+        held.push(env);
+    }
+    np.deliver(osd, encode(peer, 9, 0, &big(40)).unwrap())
+        .await
+        .unwrap();
+    let Event::Msg(env) = next(&mut io).await else {
+        panic!("a message")
+    };
+    assert_eq!((env.src, env.tid, env.throttle.is_none()), (peer, 9, true));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), io.next())
+            .await
+            .is_err(),
+        "a third client message while the budget is spent"
+    );
+    // Done with one: the next comes; done with all: the last too.
+    held.remove(0);
+    assert_eq!(tids(&mut io, 1).await, vec![3]);
+    held.clear();
+    assert_eq!(tids(&mut io, 1).await, vec![4]);
+    // One larger than the whole budget goes alone.
+    nc.deliver(osd, encode(client, 5, 0, &big(300)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(tids(&mut io, 1).await, vec![5]);
+}
