@@ -123,18 +123,24 @@ fn a_frozen_or_killed_osd_is_marked_down_and_comes_back() {
     eprintln!("a frozen OSD was marked down after {detected:?}");
 }
 
+/// Runs `rados ARGS`, which must fail; its standard error.
+fn rados_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_rados"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "rados {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn bad_configuration_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("x");
+    let ps = p.to_str().unwrap();
     std::fs::create_dir_all(&p).unwrap();
     std::fs::write(p.join("cluster.conf"), "[global]\nfsid = nonsense\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rados"))
-        .args(["daemon", "mon", p.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = rados_fails(&["daemon", "mon", ps]);
     assert!(err.contains("no valid fsid"), "{err}");
     std::fs::write(
         p.join("cluster.conf"),
@@ -142,12 +148,7 @@ fn bad_configuration_fails_clearly() {
          [mon]\nmon_client_bytes = plenty\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rados"))
-        .args(["daemon", "mon", p.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = rados_fails(&["daemon", "mon", ps]);
     assert!(
         err.contains("mon_client_bytes = plenty is not a size"),
         "{err}"
@@ -157,12 +158,7 @@ fn bad_configuration_fails_clearly() {
         "[global]\nfsid = 6f1e0b9a-1c2d-4e5f-8a9b-0c1d2e3f4a5b\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rados"))
-        .args(["daemon", "osd", p.to_str().unwrap(), "--id", "0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = rados_fails(&["daemon", "osd", ps, "--id", "0"]);
     assert!(err.contains("no mon_host"), "{err}");
     let conf = dir.path().join("client.conf");
     std::fs::write(
@@ -170,12 +166,7 @@ fn bad_configuration_fails_clearly() {
         "[global]\nmon_host = 127.0.0.1:1\nclient_mount_timeout = 1\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rados"))
-        .args(["-c", conf.to_str().unwrap(), "lspools"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "no monitor there");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = rados_fails(&["-c", conf.to_str().unwrap(), "lspools"]);
     assert!(err.contains("couldn't connect to cluster"), "{err}");
 }
 

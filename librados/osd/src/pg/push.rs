@@ -121,15 +121,16 @@ impl PushStream {
         }
     }
 
-    /// Sends `key` next if it is still queued (a client waits for it); true if it was.
-    pub fn prioritise(&mut self, key: &(u32, ObjectName)) -> bool {
-        let Some(i) = self.objects.iter().position(|o| o == key) else {
-            return false;
-        };
-        if let Some(k) = self.objects.remove(i) {
+    /// Sends `key` next if it is still queued (a client waits for it).
+    pub fn prioritise(&mut self, key: &(u32, ObjectName)) {
+        if let Some(k) = self
+            .objects
+            .iter()
+            .position(|o| o == key)
+            .and_then(|i| self.objects.remove(i))
+        {
             self.objects.push_front(k);
         }
-        true
     }
 
     /// The next message's parts (at most about [`PART_BYTES`]), and whether it is the last.

@@ -252,13 +252,8 @@ impl Pg {
     /// by then — hold everything, those still missing objects excepted); one below
     /// `min_size` activates at once, only to wait as peered.
     async fn activate(&mut self) {
+        let replicas: BTreeSet<i32> = self.replicas().into_iter().collect();
         let Some(p) = &mut self.primary else { return };
-        let replicas: BTreeSet<i32> = self
-            .acting
-            .iter()
-            .copied()
-            .filter(|&o| o != self.sh.id)
-            .collect();
         let Phase::Recovering {
             auth_info,
             auth_log,
@@ -353,11 +348,7 @@ impl Pg {
     /// Once every replica adopted the log: the map records the activation, or (already
     /// recorded, or below `min_size`) the PG goes on at once.
     async fn replicas_adopted(&mut self) {
-        let all = matches!(
-            self.primary.as_ref().map(|p| &p.phase),
-            Some(Phase::Activating { unacked }) if unacked.is_empty()
-        );
-        if !all {
+        if !self.activating_adopted() {
             self.report_stat();
             self.schedule_activation_retry();
             return;
