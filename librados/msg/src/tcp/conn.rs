@@ -15,8 +15,15 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
-/// Acknowledge at least every this many messages, even while more are arriving.
+/// Acknowledge at once after this many messages or bytes since the last immediate
+/// acknowledgement, even while more are arriving (the sender keeps what is unacknowledged,
+/// charged to its budget).
 const ACK_EVERY: u64 = 64;
+const ACK_BYTES: u64 = 16 << 20;
+/// Otherwise an acknowledgement waits this long for a message going the other way to ride
+/// with (a reply usually follows a request within it), saving a write and a wake-up on both
+/// ends per message.
+const ACK_DELAY: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
@@ -381,17 +388,41 @@ async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<Item>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    // The acknowledgement not yet written, and when it must go at the latest.
+    let mut ack: Option<(u64, tokio::time::Instant)> = None;
     loop {
         let item = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => return Ok(()),
-            item = rx.recv() => item,
+            item = rx.recv() => match item {
+                Some(item) => Some(item),
+                None => return Ok(()),
+            },
+            _ = tokio::time::sleep_until(ack.map_or_else(tokio::time::Instant::now, |a| a.1)),
+                if ack.is_some() => None,
         };
-        let Some(item) = item else { return Ok(()) };
         let r = async {
-            write_item(&mut w, item).await?;
-            while let Ok(item) = rx.try_recv() {
-                write_item(&mut w, item).await?;
+            let mut ack_now = item.is_none();
+            let mut next = item;
+            while let Some(item) = next.take().or_else(|| rx.try_recv().ok()) {
+                match item {
+                    Item::Ack { seq, now } => {
+                        let due = ack.map_or(tokio::time::Instant::now() + ACK_DELAY, |a| a.1);
+                        ack = Some((ack.map_or(seq, |a| a.0.max(seq)), due));
+                        ack_now |= now;
+                    }
+                    Item::Msg(seq, frame) => {
+                        if let Some((acked, _)) = ack.take() {
+                            write_item(&mut w, TAG_ACK, acked, None).await?;
+                        }
+                        write_item(&mut w, TAG_MSG, seq, Some(&frame)).await?;
+                    }
+                }
+            }
+            if ack_now {
+                if let Some((acked, _)) = ack.take() {
+                    write_item(&mut w, TAG_ACK, acked, None).await?;
+                }
             }
             w.flush().await
         };
@@ -402,17 +433,18 @@ async fn write_loop(
     }
 }
 
-async fn write_item(w: &mut BufWriter<OwnedWriteHalf>, item: Item) -> std::io::Result<()> {
+async fn write_item(
+    w: &mut BufWriter<OwnedWriteHalf>,
+    tag: u8,
+    seq: u64,
+    frame: Option<&Bytes>,
+) -> std::io::Result<()> {
     let mut head = [0u8; 9];
-    let (tag, seq, frame) = match item {
-        Item::Msg(seq, f) => (TAG_MSG, seq, Some(f)),
-        Item::Ack(seq) => (TAG_ACK, seq, None),
-    };
     head[0] = tag;
     head[1..].copy_from_slice(&seq.to_le_bytes());
     w.write_all(&head).await?;
     if let Some(f) = frame {
-        w.write_all(&f).await?;
+        w.write_all(f).await?;
     }
     Ok(())
 }
@@ -426,6 +458,7 @@ async fn read_loop(
     let mut stop = conn.stop.subscribe();
     let mut global_stop = sh.stop.subscribe();
     let mut last_acked = 0u64;
+    let mut unacked_bytes = 0u64;
     loop {
         let tag = tokio::select! {
             t = r.read_u8() => t?,
@@ -443,10 +476,18 @@ async fn read_loop(
             }
             TAG_MSG => {
                 let frame = read_frame(&mut r, pair.peer).await?;
+                unacked_bytes += frame.len() as u64;
                 if let Some(delivered) = deliver(sh, pair, conn.id, seq, frame).await? {
-                    if r.buffer().is_empty() || delivered >= last_acked + ACK_EVERY {
+                    let now = delivered >= last_acked + ACK_EVERY || unacked_bytes >= ACK_BYTES;
+                    if now {
                         last_acked = delivered;
-                        let _ = conn.tx.send(Item::Ack(delivered));
+                        unacked_bytes = 0;
+                    }
+                    if now || r.buffer().is_empty() {
+                        let _ = conn.tx.send(Item::Ack {
+                            seq: delivered,
+                            now,
+                        });
                     }
                 }
             }

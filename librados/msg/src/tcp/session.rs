@@ -36,7 +36,12 @@ pub fn dials(local: EntityName, peer: EntityName) -> bool {
 #[derive(Debug)]
 pub enum Item {
     Msg(u64, Bytes),
-    Ack(u64),
+    /// Every message up to `seq` was delivered; `now` sends the acknowledgement at once,
+    /// else it rides with the next message out or goes alone after a short delay.
+    Ack {
+        seq: u64,
+        now: bool,
+    },
 }
 
 /// A live connection, as sessions see it.

@@ -94,6 +94,40 @@ async fn messages_arrive_in_order_across_broken_connections() {
     .unwrap();
 }
 
+/// Waits until `local` has nothing unacknowledged toward `peer`.
+async fn all_acknowledged(n: &TcpNetwork, local: EntityName, peer: EntityName) {
+    tokio::time::timeout(WAIT, async {
+        while n.queued_bytes(local, peer) > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("everything acknowledged in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledgements_ride_with_replies_or_follow_alone() {
+    let (a, b) = (EntityName::osd(1), EntityName::osd(2));
+    let (na, mut ia, addr_a) = server(a).await;
+    let (nb, mut ib, addr_b) = server(b).await;
+    nb.set_addr(a, at(addr_a));
+    na.set_addr(b, at(addr_b));
+    // A message nothing answers is acknowledged on its own after the short delay.
+    send(&nb, b, a, 1).await.unwrap();
+    assert_eq!(tids(&mut ia, 1).await, [1]);
+    all_acknowledged(&nb, b, a).await;
+    // Requests and replies back and forth: each side's acknowledgements go out with its
+    // messages, and the last ones alone; nothing stays unacknowledged.
+    for i in 2..=50u64 {
+        send(&nb, b, a, i).await.unwrap();
+        assert_eq!(tids(&mut ia, 1).await, [i]);
+        send(&na, a, b, i).await.unwrap();
+        assert_eq!(tids(&mut ib, 1).await, [i]);
+    }
+    all_acknowledged(&nb, b, a).await;
+    all_acknowledged(&na, a, b).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_monitor_answers_over_the_connection_an_osd_opened() {
     let (mon, osd) = (EntityName::mon(0), EntityName::osd(4));
