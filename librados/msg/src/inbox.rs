@@ -93,6 +93,6 @@ impl Inbox {
 
 /// Decodes a frame whose header and checksum were checked when it was read.
 fn decode_checked(f: &Bytes) -> Result<Envelope, super::MsgError> {
-    let (header, _) = frame::Header::parse(f)?;
-    super::decode_body(header, &f.slice(frame::HEADER_LEN..))
+    let (header, body) = frame::split_checked(f)?;
+    super::decode_body(header, &body)
 }

@@ -12,6 +12,7 @@ use rados_common::errno;
 use rados_placement::osdmap;
 use rados_store as store;
 
+pub mod buf;
 pub mod class;
 pub mod clog;
 pub mod command;

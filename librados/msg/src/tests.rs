@@ -208,6 +208,100 @@ async fn local_network_delivers_checked_frames() {
     );
 }
 
+/// `sample()` writing `data` (and its xattr) instead.
+fn writing(data: Bytes) -> Message {
+    let Message::OsdOp(mut r) = sample() else {
+        unreachable!()
+    };
+    r.steps[0] = OpStep::WriteFull { data };
+    Message::OsdOp(r)
+}
+
+fn written(env: &Envelope) -> Bytes {
+    match &env.msg {
+        Message::OsdOp(r) => match &r.steps[0] {
+            OpStep::WriteFull { data } => data.clone(),
+            other => panic!("unexpected step {other:?}"),
+        },
+        other => panic!("unexpected message {other:?}"),
+    }
+}
+
+#[test]
+fn a_large_payload_travels_page_aligned_and_decodes_without_a_copy() {
+    for len in [100_000usize, 4 << 20] {
+        let data = Bytes::from((0..len).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+        let f = encode(EntityName::client(7), 3, 2, &writing(data.clone())).unwrap();
+        assert_eq!(
+            f.as_ptr() as usize % crate::buf::ALIGN,
+            0,
+            "{len}: frame aligned"
+        );
+        assert_eq!(f[7], frame::FLAG_PADDED, "{len}");
+        let env = decode(&f).unwrap();
+        assert_eq!(env.msg, writing(data.clone()), "{len}: round trip");
+        let got = written(&env);
+        assert_eq!(
+            got.as_ptr() as usize % crate::buf::ALIGN,
+            0,
+            "{len}: payload aligned"
+        );
+        let at = got.as_ptr() as usize - f.as_ptr() as usize;
+        assert!(at < f.len(), "{len}: the payload is a slice of the frame");
+        // A copy of the frame in an unaligned buffer (another transport) decodes the same.
+        let mut moved = vec![0u8; f.len() + 1];
+        moved[1..].copy_from_slice(&f);
+        let moved = Bytes::from(moved).slice(1..);
+        assert_eq!(decode(&moved).unwrap().msg, writing(data), "{len}");
+    }
+    // Small messages are not padded.
+    for m in [sample(), writing(Bytes::from(vec![1; 4096]))] {
+        let f = encode(EntityName::client(7), 3, 2, &m).unwrap();
+        assert_eq!(f[7], 0);
+        assert_eq!(decode(&f).unwrap().msg, m);
+    }
+}
+
+/// A frame with `flags` and `body`, with a correct checksum.
+fn raw_frame(flags: u8, body: &[u8]) -> Bytes {
+    let header = frame::Header {
+        msg_type: sample().msg_type(),
+        src: EntityName::client(7),
+        tid: 1,
+        epoch: 1,
+        body_len: 0,
+    };
+    let mut f = frame::build(header, body).unwrap().to_vec();
+    f[7] = flags;
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&f[..32]), &f[frame::HEADER_LEN..]);
+    f[32..36].copy_from_slice(&crc.to_le_bytes());
+    Bytes::from(f)
+}
+
+#[test]
+fn pads_are_checked() {
+    let body = rmp_serde::encode::to_vec_named(&sample()).unwrap();
+    // A pad of 3 zero bytes before the message.
+    let mut padded = vec![3, 0, 0, 0, 0];
+    padded.extend_from_slice(&body);
+    assert_eq!(
+        decode(&raw_frame(frame::FLAG_PADDED, &padded)).unwrap().msg,
+        sample()
+    );
+    // A pad longer than the body, a body too short to hold the pad's length, unknown flags.
+    for (flags, bad) in [
+        (frame::FLAG_PADDED, vec![0xff, 0xff, 0]),
+        (frame::FLAG_PADDED, vec![1]),
+        (frame::FLAG_PADDED, vec![]),
+        (0x02, body.clone()),
+    ] {
+        assert!(
+            matches!(decode(&raw_frame(flags, &bad)), Err(MsgError::Malformed(_))),
+            "flags {flags:#x}, body {bad:?}"
+        );
+    }
+}
+
 proptest! {
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {

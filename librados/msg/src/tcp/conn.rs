@@ -4,6 +4,7 @@
 use super::hello::{self, Handshake, HandshakeError, Hello, TAG_ACK, TAG_MSG};
 use super::session::{dials, Conn, Item, Pair};
 use super::{Listener, Shared};
+use crate::buf;
 use crate::frame::{self, HEADER_LEN};
 use crate::osdmap::{EntityAddr, Fsid};
 use crate::{Delivery, EntityKind, EntityName};
@@ -515,22 +516,42 @@ async fn read_frame(
     }
     let total = HEADER_LEN + header.body_len as usize;
     // The body is read straight into the frame's buffer (never zeroed, never copied again).
-    // Up to TRUSTED_ALLOC it is allocated whole; beyond, it grows with the data that came
-    // rather than with what the length claims.
-    let mut buf = BytesMut::with_capacity(total.min(TRUSTED_ALLOC));
-    buf.extend_from_slice(&head);
-    while buf.len() < total {
-        if buf.len() == buf.capacity() {
-            buf.reserve((total - buf.len()).min(buf.len()));
+    // Up to TRUSTED_ALLOC it is allocated whole, page-aligned and recycled from the second
+    // pooled size on (see `buf.rs`); beyond, it grows with the data that came rather than
+    // with what the length claims.
+    let frame = if (buf::POOLED_MIN..=TRUSTED_ALLOC).contains(&total) {
+        let mut buf = buf::FrameBuf::with_capacity(total);
+        buf.extend_from_slice(&head);
+        while buf.len() < total {
+            read_some(r, &mut buf, total).await?;
         }
-        let remaining = (total - buf.len()) as u64;
-        if (&mut *r).take(remaining).read_buf(&mut buf).await? == 0 {
-            return Err(ConnError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        buf.freeze()
+    } else {
+        let mut buf = BytesMut::with_capacity(total.min(TRUSTED_ALLOC));
+        buf.extend_from_slice(&head);
+        while buf.len() < total {
+            if buf.len() == buf.capacity() {
+                buf.reserve((total - buf.len()).min(buf.len()));
+            }
+            read_some(r, &mut buf, total).await?;
         }
-    }
-    let frame = buf.freeze();
+        buf.freeze()
+    };
     frame::split(&frame)?;
     Ok(frame)
+}
+
+/// Reads what has come of a frame of `total` bytes into `buf` (never past the frame).
+async fn read_some(
+    r: &mut BufReader<OwnedReadHalf>,
+    buf: &mut (impl bytes::BufMut + AsRef<[u8]>),
+    total: usize,
+) -> Result<(), ConnError> {
+    let remaining = (total - buf.as_ref().len()) as u64;
+    if (&mut *r).take(remaining).read_buf(buf).await? == 0 {
+        return Err(ConnError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
+    Ok(())
 }
 
 /// Hands message `seq` to the local entity if it is the next of the session; returns the

@@ -39,10 +39,12 @@ pub mod features {
     pub const FRAMES_V1: u64 = 1 << 0;
     /// Sessions with sequence numbers and acknowledgements, resumed across reconnects.
     pub const SESSIONS_V1: u64 = 1 << 1;
+    /// Frames whose body may start with a pad (`frame::FLAG_PADDED`).
+    pub const PADDED_FRAMES: u64 = 1 << 2;
     /// Everything this build speaks.
-    pub const SUPPORTED: u64 = FRAMES_V1 | SESSIONS_V1;
+    pub const SUPPORTED: u64 = FRAMES_V1 | SESSIONS_V1 | PADDED_FRAMES;
     /// Everything this build needs a peer to speak.
-    pub const REQUIRED: u64 = FRAMES_V1 | SESSIONS_V1;
+    pub const REQUIRED: u64 = FRAMES_V1 | SESSIONS_V1 | PADDED_FRAMES;
 }
 
 /// One side's introduction.

@@ -488,3 +488,36 @@ async fn messages_from_clients_wait_while_the_budget_for_them_is_held() {
         .unwrap();
     assert_eq!(tids(&mut io, 1).await, vec![5]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_padded_frames_arrive_whole_from_osds_and_clients() {
+    let (a, b, c) = (
+        EntityName::osd(1),
+        EntityName::osd(2),
+        EntityName::client(3),
+    );
+    let (_na, mut ia, addr) = server(a).await;
+    for from in [b, c] {
+        let nb = net();
+        let _ib = nb.register(from);
+        nb.set_addr(a, at(addr));
+        for len in [100_000usize, 4 << 20] {
+            let text: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let m = Message::MonCommand(crate::command::MonCommand::Log {
+                level: crate::clog::LogLevel::Info,
+                channel: None,
+                message: text.clone(),
+            });
+            nb.deliver(a, encode(from, len as u64, 0, &m).unwrap())
+                .await
+                .unwrap();
+            let Event::Msg(env) = next(&mut ia).await else {
+                panic!("a message")
+            };
+            assert_eq!((env.src, env.tid), (from, len as u64));
+            assert_eq!(env.msg, m, "{from}: {len} bytes intact");
+        }
+    }
+}
