@@ -47,13 +47,40 @@ fn object_name(pid: i32, n: u64) -> String {
 /// What op `index` writes: Ceph's `snprintf(buf, size, "I'm the %16dth op!", index)` over 'z's.
 fn contents(index: u64, size: usize) -> Vec<u8> {
     let mut v = vec![b'z'; size];
+    stamp(&mut v, index);
+    v
+}
+
+/// Writes op `index`'s stamp at the start of a buffer of 'z's.
+fn stamp(v: &mut [u8], index: u64) {
     let s = format!("I'm the {index:>16}th op!");
-    if size > 0 {
-        let n = s.len().min(size - 1);
+    if !v.is_empty() {
+        let n = s.len().min(v.len() - 1);
         v[..n].copy_from_slice(&s.as_bytes()[..n]);
         v[n] = 0;
     }
-    v
+}
+
+thread_local! {
+    /// This thread's last write buffer, taken back once its write completed (as Ceph's
+    /// bench reuses its buffers): a fresh one per op would cost more than the write.
+    static WRITE_BUF: std::cell::RefCell<Option<bytes::Bytes>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Op `index`'s contents, in this thread's reused buffer when the last write let go of it.
+fn contents_reused(index: u64, size: usize) -> bytes::Bytes {
+    let reused = WRITE_BUF
+        .with(|b| b.borrow_mut().take())
+        .and_then(|b| b.try_into_mut().ok())
+        .filter(|b| b.len() == size);
+    let mut buf = reused.unwrap_or_else(|| bytes::BytesMut::from(&contents(0, size)[..]));
+    // The stamp is at most 30 bytes; the rest stays 'z's.
+    let head = size.min(32);
+    buf[..head].fill(b'z');
+    stamp(&mut buf[..], index);
+    let buf = buf.freeze();
+    WRITE_BUF.with(|b| *b.borrow_mut() = Some(buf.clone()));
+    buf
 }
 
 fn parse_concurrency(opts: &Opts) -> Result<usize> {
@@ -222,7 +249,7 @@ pub fn bench(io: &IoCtx, opts: &Opts, seconds: &str, mode: BenchMode) -> Result<
                 }
             }
             let write = |idx: u64| {
-                io.write(&object_name(pid, idx), contents(idx, size), 0)
+                io.write(&object_name(pid, idx), contents_reused(idx, size), 0)
                     .map(|_| true)
             };
             drive(
