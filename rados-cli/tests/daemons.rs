@@ -160,6 +160,14 @@ fn bad_configuration_fails_clearly() {
     .unwrap();
     let err = rados_fails(&["daemon", "osd", ps, "--id", "0"]);
     assert!(err.contains("no mon_host"), "{err}");
+    std::fs::write(
+        p.join("cluster.conf"),
+        "[global]\nfsid = 6f1e0b9a-1c2d-4e5f-8a9b-0c1d2e3f4a5b\nmon_host = 127.0.0.1:1\n\
+         [osd]\nosd_memory_target = 16M\n",
+    )
+    .unwrap();
+    let err = rados_fails(&["daemon", "osd", ps, "--id", "0"]);
+    assert!(err.contains("an OSD needs at least 64 MiB"), "{err}");
     let conf = dir.path().join("client.conf");
     std::fs::write(
         &conf,

@@ -110,12 +110,12 @@ fn local_ip_toward(to: SocketAddr) -> IpAddr {
 
 /// The transport of a daemon; `client_cap`: the setting that bounds the bytes of client
 /// messages it holds at once, and its default.
-fn daemon_net(conf: &ClusterConf, mon: SocketAddr, client_cap: (&str, u64)) -> Result<TcpNetwork> {
+fn daemon_net(conf: &ClusterConf, mon: SocketAddr, client_bytes: u64) -> Result<TcpNetwork> {
     let mut cfg = TcpConfig::new(conf.fsid);
     cfg.session_bytes_max = conf
         .conf
         .bytes("ms_session_bytes_max", cfg.session_bytes_max)?;
-    cfg.client_bytes_max = Some(conf.conf.bytes(client_cap.0, client_cap.1)?);
+    cfg.client_bytes_max = Some(client_bytes);
     let net = TcpNetwork::new(cfg, tokio::runtime::Handle::current());
     net.set_addr(
         EntityName::mon(0),
@@ -128,9 +128,9 @@ fn daemon_net(conf: &ClusterConf, mon: SocketAddr, client_cap: (&str, u64)) -> R
     Ok(net)
 }
 
-/// Ceph's defaults: `mon_client_bytes` 100 MiB, `osd_client_message_size_cap` 500 MiB.
-const MON_CLIENT_BYTES: (&str, u64) = ("mon_client_bytes", 100 << 20);
-const OSD_CLIENT_BYTES: (&str, u64) = ("osd_client_message_size_cap", 500 << 20);
+/// Ceph's default of `mon_client_bytes`: 100 MiB. (An OSD's `osd_client_message_size_cap`
+/// defaults to a share of its memory target: `crate::osd_memory`.)
+const MON_CLIENT_BYTES: u64 = 100 << 20;
 
 fn mon_addr(conf: &ClusterConf) -> Result<SocketAddr> {
     let host = conf.conf.mon_host().ok_or_else(|| {
@@ -182,7 +182,11 @@ pub async fn start_mon(dir: &Path) -> Result<Daemon> {
     let addr = mon_addr(&conf)?;
     let lock = crate::take_lock(dir)?;
     let name = EntityName::mon(0);
-    let net = daemon_net(&conf, addr, MON_CLIENT_BYTES)?;
+    let net = daemon_net(
+        &conf,
+        addr,
+        conf.conf.bytes("mon_client_bytes", MON_CLIENT_BYTES)?,
+    )?;
     let inbox = net.register(name);
     let bound = net
         .listen(addr, Listener::Public)
@@ -221,14 +225,20 @@ pub async fn start_osd(dir: &Path, id: i32) -> Result<Daemon> {
         Some(_) => Some(listen_addr(&conf, "cluster_addr", ip)?),
         None => None,
     };
+    let memory = crate::osd_memory(&conf.conf)?;
+    crate::msg::buf::set_idle_max(usize::try_from(memory.idle_frame_bytes).unwrap_or(usize::MAX));
     let store_dir: PathBuf = dir.join(&who);
-    let store = DiskStore::open(&store_dir).map_err(|source| ClusterError::Store {
-        what: format!("{who} store"),
-        source,
+    let store = DiskStore::open_with(&store_dir, memory.store.clone()).map_err(|source| {
+        ClusterError::Store {
+            what: format!("{who} store"),
+            source,
+        }
     })?;
     let store: Arc<dyn ObjectStore> = Arc::new(store);
     let name = EntityName::osd(id);
-    let net = daemon_net(&conf, mon, OSD_CLIENT_BYTES)?;
+    let net = daemon_net(&conf, mon, memory.client_message_bytes)?;
+    tracing::info!(target: "cluster", "{who}: memory target {} MiB (store cache {} MiB, memtables {} MiB, client messages {} MiB)",
+        memory.target >> 20, memory.store.cache_bytes >> 20, memory.store.memtable_bytes >> 19, memory.client_message_bytes >> 20);
     let inbox = net.register(name);
     let public = net
         .listen(public, Listener::Public)

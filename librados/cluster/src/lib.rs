@@ -159,6 +159,51 @@ pub fn osd_config(conf: &Config) -> Result<crate::osd::OsdConfig> {
     Ok(crate::osd::OsdConfig::from_config(conf)?)
 }
 
+/// Default of `osd_memory_target`.
+pub const OSD_MEMORY_TARGET: u64 = 192 << 20;
+
+/// What a daemon OSD's memory is sized from: `osd_memory_target` (bytes, default
+/// [`OSD_MEMORY_TARGET`]; at least 64 MiB). Ceph's OSD tunes its caches toward the target at
+/// run time; here it is divided once, at start, among the bounded consumers, each held to its
+/// share by its own limit:
+/// - an eighth for the store engine's block cache, an eighth for its memtables (a sixteenth
+///   for object data, a sixty-fourth for each of the four other keyspaces);
+/// - a quarter for the client messages it holds at once (`osd_client_message_size_cap`,
+///   unless that is set itself): beyond it, client connections are not read, so clients wait
+///   (back-pressure, `msg::tcp`);
+/// - an eighth for idle frame buffers kept for reuse (`msg::buf`);
+///
+/// which leaves three eighths for what grows with the cluster's shape rather than its load
+/// (PG state and logs, maps, sessions) and the code itself. Recovery keeps its own bound on
+/// what is in flight per OSD.
+#[derive(Clone, Debug)]
+pub struct OsdMemory {
+    pub target: u64,
+    pub store: crate::store::StoreConfig,
+    pub client_message_bytes: u64,
+    pub idle_frame_bytes: u64,
+}
+
+pub fn osd_memory(conf: &Config) -> Result<OsdMemory> {
+    let target = conf.bytes("osd_memory_target", OSD_MEMORY_TARGET)?;
+    if target < 64 << 20 {
+        return Err(ClusterError::Invalid(format!(
+            "osd_memory_target = {target} bytes: an OSD needs at least 64 MiB"
+        )));
+    }
+    let store = crate::store::StoreConfig {
+        cache_bytes: target / 8,
+        memtable_bytes: target / 16,
+        ..Default::default()
+    };
+    Ok(OsdMemory {
+        target,
+        store,
+        client_message_bytes: conf.bytes("osd_client_message_size_cap", target / 4)?,
+        idle_frame_bytes: target / 8,
+    })
+}
+
 /// When the monitor declares OSDs down and out: `mon_osd_min_down_reporters`,
 /// `mon_osd_down_out_interval` and `mon_osd_report_timeout` (seconds), Ceph's defaults
 /// where unset.
@@ -448,5 +493,45 @@ mod tests {
         assert_eq!(default_pool_size_for(64, 3), 3);
         assert_eq!(default_pool_size_for(0, 3), 1);
         assert_eq!(default_pool_size_for(1000, 3), 3);
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    fn conf(text: &str) -> Config {
+        Config::parse_for(text, None, "osd.0").unwrap()
+    }
+
+    #[test]
+    fn the_memory_target_is_divided_among_bounded_consumers() {
+        let m = osd_memory(&conf("")).unwrap();
+        assert_eq!(m.target, OSD_MEMORY_TARGET);
+        let m = osd_memory(&conf("[osd]\nosd_memory_target = 1G\n")).unwrap();
+        assert_eq!(m.target, 1 << 30);
+        assert_eq!(m.store.cache_bytes, 128 << 20);
+        assert_eq!(m.store.memtable_bytes, 64 << 20);
+        assert_eq!(m.client_message_bytes, 256 << 20);
+        assert_eq!(m.idle_frame_bytes, 128 << 20);
+        let shares = m.store.cache_bytes
+            + m.store.memtable_bytes * 2
+            + m.client_message_bytes
+            + m.idle_frame_bytes;
+        assert!(shares <= m.target * 5 / 8, "room is left for the rest");
+        // A cap set on its own wins over the share.
+        let m = osd_memory(&conf(
+            "[osd]\nosd_memory_target = 1G\nosd_client_message_size_cap = 10M\n",
+        ))
+        .unwrap();
+        assert_eq!(m.client_message_bytes, 10 << 20);
+    }
+
+    #[test]
+    fn unusable_memory_targets_are_refused() {
+        let e = osd_memory(&conf("[osd]\nosd_memory_target = 16M\n")).unwrap_err();
+        assert!(e.to_string().contains("at least 64 MiB"), "{e}");
+        let e = osd_memory(&conf("[osd]\nosd_memory_target = lots\n")).unwrap_err();
+        assert!(e.to_string().contains("lots is not a size"), "{e}");
     }
 }

@@ -25,7 +25,7 @@ pub const POOLED_MIN: usize = 64 << 10;
 /// Capacities are rounded up to this, so that frames of nearly the same size (a 4 MiB write
 /// with different headers) share buffers.
 const GRAIN: usize = 64 << 10;
-/// Idle bytes the pool keeps.
+/// Idle bytes the pool keeps unless told otherwise ([`set_idle_max`]).
 pub const POOL_MAX_BYTES: usize = 32 << 20;
 
 /// An owned, page-aligned buffer: written once (as a `BufMut` or `io::Write`), then frozen
@@ -207,6 +207,12 @@ static POOL: Mutex<Pool> = Mutex::new(Pool::new(POOL_MAX_BYTES));
 
 fn pool() -> std::sync::MutexGuard<'static, Pool> {
     POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sets how many bytes of idle buffers this process keeps (default [`POOL_MAX_BYTES`]);
+/// buffers beyond it are freed as they come back.
+pub fn set_idle_max(bytes: usize) {
+    pool().max = bytes;
 }
 
 fn take(cap: usize) -> Option<(NonNull<u8>, usize)> {

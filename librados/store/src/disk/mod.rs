@@ -55,6 +55,9 @@ pub(crate) const META_SEQ: &[u8] = b"seq";
 pub struct StoreConfig {
     /// The engine's block cache.
     pub cache_bytes: u64,
+    /// Memtable size of the data keyspace (the others get half each): what the engine holds
+    /// in memory before it flushes a keyspace's table to disk.
+    pub memtable_bytes: u64,
     /// Room kept free on the filesystem for deletes, recovery and the engine's compactions;
     /// `None` picks 2% of the filesystem, at least 16 MiB and at most 1 GiB.
     pub reserve_bytes: Option<u64>,
@@ -68,6 +71,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             cache_bytes: 64 << 20,
+            memtable_bytes: 16 << 20,
             reserve_bytes: None,
             wal_segments: 4,
             wal_segment_bytes: 8 << 20,
@@ -209,7 +213,8 @@ impl DiskStore {
             // Object data rarely compresses; compressing it costs the commit path dearly.
             .journal_compression(fjall::CompressionType::None)
             .open()?;
-        let small = || KeyspaceCreateOptions::default().max_memtable_size(8 << 20);
+        let memtable = cfg.memtable_bytes.max(1 << 20);
+        let small = || KeyspaceCreateOptions::default().max_memtable_size(memtable / 2);
         // Values above 1 KiB (onodes holding small objects' data, data chunks) go to blob files
         // that compaction does not rewrite.
         let blobs = || {
@@ -221,7 +226,7 @@ impl DiskStore {
         let onodes = db.keyspace("onode", || small().with_kv_separation(blobs()))?;
         let data = db.keyspace("data", || {
             KeyspaceCreateOptions::default()
-                .max_memtable_size(16 << 20)
+                .max_memtable_size(memtable)
                 .with_kv_separation(blobs())
         })?;
         let omap = db.keyspace("omap", small)?;
