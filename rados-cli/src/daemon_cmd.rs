@@ -70,6 +70,10 @@ fn init_logs(filter: EnvFilter) -> Reload {
     handle
 }
 
+/// Default of `daemon_threads`: the threads that run a daemon's connections and PGs (the
+/// store has threads of its own).
+const DAEMON_THREADS: u32 = 2;
+
 pub fn run(cmd: DaemonCommand) -> Result<()> {
     let (dir, id, opts) = match cmd {
         DaemonCommand::Mon { dir, common } => (dir, None, common),
@@ -89,8 +93,12 @@ pub fn run(cmd: DaemonCommand) -> Result<()> {
     if let Some(pid) = crate::cluster_cmd::running_pid(&pid_file, &dir) {
         bail!("{name} of {} is running already (pid {pid})", dir.display());
     }
+    let threads = conf.count("daemon_threads", DAEMON_THREADS)?;
+    if !(1..=64).contains(&threads) {
+        bail!("daemon_threads = {threads}: use 1 to 64");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads as usize)
         .thread_name(name.clone())
         .enable_all()
         .build()

@@ -155,6 +155,14 @@ fn bad_configuration_fails_clearly() {
     );
     std::fs::write(
         p.join("cluster.conf"),
+        "[global]\nfsid = 6f1e0b9a-1c2d-4e5f-8a9b-0c1d2e3f4a5b\nmon_host = 127.0.0.1:1\n\
+         daemon_threads = 0\n",
+    )
+    .unwrap();
+    let err = rados_fails(&["daemon", "mon", ps]);
+    assert!(err.contains("daemon_threads = 0: use 1 to 64"), "{err}");
+    std::fs::write(
+        p.join("cluster.conf"),
         "[global]\nfsid = 6f1e0b9a-1c2d-4e5f-8a9b-0c1d2e3f4a5b\n",
     )
     .unwrap();
