@@ -45,7 +45,7 @@ pub enum PgEvent {
     LocalCommitted {
         interval: u32,
         version: crate::msg::ops::Eversion,
-        result: Result<(), String>,
+        result: Result<(), crate::msg::command::WireError>,
     },
     /// A notify's time is up: answer with whatever acknowledgements arrived.
     NotifyTimeout {
@@ -594,10 +594,7 @@ impl Pg {
                         let _ = from;
                         self.repeer().await;
                     }
-                    (Some(from), result) => {
-                        self.on_commit(from, interval, version, result.map_err(|e| e.message))
-                            .await
-                    }
+                    (Some(from), result) => self.on_commit(from, interval, version, result).await,
                     (None, _) => {}
                 }
             }

@@ -502,7 +502,10 @@ impl Pg {
         }
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let result = commit.await.map_err(|e| e.to_string());
+            let result = commit.await.map_err(|e| WireError {
+                errno: e.errno(),
+                message: e.to_string(),
+            });
             let _ = tx.send(PgEvent::LocalCommitted {
                 interval,
                 version,
@@ -519,7 +522,7 @@ impl Pg {
         from: i32,
         interval: u32,
         version: Eversion,
-        result: Result<(), String>,
+        result: Result<(), WireError>,
     ) {
         if interval != self.interval {
             return;
@@ -532,17 +535,18 @@ impl Pg {
         };
         if let Err(e) = &result {
             self.sh.clog_error(format!(
-                "pg {}: osd.{from} failed to commit {version}: {e}",
-                self.pgid
+                "pg {}: osd.{from} failed to commit {version}: {}",
+                self.pgid, e.message
             ));
             let w = p.in_flight.remove(&version).expect("present");
             let key = w.key.clone();
             if let Some(q) = p.objects.get_mut(&key) {
                 q.in_flight = q.in_flight.saturating_sub(1);
             }
+            // The store's reason, as its errno (ENOSPC for a full store, EIO otherwise).
             let outcome = OpOutcome::Failed {
                 index: 0,
-                errno: errno::EIO,
+                errno: if e.errno == 0 { errno::EIO } else { e.errno },
                 results: Vec::new(),
             };
             if let Some(to) = w.reply_to {
