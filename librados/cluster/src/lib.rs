@@ -160,7 +160,7 @@ pub fn osd_config(conf: &Config) -> Result<crate::osd::OsdConfig> {
 }
 
 /// Default of `osd_memory_target`.
-pub const OSD_MEMORY_TARGET: u64 = 192 << 20;
+pub const OSD_MEMORY_TARGET: u64 = 128 << 20;
 
 /// What a daemon OSD's memory is sized from: `osd_memory_target` (bytes, default
 /// [`OSD_MEMORY_TARGET`]; at least 64 MiB). Ceph's OSD tunes its caches toward the target at
