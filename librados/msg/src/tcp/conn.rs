@@ -420,6 +420,8 @@ async fn write_loop(
                     }
                 }
             }
+            // Also when acknowledgements kept coming faster than the deadline was looked at.
+            ack_now |= ack.is_some_and(|a| a.1 <= tokio::time::Instant::now());
             if ack_now {
                 if let Some((acked, _)) = ack.take() {
                     write_item(&mut w, TAG_ACK, acked, None).await?;
@@ -460,7 +462,13 @@ async fn read_loop(
     let mut global_stop = sh.stop.subscribe();
     let mut last_acked = 0u64;
     let mut unacked_bytes = 0u64;
+    // A delivery not yet acknowledged because more was already buffered behind it.
+    let mut owed: Option<u64> = None;
     loop {
+        if let Some(seq) = owed.filter(|_| r.buffer().is_empty()) {
+            owed = None;
+            let _ = conn.tx.send(Item::Ack { seq, now: false });
+        }
         let tag = tokio::select! {
             t = r.read_u8() => t?,
             _ = stop.wait_for(|s| *s) => return Err(ConnError::Closed),
@@ -485,10 +493,13 @@ async fn read_loop(
                         unacked_bytes = 0;
                     }
                     if now || r.buffer().is_empty() {
+                        owed = None;
                         let _ = conn.tx.send(Item::Ack {
                             seq: delivered,
                             now,
                         });
+                    } else {
+                        owed = Some(delivered);
                     }
                 }
             }

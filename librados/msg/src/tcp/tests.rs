@@ -297,6 +297,32 @@ fn msg_item(seq: u64, frame: &[u8]) -> Vec<u8> {
     item
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_with_more_buffered_behind_it_is_still_acknowledged() {
+    let osd = EntityName::osd(1);
+    let (_no, mut io, addr) = server(osd).await;
+    let me = EntityName::client(78);
+    let (mut rd, mut wr) = raw_session(addr, me, osd).await;
+    // A message and, in the same write, an acknowledgement (of nothing yet): the message is
+    // delivered while the acknowledgement is still buffered behind it.
+    let mut bytes = msg_item(1, &encode(me, 1, 0, &msg(1)).unwrap());
+    bytes.push(hello::TAG_ACK);
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    wr.write_all(&bytes).await.unwrap();
+    assert_eq!(tids(&mut io, 1).await, [1]);
+    // Then silence: the daemon acknowledges message 1 all the same.
+    let mut item = [0u8; 9];
+    tokio::time::timeout(
+        WAIT,
+        tokio::io::AsyncReadExt::read_exact(&mut rd, &mut item),
+    )
+    .await
+    .expect("an acknowledgement in time")
+    .unwrap();
+    assert_eq!(item[0], hello::TAG_ACK);
+    assert_eq!(u64::from_le_bytes(item[1..].try_into().unwrap()), 1);
+}
+
 /// Reads until the peer closes; returns the bytes read after the handshake.
 async fn read_to_close(rd: &mut tokio::net::tcp::OwnedReadHalf) -> usize {
     let mut buf = Vec::new();
