@@ -238,7 +238,7 @@ pub async fn start_osd(dir: &Path, id: i32) -> Result<Daemon> {
     let name = EntityName::osd(id);
     let net = daemon_net(&conf, mon, memory.client_message_bytes)?;
     tracing::info!(target: "cluster", "{who}: memory target {} MiB (store cache {} MiB, memtables {} MiB, client messages {} MiB)",
-        memory.target >> 20, memory.store.cache_bytes >> 20, memory.store.memtable_bytes >> 19, memory.client_message_bytes >> 20);
+        memory.target >> 20, memory.store.cache_bytes >> 20, (3 * memory.store.memtable_bytes) >> 20, memory.client_message_bytes >> 20);
     let inbox = net.register(name);
     let public = net
         .listen(public, Listener::Public)

@@ -166,14 +166,14 @@ pub const OSD_MEMORY_TARGET: u64 = 128 << 20;
 /// [`OSD_MEMORY_TARGET`]; at least 64 MiB). Ceph's OSD tunes its caches toward the target at
 /// run time; here it is divided once, at start, among the bounded consumers, each held to its
 /// share by its own limit:
-/// - an eighth for the store engine's block cache, an eighth for its memtables (a sixteenth
-///   for object data, a sixty-fourth for each of the four other keyspaces);
+/// - an eighth for the store engine's block cache, three sixteenths for its memtables (a
+///   sixteenth for object data, a thirty-second for each of the four other keyspaces);
 /// - a quarter for the client messages it holds at once (`osd_client_message_size_cap`,
 ///   unless that is set itself): beyond it, client connections are not read, so clients wait
 ///   (back-pressure, `msg::tcp`);
 /// - an eighth for idle frame buffers kept for reuse (`msg::buf`);
 ///
-/// which leaves three eighths for what grows with the cluster's shape rather than its load
+/// which leaves five sixteenths for what grows with the cluster's shape rather than its load
 /// (PG state and logs, maps, sessions) and the code itself. Recovery keeps its own bound on
 /// what is in flight per OSD.
 #[derive(Clone, Debug)]
@@ -515,10 +515,10 @@ mod memory_tests {
         assert_eq!(m.client_message_bytes, 256 << 20);
         assert_eq!(m.idle_frame_bytes, 128 << 20);
         let shares = m.store.cache_bytes
-            + m.store.memtable_bytes * 2
+            + m.store.memtable_bytes * 3
             + m.client_message_bytes
             + m.idle_frame_bytes;
-        assert!(shares <= m.target * 5 / 8, "room is left for the rest");
+        assert!(shares <= m.target * 11 / 16, "room is left for the rest");
         // A cap set on its own wins over the share.
         let m = osd_memory(&conf(
             "[osd]\nosd_memory_target = 1G\nosd_client_message_size_cap = 10M\n",
