@@ -99,20 +99,12 @@ impl Header {
 }
 
 /// Builds a frame from a header (whose `body_len` is filled in here) and an encoded body.
-pub fn build(mut header: Header, body: &[u8]) -> Result<Bytes, MsgError> {
-    header.body_len = u32::try_from(body.len())
-        .ok()
-        .filter(|n| *n <= MAX_BODY_BYTES)
-        .ok_or(MsgError::TooLarge {
-            bytes: body.len() as u64,
-            max: u64::from(MAX_BODY_BYTES),
-        })?;
-    let mut out = BytesMut::with_capacity(HEADER_LEN + body.len());
-    header.write_prefix(&mut out);
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&out), body);
-    out.put_u32_le(crc);
-    out.put_slice(body);
-    Ok(out.freeze())
+pub fn build(header: Header, body: &[u8]) -> Result<Bytes, MsgError> {
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.resize(HEADER_LEN, 0);
+    out.extend_from_slice(body);
+    seal(header, 0, &mut out)?;
+    Ok(Bytes::from(out))
 }
 
 /// Builds a frame around a body written in place by `write_body` (saving a copy of the body):

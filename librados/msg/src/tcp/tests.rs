@@ -451,12 +451,17 @@ async fn two_osds_dialing_each_other_at_once_lose_nothing_and_reset_nothing() {
 }
 
 /// A message of about `kib` KiB.
-fn big(kib: usize) -> Message {
+/// A cluster log message carrying `text`.
+fn log_message(text: String) -> Message {
     Message::MonCommand(crate::command::MonCommand::Log {
         level: crate::clog::LogLevel::Info,
         channel: None,
-        message: "x".repeat(kib << 10),
+        message: text,
     })
+}
+
+fn big(kib: usize) -> Message {
+    log_message("x".repeat(kib << 10))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -531,11 +536,7 @@ async fn large_padded_frames_arrive_whole_from_osds_and_clients() {
             let text: String = (0..len)
                 .map(|i| char::from(b'a' + (i % 26) as u8))
                 .collect();
-            let m = Message::MonCommand(crate::command::MonCommand::Log {
-                level: crate::clog::LogLevel::Info,
-                channel: None,
-                message: text.clone(),
-            });
+            let m = log_message(text);
             nb.deliver(a, encode(from, len as u64, 0, &m).unwrap())
                 .await
                 .unwrap();
