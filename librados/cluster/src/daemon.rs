@@ -197,7 +197,8 @@ pub async fn start_mon(dir: &Path) -> Result<Daemon> {
         conf.fsid,
         conf.mon.clone(),
         Messenger::new(name, Arc::new(net.clone())),
-    )?
+    )
+    .await?
     .with_failure_config(crate::failure_config(&conf.conf)?);
     let task = tokio::spawn(monitor.run(inbox));
     tracing::info!(target: "cluster", "mon.0 of {} serving on {bound}", conf.fsid);

@@ -287,13 +287,14 @@ impl Embedded {
             .map_err(io_error("starting the runtime".into()))?;
         let net: Arc<dyn Network> = Arc::new(LocalNetwork::new());
         let mon_name = EntityName::mon(0);
-        let monitor = Monitor::open(
-            &dir.join("mon"),
-            fsid,
-            mon_config,
-            Messenger::new(mon_name, net.clone()),
-        )?
-        .with_failure_config(failures);
+        let monitor = runtime
+            .block_on(Monitor::open(
+                &dir.join("mon"),
+                fsid,
+                mon_config,
+                Messenger::new(mon_name, net.clone()),
+            ))?
+            .with_failure_config(failures);
         let mon_inbox = net.register(mon_name);
         runtime.spawn(monitor.run(mon_inbox));
         for id in 0..osds as i32 {

@@ -18,6 +18,7 @@ use rados_placement::{crush, osdmap};
 mod application;
 pub mod blocklist;
 pub mod cluster_log;
+pub mod consensus;
 pub mod failure;
 pub mod log;
 pub mod report;
@@ -31,7 +32,7 @@ use crate::msg::{EntityName, Envelope, Event, Inbox, Message, Messenger};
 use crate::osdmap::{Fsid, OsdMapError, UTime};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -61,6 +62,12 @@ pub enum MonError {
     Crush(#[from] crate::crush::CrushError),
     #[error("monitor log is damaged: {0}")]
     Corrupt(String),
+    /// This monitor does not lead the quorum: ask the leader.
+    #[error("mon.{me} is not the leader{}", leader.map(|l| format!(" (mon.{l} is)")).unwrap_or_else(|| " (no leader elected)".into()))]
+    NotLeader { me: u64, leader: Option<u64> },
+    /// The quorum did not commit the change (it may still commit later).
+    #[error("no quorum: {0}")]
+    NoQuorum(String),
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -82,6 +89,8 @@ impl MonError {
             MonError::Map(e) => e.errno(),
             MonError::Crush(e) => e.errno(),
             MonError::Corrupt(_) | MonError::Io { .. } => errno::EIO,
+            MonError::NotLeader { .. } => errno::EAGAIN,
+            MonError::NoQuorum(_) => errno::ETIMEDOUT,
         }
     }
 
@@ -93,10 +102,11 @@ impl MonError {
     }
 }
 
-/// A running monitor's state and log, shared by its driver task.
+/// A running monitor: its member of the consensus (which holds the replicated state) and
+/// what it keeps for itself (subscribers, failure reports, the cluster log).
 pub struct Monitor {
-    state: MonState,
-    log: Arc<Mutex<log::MonLog>>,
+    consensus: Arc<consensus::Consensus>,
+    peers: consensus::network::PeerNet,
     msgr: Messenger,
     /// Subscribers and the last epoch each was sent.
     subscribers: BTreeMap<EntityName, u32>,
@@ -105,22 +115,67 @@ pub struct Monitor {
     log_subscribers: BTreeMap<EntityName, LogLevel>,
     failures: failure::Failures,
     failure_config: failure::FailureConfig,
-    /// Records in the log since it began or was last compacted.
-    log_records: usize,
-    /// PG activations waiting to be recorded in one epoch: who asked, its tid, the PG, the
-    /// interval and the acting set.
+    /// PG activations waiting to be recorded in one epoch: who to answer, its tid, the PG,
+    /// the interval and the acting set.
     activating: Vec<(EntityName, u64, crate::osdmap::PgId, u32, Vec<i32>)>,
+    /// Commands passed to the leader and not answered yet, by the tid they went with.
+    forwarded: BTreeMap<u64, Forwarded>,
+    next_forward: u64,
+}
+
+/// A command a follower passed to the leader.
+struct Forwarded {
+    src: EntityName,
+    tid: u64,
+    leader: u64,
+    at: std::time::Instant,
 }
 
 pub use crate::msg::clog::MAX_LOG_MESSAGE_BYTES;
 
+/// The monitor state, borrowed from the consensus while this lives (never across an await).
+pub struct StateRef<'a>(std::sync::MutexGuard<'a, consensus::Replicated>);
+
+impl std::ops::Deref for StateRef<'_> {
+    type Target = MonState;
+    fn deref(&self) -> &MonState {
+        &self.0.state
+    }
+}
+
+impl std::ops::DerefMut for StateRef<'_> {
+    fn deref_mut(&mut self) -> &mut MonState {
+        &mut self.0.state
+    }
+}
+
 impl Monitor {
-    /// Opens the monitor's directory, creating the cluster (with `fsid`) when it is new.
-    pub fn open(
+    /// Opens the monitor's directory, creating the cluster (with `fsid`) when it is new, as
+    /// the only monitor (rank 0).
+    pub async fn open(
         dir: &Path,
         fsid: Fsid,
         config: MonConfig,
         msgr: Messenger,
+    ) -> Result<Monitor, MonError> {
+        let members = BTreeMap::from([(0, String::new())]);
+        let timing = consensus::ConsensusConfig::default();
+        Monitor::open_member(dir, fsid, config, msgr, &members, &timing).await
+    }
+
+    /// Opens the monitor's directory as member `msgr.me` of the monitors `members` (rank to
+    /// address), which form their quorum on first start.
+    ///
+    /// The replicated log builds on the directory's creation record (`DIR/log`, written here
+    /// when missing; every member of a new cluster must start from the same one, see
+    /// [`seed`]) or on the latest snapshot once there is one.
+    pub async fn open_member(
+        dir: &Path,
+        fsid: Fsid,
+        config: MonConfig,
+        msgr: Messenger,
+        members: &BTreeMap<u64, String>,
+        timing: &consensus::ConsensusConfig,
     ) -> Result<Monitor, MonError> {
         std::fs::create_dir_all(dir).map_err(|source| MonError::Io {
             path: dir.to_path_buf(),
@@ -132,21 +187,33 @@ impl Monitor {
             log.append(std::slice::from_ref(&genesis))?;
             records.push(genesis);
         }
-        let state = MonState::replay(&records, config)?;
-        let log_records = records.len();
-        tracing::info!(target: "mon", "monitor open at epoch {} ({} log records)", state.map().epoch(), records.len());
+        let base = MonState::replay(&records, config.clone())?;
+        let peers = consensus::network::PeerNet::new(msgr.clone());
+        let consensus = consensus::Consensus::start(
+            dir,
+            msgr.me.id,
+            members,
+            base,
+            config,
+            timing,
+            peers.clone(),
+        )
+        .await?;
+        let epoch = consensus.shared.lock().state.map().epoch();
+        tracing::info!(target: "mon", "{} open at epoch {epoch} (monitors: {})", msgr.me, members.keys().map(|r| format!("mon.{r}")).collect::<Vec<_>>().join(", "));
         let clog = cluster_log::ClusterLog::open(&dir.join("cluster-log"))?;
         Ok(Monitor {
-            state,
-            log: Arc::new(Mutex::new(log)),
+            consensus: Arc::new(consensus),
+            peers,
             msgr,
             subscribers: BTreeMap::new(),
             clog,
             log_subscribers: BTreeMap::new(),
             failures: failure::Failures::new(std::time::Instant::now()),
             failure_config: failure::FailureConfig::default(),
-            log_records,
             activating: Vec::new(),
+            forwarded: BTreeMap::new(),
+            next_forward: 1,
         })
     }
 
@@ -156,31 +223,92 @@ impl Monitor {
         self
     }
 
-    pub fn state(&self) -> &MonState {
-        &self.state
+    /// The replicated state as this monitor has applied it.
+    pub fn state(&self) -> StateRef<'_> {
+        StateRef(self.consensus.shared.lock())
     }
 
-    /// Serves messages until the inbox closes, and lifts blocklist entries when they expire.
-    pub async fn run(mut self, mut inbox: Inbox) {
+    /// This monitor's member of the consensus.
+    pub fn consensus(&self) -> &Arc<consensus::Consensus> {
+        &self.consensus
+    }
+
+    /// Writes a new cluster's creation record into the directory of each of its monitors
+    /// (they must all start from the same one). Refused where a monitor log exists already.
+    pub fn seed(dirs: &[&Path], fsid: Fsid) -> Result<(), MonError> {
+        let genesis = MonState::genesis(fsid)?;
+        for dir in dirs {
+            std::fs::create_dir_all(dir).map_err(|source| MonError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let (mut log, records) = log::MonLog::open(&dir.join("log"))?;
+            if !records.is_empty() {
+                return Err(MonError::Exists(format!(
+                    "{} holds a monitor already",
+                    dir.display()
+                )));
+            }
+            log.append(std::slice::from_ref(&genesis))?;
+        }
+        Ok(())
+    }
+
+    /// Serves messages until the inbox closes; while leading, also marks failed OSDs down
+    /// and lifts blocklist entries when they expire.
+    pub async fn run(mut self, inbox: Inbox) {
+        // Consensus traffic is served beside the commands (a command waits on the quorum,
+        // whose answers must not queue behind it).
+        let (tx, mut events) = tokio::sync::mpsc::channel(1024);
+        let router = tokio::spawn(route(
+            inbox,
+            tx,
+            self.consensus.clone(),
+            self.peers.clone(),
+            self.msgr.clone(),
+        ));
+        let mut applied = self.consensus.shared.subscribe();
         // After an expiry pass that lifted nothing (the clock stepped back, the log failed),
         // the next waits a second, so the loop is never busy.
         let mut backoff: Option<tokio::time::Instant> = None;
         let mut tick = tokio::time::interval(FAILURE_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut led = false;
         loop {
-            let deadline = self.state.next_blocklist_expiry().map(|until| {
-                let now = UTime::now();
-                let left = Duration::new(until.secs, until.nanos.min(999_999_999))
-                    .saturating_sub(Duration::new(now.secs, now.nanos));
-                let at = tokio::time::Instant::now() + left;
-                backoff.map_or(at, |b| at.max(b))
-            });
+            let leading = self.consensus.is_leader();
+            if leading && !led {
+                // Failure reports and beacons start afresh with each leadership (a new
+                // leader gives every OSD a full grace before calling it silent).
+                self.failures = failure::Failures::new(std::time::Instant::now());
+                tracing::info!(target: "mon", "{} leads the monitors", self.msgr.me);
+            }
+            led = leading;
+            let deadline = leading
+                .then(|| self.state().next_blocklist_expiry())
+                .flatten()
+                .map(|until| {
+                    let now = UTime::now();
+                    let left = Duration::new(until.secs, until.nanos.min(999_999_999))
+                        .saturating_sub(Duration::new(now.secs, now.nanos));
+                    let at = tokio::time::Instant::now() + left;
+                    backoff.map_or(at, |b| at.max(b))
+                });
             // With no fence to lift, that branch is disabled (its instant is never awaited).
             let expiry = deadline.unwrap_or_else(tokio::time::Instant::now);
             let ev = tokio::select! {
-                ev = inbox.next() => ev,
+                ev = events.recv() => ev,
+                changed = applied.changed() => {
+                    if changed.is_ok() {
+                        // Entries committed by the quorum (ours or another leader's).
+                        self.publish().await;
+                    }
+                    continue;
+                }
                 _ = tick.tick() => {
-                    self.check_failures().await;
+                    if leading {
+                        self.check_failures().await;
+                    }
+                    self.drop_forwards().await;
                     continue;
                 }
                 _ = tokio::time::sleep(ACTIVATION_BATCH), if !self.activating.is_empty() => {
@@ -204,11 +332,13 @@ impl Monitor {
                 None => break,
             }
         }
+        router.abort();
+        self.consensus.shutdown().await;
     }
 
     /// Lifts the fences whose time has passed; false when none was lifted.
     async fn expire_blocklist(&mut self) -> bool {
-        let before = self.state.map().epoch();
+        let before = self.state().map().epoch();
         match self.command(&MonCommand::BlocklistExpire).await {
             Ok(MonReply::Done { message, epoch }) if epoch != before => {
                 tracing::info!(target: "mon", "{message}");
@@ -225,138 +355,246 @@ impl Monitor {
     }
 
     async fn handle(&mut self, env: Envelope) {
+        let (from, tid) = (env.src, env.tid);
         match env.msg {
             Message::MonGetMap { have, subscribe } => {
                 if subscribe {
-                    self.subscribers.insert(env.src, have);
+                    self.subscribers.insert(from, have);
                 }
-                self.send_maps(env.src, env.tid, have).await;
+                self.send_maps(from, tid, have).await;
             }
-            Message::MonCommand(cmd) if !from_the_osd(&cmd, env.src) => {
-                tracing::warn!(target: "mon", "refusing {cmd:?} from {}: only the OSD it names may send it", env.src);
-                let refused = MonError::NotPermitted(format!(
-                    "{} may not send OSD reports for another entity",
-                    env.src
+            Message::MonCommand(cmd) => {
+                if for_the_leader(&cmd) && !self.consensus.is_leader() {
+                    self.forward(from, tid, cmd).await;
+                } else {
+                    self.command_from(from, (from, tid), cmd).await;
+                }
+            }
+            Message::MonForward { src, cmd } if from.kind == crate::msg::EntityKind::Mon => {
+                if self.consensus.is_leader() {
+                    self.command_from(src, (from, tid), cmd).await;
+                } else if answered(&cmd) {
+                    // Never passed on twice: the asker tries again.
+                    let e = MonError::NotLeader {
+                        me: self.consensus.rank,
+                        leader: self.consensus.leader(),
+                    };
+                    self.reply(from, tid, Err(e)).await;
+                }
+            }
+            Message::MonCommandReply(reply) if from.kind == crate::msg::EntityKind::Mon => {
+                match self.forwarded.remove(&tid) {
+                    Some(f) => {
+                        let msg = Message::MonCommandReply(reply);
+                        let epoch = self.state().map().epoch();
+                        if let Err(e) = self.msgr.send(f.src, f.tid, epoch, &msg).await {
+                            tracing::debug!(target: "mon", "answer to {} lost: {e}", f.src);
+                        }
+                    }
+                    None => {
+                        tracing::debug!(target: "mon", "an answer from {from} nobody waits for (tid {tid})")
+                    }
+                }
+            }
+            other => {
+                tracing::warn!(target: "mon", "unexpected message type {} from {from}", other.msg_type())
+            }
+        }
+    }
+
+    /// Passes a command to the leader; its answer goes back to `src` when it comes.
+    async fn forward(&mut self, src: EntityName, tid: u64, cmd: MonCommand) {
+        let me = self.consensus.rank;
+        let Some(leader) = self.consensus.leader().filter(|l| *l != me) else {
+            if answered(&cmd) {
+                let e = MonError::NotLeader { me, leader: None };
+                self.reply(src, tid, Err(e)).await;
+            }
+            return;
+        };
+        let fwd = self.next_forward;
+        self.next_forward += 1;
+        let wants_answer = answered(&cmd);
+        let msg = Message::MonForward { src, cmd };
+        let epoch = self.state().map().epoch();
+        match self
+            .msgr
+            .send(EntityName::mon(leader), fwd, epoch, &msg)
+            .await
+        {
+            Ok(()) if wants_answer => {
+                self.forwarded.insert(
+                    fwd,
+                    Forwarded {
+                        src,
+                        tid,
+                        leader,
+                        at: std::time::Instant::now(),
+                    },
+                );
+            }
+            Ok(()) => {}
+            Err(e) => {
+                tracing::debug!(target: "mon", "cannot pass a command to mon.{leader}: {e}");
+                if wants_answer {
+                    let e = MonError::NotLeader {
+                        me,
+                        leader: Some(leader),
+                    };
+                    self.reply(src, tid, Err(e)).await;
+                }
+            }
+        }
+    }
+
+    /// Answers the commands passed to a leader that is no longer one, or that never
+    /// answered: the askers try again (the command may or may not have been carried out,
+    /// as with any command whose answer was lost).
+    async fn drop_forwards(&mut self) {
+        let leader = self.consensus.leader();
+        let now = std::time::Instant::now();
+        let lost: Vec<u64> = self
+            .forwarded
+            .iter()
+            .filter(|(_, f)| Some(f.leader) != leader || now.duration_since(f.at) > FORWARD_TIMEOUT)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in lost {
+            if let Some(f) = self.forwarded.remove(&t) {
+                let e = MonError::NoQuorum(format!(
+                    "mon.{} did not answer (leader now: {})",
+                    f.leader,
+                    leader.map_or_else(|| "none".to_string(), |l| format!("mon.{l}"))
                 ));
-                self.reply(env.src, env.tid, Err(refused)).await;
+                self.reply(f.src, f.tid, Err(e)).await;
             }
-            Message::MonCommand(MonCommand::PgStats { osd, stats, usage }) => {
-                self.state.note_pg_stats(osd, &stats);
+        }
+    }
+
+    /// Carries out a command from `src`, answering `reply_to` (the asker, or the monitor
+    /// that passed the command on, with its tid).
+    async fn command_from(
+        &mut self,
+        src: EntityName,
+        reply_to: (EntityName, u64),
+        cmd: MonCommand,
+    ) {
+        let (to, tid) = reply_to;
+        match cmd {
+            cmd if !from_the_osd(&cmd, src) => {
+                tracing::warn!(target: "mon", "refusing {cmd:?} from {src}: only the OSD it names may send it");
+                let refused = MonError::NotPermitted(format!(
+                    "{src} may not send OSD reports for another entity"
+                ));
+                self.reply(to, tid, Err(refused)).await;
+            }
+            MonCommand::PgStats { osd, stats, usage } => {
+                self.state().note_pg_stats(osd, &stats);
                 self.failures.beacon(osd, std::time::Instant::now());
                 if let Some(u) = usage {
-                    self.state.osd_usage.insert(osd, u);
+                    self.state().osd_usage.insert(osd, u);
                 }
             }
-            Message::MonCommand(MonCommand::PgActivating {
+            MonCommand::PgActivating {
                 pgid,
                 interval,
                 acting,
-            }) => {
-                let primary = self.state.map().pg_mapping(pgid).acting_primary;
-                if env.src.osd_id() != Some(primary) {
+            } => {
+                let primary = self.state().map().pg_mapping(pgid).acting_primary;
+                if src.osd_id() != Some(primary) {
                     let refused =
-                        MonError::NotPermitted(format!("{} is not pg {pgid}'s primary", env.src));
-                    self.reply(env.src, env.tid, Err(refused)).await;
+                        MonError::NotPermitted(format!("{src} is not pg {pgid}'s primary"));
+                    self.reply(to, tid, Err(refused)).await;
                     return;
                 }
-                self.activating
-                    .push((env.src, env.tid, pgid, interval, acting));
+                self.activating.push((to, tid, pgid, interval, acting));
                 if self.activating.len() >= MAX_ACTIVATION_BATCH {
                     self.record_activations().await;
                 }
             }
-            Message::MonCommand(MonCommand::OsdFailure {
+            MonCommand::OsdFailure {
                 target,
                 failed_for_ms,
                 alive,
-            }) => {
-                let Some(reporter) = env.src.osd_id() else {
+            } => {
+                let Some(reporter) = src.osd_id() else {
                     return;
                 };
                 if alive {
                     self.failures.cancel(target, reporter);
-                } else if self.state.map().is_up(target) {
+                } else if self.state().map().is_up(target) {
                     tracing::info!(target: "mon", "osd.{reporter} reports osd.{target} silent for {} ms", failed_for_ms);
                     self.failures
                         .report(target, reporter, std::time::Instant::now());
-                    self.check_failures().await;
+                    if self.consensus.is_leader() {
+                        self.check_failures().await;
+                    }
                 }
             }
-            Message::MonCommand(
-                cmd @ (MonCommand::Log { .. }
-                | MonCommand::LogLast { .. }
-                | MonCommand::LogSubscribe { .. }),
-            ) => {
-                let reply = self.cluster_log_command(env.src, cmd).await;
-                self.reply(env.src, env.tid, reply).await;
+            cmd @ (MonCommand::Log { .. }
+            | MonCommand::LogLast { .. }
+            | MonCommand::LogSubscribe { .. }) => {
+                let reply = self.cluster_log_command(src, cmd).await;
+                self.reply(to, tid, reply).await;
             }
-            Message::MonCommand(cmd) => {
-                let before = self.state.map().epoch();
+            cmd => {
+                let before = self.state().map().epoch();
                 let reply = self.command(&cmd).await;
                 if let (MonCommand::OsdBoot { osd, .. }, Ok(_)) = (&cmd, &reply) {
                     self.failures.booted(*osd, std::time::Instant::now());
                 }
-                let epoch = self.state.map().epoch();
+                let epoch = self.state().map().epoch();
                 let change = match &reply {
                     Ok(MonReply::Done { message, .. }) if epoch != before => Some(message.clone()),
                     _ => None,
                 };
-                self.reply(env.src, env.tid, reply).await;
+                self.reply(to, tid, reply).await;
                 self.publish().await;
                 if let Some(message) = change {
-                    self.log_map_change(env.src, message).await;
+                    self.log_map_change(src, message).await;
                 }
-            }
-            other => {
-                tracing::warn!(target: "mon", "unexpected message type {} from {}", other.msg_type(), env.src)
             }
         }
     }
 
     /// Answers a command, stamped with the current epoch.
     async fn reply(&self, to: EntityName, tid: u64, reply: Result<MonReply, MonError>) {
-        let epoch = self.state.map().epoch();
+        let epoch = self.state().map().epoch();
         let reply = Message::MonCommandReply(reply.map_err(|e| e.to_wire()));
         if let Err(e) = self.msgr.send(to, tid, epoch, &reply).await {
             tracing::debug!(target: "mon", "reply to {to} lost: {e}");
         }
     }
 
-    /// Proposes, logs and applies one command.
+    /// Proposes one command and, once the quorum committed its records, applies them.
     pub async fn command(
         &mut self,
         cmd: &MonCommand,
     ) -> Result<crate::msg::command::MonReply, MonError> {
-        let proposal = self.state.propose(cmd)?;
-        let changes = !proposal.records.is_empty();
-        let reply = self.commit(proposal).await?;
-        if changes {
-            tracing::debug!(target: "mon", "{cmd:?} -> epoch {}", self.state.map().epoch());
-        }
+        let reply = self.commit(|st| st.propose(cmd)).await?;
+        tracing::debug!(target: "mon", "{cmd:?} -> epoch {}", self.state().map().epoch());
         Ok(reply)
     }
 
-    /// Makes a proposal's records durable, then applies them.
-    async fn commit(&mut self, proposal: Proposal) -> Result<MonReply, MonError> {
-        if !proposal.records.is_empty() {
-            let log = self.log.clone();
-            let records = proposal.records.clone();
-            tokio::task::spawn_blocking(move || {
-                log.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .append(&records)
-            })
+    /// Commits what `propose` makes of the current state (proposing again if the state moved
+    /// on meanwhile), and returns its reply once applied here.
+    async fn commit(
+        &self,
+        mut propose: impl FnMut(&MonState) -> Result<Proposal, MonError>,
+    ) -> Result<MonReply, MonError> {
+        let me = self.consensus.rank;
+        self.consensus
+            .commit(|st| propose(st).map(|p| (p.records, p.reply)))
             .await
-            .map_err(|e| MonError::Corrupt(format!("log writer failed: {e}")))??;
-            for r in &proposal.records {
-                self.state.apply(r)?;
-            }
-            self.log_records += proposal.records.len();
-            if self.log_records >= CHECKPOINT_RECORDS {
-                self.compact_log().await;
-            }
-        }
-        Ok(proposal.reply)
+            .map_err(|e| match e {
+                consensus::CommitError::Refused(e) => e,
+                consensus::CommitError::Propose(consensus::ProposeError::NotLeader { leader }) => {
+                    MonError::NotLeader { me, leader }
+                }
+                consensus::CommitError::Propose(consensus::ProposeError::Failed(m)) => {
+                    MonError::NoQuorum(m)
+                }
+            })
     }
 
     /// Records the PG activations that came in since the last batch, in one epoch, and
@@ -367,20 +605,10 @@ impl Monitor {
             .iter()
             .map(|(_, _, pgid, interval, acting)| (*pgid, *interval, acting.clone()))
             .collect();
-        let proposal = match self.state.pg_activating(&entries) {
-            Ok(p) => p,
-            Err(e) => {
-                for (src, tid, ..) in batch {
-                    self.reply(src, tid, Err(MonError::Invalid(e.to_string())))
-                        .await;
-                }
-                return;
-            }
-        };
-        let result = self.commit(proposal).await;
+        let result = self.commit(|st| st.pg_activating(&entries)).await;
         for (src, tid, pgid, interval, _) in batch {
             let recorded = self
-                .state
+                .state()
                 .map()
                 .pg_active(pgid)
                 .is_some_and(|a| a.epoch >= interval);
@@ -396,35 +624,16 @@ impl Monitor {
         self.publish().await;
     }
 
-    /// Replaces the log by one checkpoint of the state (atomically: a new file renamed over
-    /// the old), so a long-lived cluster's log stays bounded. Subscribers further behind
-    /// than the incrementals kept in memory get a full map, as they would anyway.
-    async fn compact_log(&mut self) {
-        let checkpoint = self.state.checkpoint();
-        let log = self.log.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            log.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .rewrite(std::slice::from_ref(&checkpoint))
-        })
-        .await;
-        match done {
-            Ok(Ok(())) => {
-                tracing::info!(target: "mon", "log compacted at epoch {} ({} records before)", self.state.map().epoch(), self.log_records);
-                self.log_records = 1;
-            }
-            Ok(Err(e)) => tracing::error!(target: "mon", "cannot compact the log: {e}"),
-            Err(e) => tracing::error!(target: "mon", "cannot compact the log: {e}"),
-        }
-    }
-
     /// Marks down the OSDs their peers report or that fell silent, and out those down for
     /// too long.
     async fn check_failures(&mut self) {
         let now = std::time::Instant::now();
-        let due = self
-            .failures
-            .due_down(self.state.map(), &self.failure_config, now);
+        let consensus = self.consensus.clone();
+        let due = self.failures.due_down(
+            consensus.shared.lock().state.map(),
+            &self.failure_config,
+            now,
+        );
         for (osd, why) in due {
             let why = match why {
                 failure::DownReason::Reported { reporters } => {
@@ -442,9 +651,11 @@ impl Monitor {
             self.own_change(&MonCommand::OsdDown { ids: vec![osd] }, why)
                 .await;
         }
-        let out = self
-            .failures
-            .due_out(self.state.map(), &self.failure_config, now);
+        let out = self.failures.due_out(
+            consensus.shared.lock().state.map(),
+            &self.failure_config,
+            now,
+        );
         for osd in out {
             let why = format!(
                 "osd.{osd} marked out after being down for {} s",
@@ -452,10 +663,11 @@ impl Monitor {
             );
             self.own_change(&MonCommand::OsdAutoOut { osd }, why).await;
         }
-        for osd in self
-            .failures
-            .sessions_to_end(self.state.map(), SESSION_END_AFTER, now)
-        {
+        for osd in self.failures.sessions_to_end(
+            consensus.shared.lock().state.map(),
+            SESSION_END_AFTER,
+            now,
+        ) {
             self.msgr.network().mark_down(EntityName::osd(osd));
         }
     }
@@ -488,7 +700,7 @@ impl Monitor {
             epoch,
             message: String::new(),
         };
-        let epoch = self.state.map().epoch();
+        let epoch = self.state().map().epoch();
         match cmd {
             MonCommand::Log {
                 level,
@@ -542,9 +754,14 @@ impl Monitor {
             _ => (CHANNEL_CLUSTER, message),
         };
         self.clog(me, channel, LogLevel::Info, message).await;
-        let map = self.state.map();
-        let (total, up, inn) = report::osd_counts(map);
-        let summary = format!("osdmap e{}: {total} total, {up} up, {inn} in", map.epoch());
+        let summary = {
+            let st = self.state();
+            let (total, up, inn) = report::osd_counts(st.map());
+            format!(
+                "osdmap e{}: {total} total, {up} up, {inn} in",
+                st.map().epoch()
+            )
+        };
         self.clog(me, CHANNEL_CLUSTER, LogLevel::Debug, summary)
             .await;
     }
@@ -564,7 +781,7 @@ impl Monitor {
             return;
         }
         let msg = Message::ClusterLog(vec![entry]);
-        let frame = match self.msgr.encode(0, self.state.map().epoch(), &msg) {
+        let frame = match self.msgr.encode(0, self.state().map().epoch(), &msg) {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(target: "mon", "cannot encode a cluster log entry: {e}");
@@ -579,18 +796,20 @@ impl Monitor {
     }
 
     async fn send_maps(&mut self, to: EntityName, tid: u64, have: u32) {
-        let map = self.state.map();
-        let msg = match self.state.incrementals_since(have) {
-            Some(incs) if have > 0 => Message::MonMap {
-                full: None,
-                incrementals: incs,
-            },
-            _ => Message::MonMap {
-                full: Some(Box::new(map.clone())),
-                incrementals: Vec::new(),
-            },
+        let (msg, epoch) = {
+            let st = self.state();
+            let msg = match st.incrementals_since(have) {
+                Some(incs) if have > 0 => Message::MonMap {
+                    full: None,
+                    incrementals: incs,
+                },
+                _ => Message::MonMap {
+                    full: Some(Box::new(st.map().clone())),
+                    incrementals: Vec::new(),
+                },
+            };
+            (msg, st.map().epoch())
         };
-        let epoch = map.epoch();
         if self.msgr.send(to, tid, epoch, &msg).await.is_err() {
             self.subscribers.remove(&to);
         } else if let Some(h) = self.subscribers.get_mut(&to) {
@@ -599,7 +818,7 @@ impl Monitor {
     }
 
     async fn publish(&mut self) {
-        let epoch = self.state.map().epoch();
+        let epoch = self.state().map().epoch();
         let behind: Vec<(EntityName, u32)> = self
             .subscribers
             .iter()
@@ -608,6 +827,44 @@ impl Monitor {
             .collect();
         for (to, have) in behind {
             self.send_maps(to, 0, have).await;
+        }
+    }
+}
+
+/// Takes the inbox's consensus traffic (requests served at once, each in a task of its own;
+/// answers handed to the requests waiting for them) and passes everything else on.
+async fn route(
+    mut inbox: Inbox,
+    tx: tokio::sync::mpsc::Sender<Event>,
+    consensus: Arc<consensus::Consensus>,
+    peers: consensus::network::PeerNet,
+    msgr: Messenger,
+) {
+    while let Some(ev) = inbox.next().await {
+        let env = match ev {
+            Event::Msg(env) if matches!(env.msg, Message::MonPeer { .. }) => env,
+            other => {
+                if tx.send(other).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let (src, tid) = (env.src, env.tid);
+        let Message::MonPeer { payload, reply } = env.msg else {
+            continue;
+        };
+        if src.kind != crate::msg::EntityKind::Mon {
+            tracing::warn!(target: "mon", "refusing a consensus message from {src}: only monitors send it");
+            continue;
+        }
+        if reply {
+            peers.answered(src.id, tid, payload);
+        } else {
+            let (c, m) = (consensus.clone(), msgr.clone());
+            tokio::spawn(async move {
+                consensus::network::serve(&c.raft, &m, src, tid, &payload).await;
+            });
         }
     }
 }
@@ -625,6 +882,26 @@ pub const FAILURE_TICK: Duration = Duration::from_millis(500);
 
 /// The monitor ends its session with an OSD down this long (dropping what is queued for it).
 pub const SESSION_END_AFTER: Duration = Duration::from_secs(30);
+
+/// A command passed to the leader and unanswered for this long is answered with a timeout.
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether a follower passes `cmd` to the leader (everything but the cluster log, which
+/// each monitor keeps for its own subscribers).
+fn for_the_leader(cmd: &MonCommand) -> bool {
+    !matches!(
+        cmd,
+        MonCommand::Log { .. } | MonCommand::LogLast { .. } | MonCommand::LogSubscribe { .. }
+    )
+}
+
+/// Whether the asker waits for an answer to `cmd` (reports are not answered).
+fn answered(cmd: &MonCommand) -> bool {
+    !matches!(
+        cmd,
+        MonCommand::PgStats { .. } | MonCommand::OsdFailure { .. }
+    )
+}
 
 /// Whether `cmd`, if it is one of an OSD's reports about itself, comes from that OSD.
 fn from_the_osd(cmd: &MonCommand, src: EntityName) -> bool {

@@ -619,13 +619,14 @@ fn blocklist_entries_are_added_listed_removed_and_expire() {
 }
 
 #[tokio::test]
-async fn the_log_is_compacted_into_a_checkpoint_that_replays_to_the_same_state() {
+async fn the_log_is_compacted_into_a_snapshot_that_restores_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     let net: std::sync::Arc<dyn crate::msg::Network> =
         std::sync::Arc::new(crate::msg::LocalNetwork::new());
     let msgr = crate::msg::Messenger::new(crate::msg::EntityName::mon(0), net);
-    let mut m =
-        super::Monitor::open(dir.path(), Fsid([2; 16]), MonConfig::default(), msgr).unwrap();
+    let mut m = super::Monitor::open(dir.path(), Fsid([2; 16]), MonConfig::default(), msgr)
+        .await
+        .unwrap();
     for osd in 0..3 {
         m.command(&MonCommand::OsdBoot {
             osd,
@@ -652,19 +653,34 @@ async fn the_log_is_compacted_into_a_checkpoint_that_replays_to_the_same_state()
         }
     }
     let epoch = m.state().map().epoch();
-    let (_, records) = crate::log::MonLog::open(&dir.path().join("log")).unwrap();
-    assert!(
-        records.len() < 50,
-        "compacted: {} records for epoch {epoch}",
-        records.len()
-    );
-    assert!(matches!(records[0], LogRecord::Checkpoint { .. }));
+    // The snapshot is taken in the background once enough entries were applied.
+    let mut snap = None;
+    for _ in 0..200 {
+        snap = m.consensus().raft.metrics().borrow().snapshot;
+        if snap.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(snap.is_some(), "a snapshot was taken");
+    m.consensus().shutdown().await;
     drop(m);
+    let (_, raft_records) =
+        crate::log::RecordFile::<super::consensus::log_store::RaftRecord>::open(
+            &dir.path().join("raft-log"),
+        )
+        .unwrap();
+    assert!(
+        raft_records.len() < 300,
+        "the log was purged behind the snapshot: {} records for epoch {epoch}",
+        raft_records.len()
+    );
     let net: std::sync::Arc<dyn crate::msg::Network> =
         std::sync::Arc::new(crate::msg::LocalNetwork::new());
     let msgr = crate::msg::Messenger::new(crate::msg::EntityName::mon(0), net);
-    let mut m =
-        super::Monitor::open(dir.path(), Fsid([2; 16]), MonConfig::default(), msgr).unwrap();
+    let mut m = super::Monitor::open(dir.path(), Fsid([2; 16]), MonConfig::default(), msgr)
+        .await
+        .unwrap();
     assert_eq!(m.state().map().epoch(), epoch, "reopened at the same epoch");
     let MonReply::ClientId(next) = m.command(&MonCommand::AllocClientId).await.unwrap() else {
         panic!("a client id")

@@ -148,6 +148,19 @@ pub enum Message {
     MonCommandReply(Result<MonReply, WireError>),
     /// Cluster log entries for a subscriber (see [`MonCommand::LogSubscribe`]).
     ClusterLog(Vec<clog::ClusterLogEntry>),
+    /// Between monitors: a consensus request (or, with `reply`, the answer to the request
+    /// of the same tid), encoded by the monitor.
+    MonPeer {
+        payload: bytes::Bytes,
+        reply: bool,
+    },
+    /// Between monitors: a command a follower took from `src`, for the leader to carry out
+    /// as if `src` had sent it; the leader answers the follower (`MonCommandReply`, same tid),
+    /// which passes the answer on.
+    MonForward {
+        src: EntityName,
+        cmd: MonCommand,
+    },
     // --- client and OSD
     OsdOp(Box<OsdOpRequest>),
     OsdOpReply(Box<OsdOpReply>),
@@ -296,6 +309,11 @@ impl Message {
         )
     }
 
+    /// Whether only a monitor may send this (consensus between monitors).
+    pub fn is_mon_only(&self) -> bool {
+        matches!(self, Message::MonPeer { .. } | Message::MonForward { .. })
+    }
+
     /// Roughly how many bytes the message's body takes (to size its buffer once).
     fn payload_hint(&self) -> usize {
         let steps = |steps: &[ops::OpStep]| {
@@ -339,6 +357,8 @@ impl Message {
             Message::MonCommand(_) => 3,
             Message::MonCommandReply(_) => 4,
             Message::ClusterLog(_) => 5,
+            Message::MonPeer { .. } => 6,
+            Message::MonForward { .. } => 7,
             Message::OsdOp(_) => 10,
             Message::OsdOpReply(_) => 11,
             Message::PgList(_) => 12,
