@@ -3,10 +3,12 @@
 //! embedded to daemons and back unchanged).
 //!
 //! ```text
-//! DIR/cluster.conf      the cluster's configuration; `mon_host` says where mon.0 listens
+//! DIR/cluster.conf      the cluster's configuration; `mon_host` says where the monitors
+//!                       listen (mon.N on the Nth address)
 //! DIR/ceph.conf         a client configuration (fsid, mon_host): rados -c, Rados::connect,
 //!                       python's rados.Rados(conffile=...)
-//! DIR/run/NAME.pid      each running daemon's pid (mon.0, osd.N)
+//! DIR/mon, DIR/mon.N    the monitors' state (mon.0, mon.N)
+//! DIR/run/NAME.pid      each running daemon's pid (mon.N, osd.N)
 //! DIR/log/NAME.log      each daemon's log
 //! ```
 //!
@@ -26,14 +28,17 @@ pub const CLIENT_CONF: &str = "ceph.conf";
 
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
-    /// Create a cluster of daemons on this host (a monitor and N OSDs on 127.0.0.1), start
-    /// it, and create pool `data`
+    /// Create a cluster of daemons on this host (monitors and OSDs on 127.0.0.1), start it,
+    /// and create pool `data`
     Create {
         dir: PathBuf,
         /// OSDs to run
         #[arg(long, default_value_t = 3)]
         osds: u32,
-        /// The monitor's port [default: a free one]
+        /// Monitors to run (a quorum of 1, 3 or 5 survives the loss of 0, 1 or 2)
+        #[arg(long, default_value_t = 1)]
+        mons: u32,
+        /// The first monitor's port (the others take the next ones) [default: free ones]
         #[arg(long)]
         mon_port: Option<u16>,
         /// Extra configuration for every daemon, KEY=VALUE (repeatable)
@@ -43,7 +48,7 @@ pub enum ClusterCommand {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
-    /// Start the daemons of DIR that are not running (all, or those named: mon.0, osd.N);
+    /// Start the daemons of DIR that are not running (all, or those named: mon.N, osd.N);
     /// an embedded data directory is given a monitor address first
     Start {
         dir: PathBuf,
@@ -69,10 +74,11 @@ pub fn run(cmd: ClusterCommand) -> Result<()> {
         ClusterCommand::Create {
             dir,
             osds,
+            mons,
             mon_port,
             set,
             timeout,
-        } => create(&dir, osds, mon_port, &set, timeout),
+        } => create(&dir, osds, mons, mon_port, &set, timeout),
         ClusterCommand::Start { dir, who, timeout } => {
             let dir = existing(&dir)?;
             start(&dir, &who, timeout)
@@ -99,13 +105,25 @@ fn existing(dir: &Path) -> Result<PathBuf> {
 }
 
 fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(l.local_addr()?.port())
+    free_port_but(&[])
+}
+
+/// A free port other than those in `taken` (picked already, not bound yet).
+fn free_port_but(taken: &[u16]) -> Result<u16> {
+    for _ in 0..64 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+        let p = l.local_addr()?.port();
+        if !taken.contains(&p) {
+            return Ok(p);
+        }
+    }
+    bail!("found no free port")
 }
 
 fn create(
     dir: &Path,
     osds: u32,
+    mons: u32,
     mon_port: Option<u16>,
     set: &[String],
     timeout: u64,
@@ -119,6 +137,10 @@ fn create(
     if !(1..=64).contains(&osds) {
         bail!("--osds {osds}: give 1 to 64");
     }
+    let max_mons = librados::cluster::MAX_MONS;
+    if !(1..=max_mons).contains(&mons) {
+        bail!("--mons {mons}: give 1 to {max_mons}");
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir.canonicalize()?;
     let mut from = Config::parse("", None)?;
@@ -131,11 +153,20 @@ fn create(
         from.set(k.trim(), v.trim());
         extra.push_str(&format!("{} = {}\n", k.trim(), v.trim()));
     }
-    let port = match mon_port {
-        Some(p) => p,
-        None => free_port()?,
-    };
-    let mon_host = format!("127.0.0.1:{port}");
+    let mut ports = Vec::new();
+    for rank in 0..mons {
+        ports.push(match mon_port {
+            Some(p) => p
+                .checked_add(rank as u16)
+                .with_context(|| format!("--mon-port {p}: no room for {mons} monitors"))?,
+            None => free_port_but(&ports)?,
+        });
+    }
+    let mon_host = ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
     ClusterConf::create(&dir, &from, Some(&mon_host)).map_err(|e| anyhow::anyhow!("{e}"))?;
     if !extra.is_empty() {
         let path = dir.join(CLUSTER_CONF);
@@ -143,6 +174,7 @@ fn create(
         text.push_str(&extra);
         librados::cluster::write_atomically(&path, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
+    librados::cluster::seed_monitors(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     start(&dir, &[], 0)?;
     let rados = connect(&dir, Duration::from_secs(timeout.max(10)))?;
     let deadline = Instant::now() + Duration::from_secs(timeout.max(10));
@@ -153,7 +185,7 @@ fn create(
     }
     wait_until(&rados, deadline, active)?;
     println!(
-        "cluster {} created in {}: mon.0 on {mon_host}, {osds} OSDs, pool data; clients: -c {}",
+        "cluster {} created in {}: monitors on {mon_host}, {osds} OSDs, pool data; clients: -c {}",
         rados.fsid(),
         dir.display(),
         dir.join(CLIENT_CONF).display()
@@ -161,10 +193,10 @@ fn create(
     Ok(())
 }
 
-/// The daemons of the cluster: mon.0 and osd.0 .. osd.(osd_count - 1).
+/// The daemons of the cluster: mon.0 .. mon.(monitors - 1), osd.0 .. osd.(osd_count - 1).
 fn daemons(dir: &Path) -> Result<Vec<String>> {
     let conf = ClusterConf::load(dir, "client").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut v = vec!["mon.0".to_string()];
+    let mut v: Vec<String> = (0..conf.mons).map(|r| format!("mon.{r}")).collect();
     v.extend((0..conf.osds).map(|i| format!("osd.{i}")));
     Ok(v)
 }
@@ -252,9 +284,10 @@ fn spawn(dir: &Path, name: &str) -> Result<()> {
     let exe = std::env::current_exe().context("finding the rados binary")?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("daemon");
-    match name.strip_prefix("osd.") {
-        Some(id) => cmd.args(["osd", &dir.to_string_lossy(), "--id", id]),
-        None => cmd.args(["mon", &dir.to_string_lossy()]),
+    match name.split_once('.') {
+        Some(("osd", id)) => cmd.args(["osd", &dir.to_string_lossy(), "--id", id]),
+        Some(("mon", rank)) => cmd.args(["mon", &dir.to_string_lossy(), "--id", rank]),
+        _ => bail!("{name} is not a daemon name"),
     };
     cmd.stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
@@ -295,10 +328,12 @@ fn start(dir: &Path, who: &[String], timeout: u64) -> Result<()> {
             }
             std::thread::sleep(Duration::from_millis(25));
         };
-        let at = if name == "mon.0" {
-            format!(" on {mon_host}")
-        } else {
-            String::new()
+        let at = match name
+            .strip_prefix("mon.")
+            .and_then(|r| r.parse::<usize>().ok())
+        {
+            Some(r) => format!(" on {}", mon_host.split(',').nth(r).unwrap_or("?").trim()),
+            None => String::new(),
         };
         println!("{name} started (pid {pid}){at}");
     }
@@ -391,7 +426,7 @@ fn status(dir: &Path) -> Result<()> {
     for name in daemons(dir)? {
         match running_pid(&pid_path(dir, &name), dir) {
             Some(pid) => {
-                mon_running |= name == "mon.0";
+                mon_running |= name.starts_with("mon.");
                 println!("{name}: running (pid {pid})");
             }
             None => println!("{name}: stopped"),

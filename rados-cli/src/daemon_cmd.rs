@@ -17,9 +17,13 @@ use tracing_subscriber::{reload, EnvFilter};
 
 #[derive(Subcommand, Debug)]
 pub enum DaemonCommand {
-    /// Run the monitor (mon.0) of a data directory, listening on its mon_host address
+    /// Run a monitor of a data directory (mon.N listens on the Nth address of mon_host, in
+    /// the quorum of all of them)
     Mon {
         dir: PathBuf,
+        /// The monitor's rank
+        #[arg(long, default_value_t = 0)]
+        id: u32,
         #[command(flatten)]
         common: DaemonOpts,
     },
@@ -54,7 +58,18 @@ fn log_filter(flag: Option<&str>, conf: &Config) -> Result<EnvFilter> {
         .or_else(|| conf.get("log_level").map(str::to_string))
         .or_else(|| std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()))
         .unwrap_or_else(|| "info".to_string());
-    EnvFilter::try_new(&text).with_context(|| format!("invalid log level '{text}'"))
+    EnvFilter::try_new(quiet_consensus(&text))
+        .with_context(|| format!("invalid log level '{text}'"))
+}
+
+/// The monitors' consensus library narrates every election at `info`: it logs warnings
+/// only, unless the filter names it (`openraft=info`).
+fn quiet_consensus(filter: &str) -> String {
+    if filter.contains("openraft") {
+        filter.to_string()
+    } else {
+        format!("{filter},openraft=warn")
+    }
 }
 
 fn init_logs(filter: EnvFilter) -> Reload {
@@ -75,11 +90,14 @@ fn init_logs(filter: EnvFilter) -> Reload {
 const DAEMON_THREADS: u32 = 2;
 
 pub fn run(cmd: DaemonCommand) -> Result<()> {
-    let (dir, id, opts) = match cmd {
-        DaemonCommand::Mon { dir, common } => (dir, None, common),
-        DaemonCommand::Osd { dir, id, common } => (dir, Some(id), common),
+    let (dir, who, opts) = match cmd {
+        DaemonCommand::Mon { dir, id, common } => (dir, Who::Mon(id), common),
+        DaemonCommand::Osd { dir, id, common } => (dir, Who::Osd(id), common),
     };
-    let name = id.map_or_else(|| "mon.0".to_string(), |i| format!("osd.{i}"));
+    let name = match who {
+        Who::Mon(r) => format!("mon.{r}"),
+        Who::Osd(i) => format!("osd.{i}"),
+    };
     let dir = dir
         .canonicalize()
         .with_context(|| format!("cannot open data directory {}", dir.display()))?;
@@ -103,7 +121,7 @@ pub fn run(cmd: DaemonCommand) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let result = rt.block_on(serve(&dir, id, &name, &pid_file, &conf_path, reload));
+    let result = rt.block_on(serve(&dir, who, &name, &pid_file, &conf_path, reload));
     rt.shutdown_timeout(std::time::Duration::from_secs(10));
     let _ = std::fs::remove_file(&pid_file);
     if result.is_ok() {
@@ -112,9 +130,16 @@ pub fn run(cmd: DaemonCommand) -> Result<()> {
     result
 }
 
+/// Which daemon runs.
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Mon(u32),
+    Osd(i32),
+}
+
 async fn serve(
     dir: &Path,
-    id: Option<i32>,
+    who: Who,
     name: &str,
     pid_file: &Path,
     conf_path: &Path,
@@ -124,9 +149,9 @@ async fn serve(
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
-    let d: Daemon = match id {
-        None => daemon::start_mon(dir).await,
-        Some(i) => daemon::start_osd(dir, i).await,
+    let d: Daemon = match who {
+        Who::Mon(r) => daemon::start_mon(dir, r).await,
+        Who::Osd(i) => daemon::start_osd(dir, i).await,
     }
     .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     if let Some(parent) = pid_file.parent() {
@@ -159,7 +184,7 @@ fn reload_level(conf_path: &Path, name: &str, reload: &Reload) {
         .ok()
         .and_then(|c| c.get("log_level").map(str::to_string))
         .unwrap_or_else(|| "info".into());
-    match EnvFilter::try_new(&level) {
+    match EnvFilter::try_new(quiet_consensus(&level)) {
         Ok(f) => {
             let _ = reload.reload(f);
             tracing::info!(target: "cluster", "{name}: log level now '{level}'");

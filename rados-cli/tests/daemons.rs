@@ -435,3 +435,88 @@ fn a_client_sending_osd_only_messages_is_refused_and_others_are_served() {
     );
     d.wait_for(&r, "a clean cluster", Duration::from_secs(30), clean);
 }
+
+/// Which monitor's log last says it took the lead.
+fn leader_of(d: &Daemons) -> Option<u32> {
+    (0..d.mons)
+        .filter_map(|r| {
+            let log = std::fs::read_to_string(d.path().join("log").join(format!("mon.{r}.log")))
+                .unwrap_or_default();
+            let at = log.rfind("leads the monitors")?;
+            let stamp = log[..at]
+                .rsplit('\n')
+                .next()?
+                .split_whitespace()
+                .next()?
+                .to_string();
+            Some((stamp, r))
+        })
+        .max()
+        .map(|(_, r)| r)
+}
+
+/// Creates pool `name`, trying again while the monitors elect a leader; how long it took.
+fn create_pool_within(r: &librados::Rados, name: &str, limit: Duration) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        match r.create_pool(name) {
+            Ok(()) => return t0.elapsed(),
+            Err(e) if t0.elapsed() < limit => {
+                eprintln!("create {name}: {e}; again");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("pool {name} not created within {limit:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn three_monitors_go_on_changing_the_map_while_a_majority_lives() {
+    let mut settings = FAST.to_vec();
+    settings.push("mon_election_timeout=0.3");
+    settings.push("mon_commit_timeout=3");
+    let d = Daemons::create_with_mons(3, 2, &settings);
+    let r = d.client();
+    let io = r.ioctx("data").unwrap();
+    io.write_full("before", &b"1"[..]).unwrap();
+    // Any one monitor but the one clients know lost (and the leader among them when it is
+    // one): map changes go on, passed by mon.0 to whichever monitor leads.
+    for (i, who) in ["mon.1", "mon.2"].iter().enumerate() {
+        let leader = leader_of(&d);
+        d.signal(who, libc::SIGKILL);
+        let took = create_pool_within(&r, &format!("p{i}"), Duration::from_secs(20));
+        eprintln!("{who} killed (leader was mon.{leader:?}): a map change took {took:?}");
+        io.write_full(&format!("while-{who}"), &b"2"[..]).unwrap();
+        d.start(who);
+    }
+    // Two of three lost: no change commits, but I/O on active PGs goes on.
+    d.signal("mon.1", libc::SIGKILL);
+    d.signal("mon.2", libc::SIGKILL);
+    let t0 = Instant::now();
+    let refused = r.create_pool("never");
+    eprintln!("without a quorum: {refused:?} after {:?}", t0.elapsed());
+    assert!(refused.is_err(), "a pool created without a quorum");
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "refused after {:?}",
+        t0.elapsed()
+    );
+    io.write_full("no-quorum", &b"3"[..]).unwrap();
+    assert_eq!(&io.read("before", 10, 0).unwrap()[..], b"1");
+    // A majority again: changes resume, and the one that missed them catches up.
+    d.start("mon.2");
+    create_pool_within(&r, "after", Duration::from_secs(20));
+    d.start("mon.1");
+    let pools = r.list_pools();
+    for p in ["data", "p0", "p1", "after"] {
+        assert!(pools.iter().any(|x| x == p), "pool {p} in {pools:?}");
+    }
+    assert!(!pools.iter().any(|x| x == "never"), "{pools:?}");
+    for (name, want) in [
+        ("while-mon.1", b"2"),
+        ("while-mon.2", b"2"),
+        ("no-quorum", b"3"),
+    ] {
+        assert_eq!(&io.read(name, 10, 0).unwrap()[..], want, "{name}");
+    }
+}

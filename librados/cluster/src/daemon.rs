@@ -24,6 +24,7 @@ use crate::osd::Osd;
 use crate::osdmap::EntityAddr;
 use crate::store::{DiskStore, ObjectStore};
 use crate::{io_error, ClusterConf, ClusterError, Result};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -110,21 +111,23 @@ fn local_ip_toward(to: SocketAddr) -> IpAddr {
 
 /// The transport of a daemon; `client_cap`: the setting that bounds the bytes of client
 /// messages it holds at once, and its default.
-fn daemon_net(conf: &ClusterConf, mon: SocketAddr, client_bytes: u64) -> Result<TcpNetwork> {
+fn daemon_net(conf: &ClusterConf, mons: &[SocketAddr], client_bytes: u64) -> Result<TcpNetwork> {
     let mut cfg = TcpConfig::new(conf.fsid);
     cfg.session_bytes_max = conf
         .conf
         .bytes("ms_session_bytes_max", cfg.session_bytes_max)?;
     cfg.client_bytes_max = Some(client_bytes);
     let net = TcpNetwork::new(cfg, tokio::runtime::Handle::current());
-    net.set_addr(
-        EntityName::mon(0),
-        PeerAddr {
-            public: mon,
-            cluster: None,
-            nonce: 0,
-        },
-    );
+    for (rank, &public) in mons.iter().enumerate() {
+        net.set_addr(
+            EntityName::mon(rank as u64),
+            PeerAddr {
+                public,
+                cluster: None,
+                nonce: 0,
+            },
+        );
+    }
     Ok(net)
 }
 
@@ -132,14 +135,15 @@ fn daemon_net(conf: &ClusterConf, mon: SocketAddr, client_bytes: u64) -> Result<
 /// defaults to a share of its memory target: `crate::osd_memory`.)
 const MON_CLIENT_BYTES: u64 = 100 << 20;
 
-fn mon_addr(conf: &ClusterConf) -> Result<SocketAddr> {
+/// The monitors' addresses, by rank.
+fn mon_addrs(conf: &ClusterConf) -> Result<Vec<SocketAddr>> {
     let host = conf.conf.mon_host().ok_or_else(|| {
         ClusterError::Invalid(format!(
             "{} has no mon_host: serve the directory with `rados cluster start`, which sets one",
             conf.path.display()
         ))
     })?;
-    Ok(parse_mon_host(host)?[0])
+    parse_mon_host(host)
 }
 
 /// A running daemon: its network and its task.
@@ -176,32 +180,53 @@ impl Daemon {
     }
 }
 
-/// Starts the monitor of `dir` (mon.0), listening on its `mon_host` address.
-pub async fn start_mon(dir: &Path) -> Result<Daemon> {
-    let conf = ClusterConf::load(dir, "mon.0")?;
-    let addr = mon_addr(&conf)?;
-    let lock = crate::take_lock(dir)?;
-    let name = EntityName::mon(0);
+/// Starts monitor `rank` of `dir`, listening on the `rank`th address of `mon_host`, as a
+/// member of the quorum of all the monitors `mon_host` lists.
+pub async fn start_mon(dir: &Path, rank: u32) -> Result<Daemon> {
+    let who = format!("mon.{rank}");
+    let conf = ClusterConf::load(dir, &who)?;
+    let addrs = mon_addrs(&conf)?;
+    let Some(&addr) = addrs.get(rank as usize) else {
+        return Err(ClusterError::Invalid(format!(
+            "{who} is not a monitor of {}: mon_host lists {} address(es)",
+            dir.display(),
+            addrs.len()
+        )));
+    };
+    // mon.0 holds the directory as the embedded cluster would (one or the other serves
+    // it); the others hold their own.
+    let mon_dir = crate::mon_dir(dir, rank);
+    std::fs::create_dir_all(&mon_dir)
+        .map_err(io_error(format!("creating {}", mon_dir.display())))?;
+    let lock = crate::take_lock(if rank == 0 { dir } else { &mon_dir })?;
+    let name = EntityName::mon(u64::from(rank));
     let net = daemon_net(
         &conf,
-        addr,
+        &addrs,
         conf.conf.bytes("mon_client_bytes", MON_CLIENT_BYTES)?,
     )?;
     let inbox = net.register(name);
     let bound = net
         .listen(addr, Listener::Public)
         .await
-        .map_err(io_error(format!("mon.0 cannot listen on {addr}")))?;
-    let monitor = Monitor::open(
-        &dir.join("mon"),
+        .map_err(io_error(format!("{who} cannot listen on {addr}")))?;
+    let members: BTreeMap<u64, String> = addrs
+        .iter()
+        .enumerate()
+        .map(|(r, a)| (r as u64, a.to_string()))
+        .collect();
+    let monitor = Monitor::open_member(
+        &mon_dir,
         conf.fsid,
         conf.mon.clone(),
         Messenger::new(name, Arc::new(net.clone())),
+        &members,
+        &crate::consensus_config(&conf.conf)?,
     )
     .await?
     .with_failure_config(crate::failure_config(&conf.conf)?);
     let task = tokio::spawn(monitor.run(inbox));
-    tracing::info!(target: "cluster", "mon.0 of {} serving on {bound}", conf.fsid);
+    tracing::info!(target: "cluster", "{who} of {} serving on {bound} ({} monitors)", conf.fsid, addrs.len());
     Ok(Daemon {
         name,
         net,
@@ -219,7 +244,8 @@ pub async fn start_osd(dir: &Path, id: i32) -> Result<Daemon> {
     }
     let who = format!("osd.{id}");
     let conf = ClusterConf::load(dir, &who)?;
-    let mon = mon_addr(&conf)?;
+    let mons = mon_addrs(&conf)?;
+    let mon = mons[0];
     let ip = local_ip_toward(mon);
     let public = listen_addr(&conf, "public_addr", ip)?;
     let cluster = match conf.conf.get("cluster_addr") {
@@ -237,7 +263,7 @@ pub async fn start_osd(dir: &Path, id: i32) -> Result<Daemon> {
     })?;
     let store: Arc<dyn ObjectStore> = Arc::new(store);
     let name = EntityName::osd(id);
-    let net = daemon_net(&conf, mon, memory.client_message_bytes)?;
+    let net = daemon_net(&conf, &mons, memory.client_message_bytes)?;
     tracing::info!(target: "cluster", "{who}: memory target {} MiB (store cache {} MiB, memtables {} MiB, client messages {} MiB)",
         memory.target >> 20, memory.store.cache_bytes >> 20, (3 * memory.store.memtable_bytes) >> 20, memory.client_message_bytes >> 20);
     let inbox = net.register(name);

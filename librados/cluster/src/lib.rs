@@ -97,6 +97,8 @@ pub struct ClusterConf {
     pub conf: Config,
     pub fsid: Fsid,
     pub osds: u32,
+    /// Monitors: one per `mon_host` address (rank N listens on the Nth), one without it.
+    pub mons: u32,
     pub mon: MonConfig,
 }
 
@@ -144,14 +146,47 @@ impl ClusterConf {
         if let Some(n) = conf.default_pg_num()? {
             mon.default_pg_num = n;
         }
+        let mons = match conf.mon_host() {
+            Some(h) => daemon::parse_mon_host(h)?.len() as u32,
+            None => 1,
+        };
+        if mons > MAX_MONS {
+            return Err(ClusterError::Invalid(format!(
+                "{} lists {mons} monitors in mon_host: at most {MAX_MONS}",
+                path.display()
+            )));
+        }
         Ok(ClusterConf {
             path,
             conf,
             fsid,
             osds,
+            mons,
             mon,
         })
     }
+}
+
+/// The most monitors a cluster may have.
+pub const MAX_MONS: u32 = 7;
+
+/// Where monitor `rank` of the cluster in `dir` keeps its state (`DIR/mon` for mon.0, as
+/// the embedded cluster has it; `DIR/mon.N` for the others).
+pub fn mon_dir(dir: &Path, rank: u32) -> PathBuf {
+    match rank {
+        0 => dir.join("mon"),
+        r => dir.join(format!("mon.{r}")),
+    }
+}
+
+/// Gives every monitor of a new cluster of daemons the same creation record, so they start
+/// their quorum from one state.
+pub fn seed_monitors(dir: &Path) -> Result<()> {
+    let conf = ClusterConf::load(dir, "client")?;
+    let dirs: Vec<PathBuf> = (0..conf.mons).map(|r| mon_dir(dir, r)).collect();
+    let refs: Vec<&Path> = dirs.iter().map(|d| d.as_path()).collect();
+    Monitor::seed(&refs, conf.fsid)?;
+    Ok(())
 }
 
 /// An OSD's settings from its view of the configuration.
@@ -213,6 +248,28 @@ pub fn failure_config(conf: &Config) -> Result<crate::mon::failure::FailureConfi
         min_down_reporters: conf.count("mon_osd_min_down_reporters", d.min_down_reporters)?,
         down_out_interval: conf.seconds("mon_osd_down_out_interval", d.down_out_interval)?,
         report_timeout: conf.seconds("mon_osd_report_timeout", d.report_timeout)?,
+    })
+}
+
+/// The monitors' election and commit timing: `mon_election_timeout` (seconds a follower
+/// waits to hear from a leader before standing, at random up to twice that; 0.5 by default,
+/// heartbeats at a fifth of it) and `mon_commit_timeout` (seconds before an uncommitted
+/// change is answered with a timeout; 10 by default).
+pub fn consensus_config(conf: &Config) -> Result<crate::mon::consensus::ConsensusConfig> {
+    let d = crate::mon::consensus::ConsensusConfig::default();
+    let election = conf.seconds("mon_election_timeout", d.election_min)?;
+    if election < Duration::from_millis(50) {
+        return Err(ClusterError::Invalid(format!(
+            "mon_election_timeout = {} s: give at least 0.05",
+            election.as_secs_f64()
+        )));
+    }
+    Ok(crate::mon::consensus::ConsensusConfig {
+        heartbeat: election / 5,
+        election_min: election,
+        election_max: election * 2,
+        commit_timeout: conf.seconds("mon_commit_timeout", d.commit_timeout)?,
+        ..d
     })
 }
 

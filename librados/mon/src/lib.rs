@@ -121,14 +121,20 @@ pub struct Monitor {
     /// Commands passed to the leader and not answered yet, by the tid they went with.
     forwarded: BTreeMap<u64, Forwarded>,
     next_forward: u64,
+    /// Commands for the leader while none is known (an election is under way).
+    unsent: Vec<Forwarded>,
 }
 
-/// A command a follower passed to the leader.
+/// A command a follower passes to the leader.
 struct Forwarded {
     src: EntityName,
     tid: u64,
-    leader: u64,
-    at: std::time::Instant,
+    cmd: MonCommand,
+    /// The leader it went to (none while unsent).
+    leader: Option<u64>,
+    /// Times it was sent back by a monitor that did not lead.
+    bounces: u32,
+    since: std::time::Instant,
 }
 
 pub use crate::msg::clog::MAX_LOG_MESSAGE_BYTES;
@@ -214,6 +220,7 @@ impl Monitor {
             activating: Vec::new(),
             forwarded: BTreeMap::new(),
             next_forward: 1,
+            unsent: Vec::new(),
         })
     }
 
@@ -257,9 +264,12 @@ impl Monitor {
     /// Serves messages until the inbox closes; while leading, also marks failed OSDs down
     /// and lifts blocklist entries when they expire.
     pub async fn run(mut self, inbox: Inbox) {
-        // Consensus traffic is served beside the commands (a command waits on the quorum,
-        // whose answers must not queue behind it).
-        let (tx, mut events) = tokio::sync::mpsc::channel(1024);
+        // Consensus traffic is served beside the commands: a command waits on the quorum,
+        // whose answers must never queue behind it, so the router never waits for this loop.
+        // What it passes on stays bounded all the same: a client's message holds its share
+        // of the transport's client budget (`mon_client_bytes`) until this loop drops it,
+        // and daemons send the monitor reports at a bounded rate.
+        let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
         let router = tokio::spawn(route(
             inbox,
             tx,
@@ -268,6 +278,7 @@ impl Monitor {
             self.msgr.clone(),
         ));
         let mut applied = self.consensus.shared.subscribe();
+        let mut raft_metrics = self.consensus.raft.metrics();
         // After an expiry pass that lifted nothing (the clock stepped back, the log failed),
         // the next waits a second, so the loop is never busy.
         let mut backoff: Option<tokio::time::Instant> = None;
@@ -297,6 +308,15 @@ impl Monitor {
             let expiry = deadline.unwrap_or_else(tokio::time::Instant::now);
             let ev = tokio::select! {
                 ev = events.recv() => ev,
+                changed = raft_metrics.changed(), if !self.unsent.is_empty() => {
+                    if changed.is_ok() && self.consensus.leader().is_some() {
+                        // A leader was elected: pass on what waited for one.
+                        for f in std::mem::take(&mut self.unsent) {
+                            self.forward(f).await;
+                        }
+                    }
+                    continue;
+                }
                 changed = applied.changed() => {
                     if changed.is_ok() {
                         // Entries committed by the quorum (ours or another leader's).
@@ -365,21 +385,55 @@ impl Monitor {
             }
             Message::MonCommand(cmd) => {
                 if for_the_leader(&cmd) && !self.consensus.is_leader() {
-                    self.forward(from, tid, cmd).await;
+                    let f = Forwarded {
+                        src: from,
+                        tid,
+                        cmd,
+                        leader: None,
+                        bounces: 0,
+                        since: std::time::Instant::now(),
+                    };
+                    self.forward(f).await;
                 } else {
                     self.command_from(from, (from, tid), cmd).await;
                 }
             }
-            Message::MonForward { src, cmd } if from.kind == crate::msg::EntityKind::Mon => {
+            Message::MonForward {
+                src,
+                cmd,
+                bounced: false,
+            } if from.kind == crate::msg::EntityKind::Mon => {
                 if self.consensus.is_leader() {
                     self.command_from(src, (from, tid), cmd).await;
-                } else if answered(&cmd) {
-                    // Never passed on twice: the asker tries again.
-                    let e = MonError::NotLeader {
-                        me: self.consensus.rank,
-                        leader: self.consensus.leader(),
+                } else {
+                    // Not carried out here: back to the follower, which knows whom to ask.
+                    let back = Message::MonForward {
+                        src,
+                        cmd,
+                        bounced: true,
                     };
-                    self.reply(from, tid, Err(e)).await;
+                    let epoch = self.state().map().epoch();
+                    if let Err(e) = self.msgr.send(from, tid, epoch, &back).await {
+                        tracing::debug!(target: "mon", "cannot send a command back to {from}: {e}");
+                    }
+                }
+            }
+            Message::MonForward { bounced: true, .. }
+                if from.kind == crate::msg::EntityKind::Mon =>
+            {
+                if let Some(mut f) = self.forwarded.remove(&tid) {
+                    f.bounces += 1;
+                    if f.bounces > MAX_BOUNCES {
+                        let e = MonError::NotLeader {
+                            me: self.consensus.rank,
+                            leader: self.consensus.leader(),
+                        };
+                        self.reply(f.src, f.tid, Err(e)).await;
+                    } else if self.consensus.is_leader() {
+                        self.command_from(f.src, (f.src, f.tid), f.cmd).await;
+                    } else {
+                        self.forward(f).await;
+                    }
                 }
             }
             Message::MonCommandReply(reply) if from.kind == crate::msg::EntityKind::Mon => {
@@ -402,72 +456,90 @@ impl Monitor {
         }
     }
 
-    /// Passes a command to the leader; its answer goes back to `src` when it comes.
-    async fn forward(&mut self, src: EntityName, tid: u64, cmd: MonCommand) {
+    /// Passes a command to the leader (keeping it until one is known); its answer goes back
+    /// to its asker when it comes.
+    async fn forward(&mut self, mut f: Forwarded) {
         let me = self.consensus.rank;
-        let Some(leader) = self.consensus.leader().filter(|l| *l != me) else {
-            if answered(&cmd) {
-                let e = MonError::NotLeader { me, leader: None };
-                self.reply(src, tid, Err(e)).await;
+        let leader = match self.consensus.leader() {
+            Some(l) if l != me => l,
+            Some(_) => {
+                // We lead now.
+                self.command_from(f.src, (f.src, f.tid), f.cmd).await;
+                return;
             }
-            return;
+            None => {
+                // Reports are sent again by their OSDs; commands wait for an election.
+                if answered(&f.cmd) {
+                    f.leader = None;
+                    self.unsent.push(f);
+                }
+                return;
+            }
         };
         let fwd = self.next_forward;
         self.next_forward += 1;
-        let wants_answer = answered(&cmd);
-        let msg = Message::MonForward { src, cmd };
+        let msg = Message::MonForward {
+            src: f.src,
+            cmd: f.cmd.clone(),
+            bounced: false,
+        };
         let epoch = self.state().map().epoch();
         match self
             .msgr
             .send(EntityName::mon(leader), fwd, epoch, &msg)
             .await
         {
-            Ok(()) if wants_answer => {
-                self.forwarded.insert(
-                    fwd,
-                    Forwarded {
-                        src,
-                        tid,
-                        leader,
-                        at: std::time::Instant::now(),
-                    },
-                );
+            Ok(()) => {
+                if answered(&f.cmd) {
+                    f.leader = Some(leader);
+                    self.forwarded.insert(fwd, f);
+                }
             }
-            Ok(()) => {}
             Err(e) => {
                 tracing::debug!(target: "mon", "cannot pass a command to mon.{leader}: {e}");
-                if wants_answer {
+                if answered(&f.cmd) {
                     let e = MonError::NotLeader {
                         me,
                         leader: Some(leader),
                     };
-                    self.reply(src, tid, Err(e)).await;
+                    self.reply(f.src, f.tid, Err(e)).await;
                 }
             }
         }
     }
 
     /// Answers the commands passed to a leader that is no longer one, or that never
-    /// answered: the askers try again (the command may or may not have been carried out,
-    /// as with any command whose answer was lost).
+    /// answered, and those that waited too long for a leader: the askers try again (a
+    /// command passed on may or may not have been carried out, as with any command whose
+    /// answer was lost).
     async fn drop_forwards(&mut self) {
         let leader = self.consensus.leader();
         let now = std::time::Instant::now();
         let lost: Vec<u64> = self
             .forwarded
             .iter()
-            .filter(|(_, f)| Some(f.leader) != leader || now.duration_since(f.at) > FORWARD_TIMEOUT)
+            .filter(|(_, f)| f.leader != leader || now.duration_since(f.since) > FORWARD_TIMEOUT)
             .map(|(t, _)| *t)
             .collect();
-        for t in lost {
-            if let Some(f) = self.forwarded.remove(&t) {
-                let e = MonError::NoQuorum(format!(
-                    "mon.{} did not answer (leader now: {})",
-                    f.leader,
-                    leader.map_or_else(|| "none".to_string(), |l| format!("mon.{l}"))
-                ));
-                self.reply(f.src, f.tid, Err(e)).await;
-            }
+        let mut gone: Vec<Forwarded> = lost
+            .into_iter()
+            .filter_map(|t| self.forwarded.remove(&t))
+            .collect();
+        let (late, waiting): (Vec<Forwarded>, Vec<Forwarded>) = std::mem::take(&mut self.unsent)
+            .into_iter()
+            .partition(|f| now.duration_since(f.since) > self.consensus.commit_timeout());
+        self.unsent = waiting;
+        gone.extend(late);
+        for f in gone {
+            let e = MonError::NoQuorum(format!(
+                "{} (leader now: {})",
+                f.leader.map_or_else(
+                    || "no leader was elected in time".to_string(),
+                    |l| format!("mon.{l} did not answer")
+                ),
+                leader.map_or_else(|| "none".to_string(), |l| format!("mon.{l}"))
+            ));
+            self.reply(f.src, f.tid, Err(e)).await;
         }
     }
 
@@ -835,7 +907,7 @@ impl Monitor {
 /// answers handed to the requests waiting for them) and passes everything else on.
 async fn route(
     mut inbox: Inbox,
-    tx: tokio::sync::mpsc::Sender<Event>,
+    tx: tokio::sync::mpsc::UnboundedSender<Event>,
     consensus: Arc<consensus::Consensus>,
     peers: consensus::network::PeerNet,
     msgr: Messenger,
@@ -844,7 +916,7 @@ async fn route(
         let env = match ev {
             Event::Msg(env) if matches!(env.msg, Message::MonPeer { .. }) => env,
             other => {
-                if tx.send(other).await.is_err() {
+                if tx.send(other).is_err() {
                     return;
                 }
                 continue;
@@ -883,8 +955,11 @@ pub const FAILURE_TICK: Duration = Duration::from_millis(500);
 /// The monitor ends its session with an OSD down this long (dropping what is queued for it).
 pub const SESSION_END_AFTER: Duration = Duration::from_secs(30);
 
-/// A command passed to the leader and unanswered for this long is answered with a timeout.
+/// A command passed to the leader (or waiting for one) unanswered for this long is answered
+/// with a timeout.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
+/// A command sent back this many times by monitors that did not lead is answered EAGAIN.
+const MAX_BOUNCES: u32 = 5;
 
 /// Whether a follower passes `cmd` to the leader (everything but the cluster log, which
 /// each monitor keeps for its own subscribers).

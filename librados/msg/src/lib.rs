@@ -156,10 +156,12 @@ pub enum Message {
     },
     /// Between monitors: a command a follower took from `src`, for the leader to carry out
     /// as if `src` had sent it; the leader answers the follower (`MonCommandReply`, same tid),
-    /// which passes the answer on.
+    /// which passes the answer on. A monitor that does not lead sends it back untouched
+    /// (`bounced`), and the follower passes it on again once it knows the leader.
     MonForward {
         src: EntityName,
         cmd: MonCommand,
+        bounced: bool,
     },
     // --- client and OSD
     OsdOp(Box<OsdOpRequest>),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 pub struct Daemons {
     pub dir: tempfile::TempDir,
     pub osds: u32,
+    pub mons: u32,
     /// Every pid this test's cluster ever had, to be sure none outlives it.
     pids: std::sync::Mutex<Vec<i32>>,
 }
@@ -36,10 +37,24 @@ fn rados(args: &[&str]) -> Output {
 impl Daemons {
     /// Creates and starts a cluster of `osds` OSDs with `settings` (KEY=VALUE).
     pub fn create(osds: u32, settings: &[&str]) -> Daemons {
+        Daemons::create_with_mons(1, osds, settings)
+    }
+
+    /// Creates and starts a cluster of `mons` monitors and `osds` OSDs with `settings`.
+    pub fn create_with_mons(mons: u32, osds: u32, settings: &[&str]) -> Daemons {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("c");
         let n = osds.to_string();
-        let mut args = vec!["cluster", "create", path.to_str().unwrap(), "--osds", &n];
+        let m = mons.to_string();
+        let mut args = vec![
+            "cluster",
+            "create",
+            path.to_str().unwrap(),
+            "--osds",
+            &n,
+            "--mons",
+            &m,
+        ];
         for s in settings {
             args.extend(["--set", s]);
         }
@@ -47,6 +62,7 @@ impl Daemons {
         let d = Daemons {
             dir,
             osds,
+            mons,
             pids: Default::default(),
         };
         d.note_pids();
@@ -109,7 +125,7 @@ impl Daemons {
     }
 
     fn note_pids(&self) {
-        let mut names = vec!["mon.0".to_string()];
+        let mut names: Vec<String> = (0..self.mons).map(|r| format!("mon.{r}")).collect();
         names.extend((0..self.osds).map(|i| format!("osd.{i}")));
         let mut pids = self.pids.lock().unwrap();
         for n in names {

@@ -290,6 +290,41 @@ impl Consensus {
         &self,
         mut propose: impl FnMut(&MonState) -> Result<(Vec<LogRecord>, T), MonError>,
     ) -> Result<T, CommitError> {
+        // A leader cut off from its quorum proposes nothing: an entry it appended could
+        // still commit after its asker was told it failed.
+        if self.voters().len() > 1 {
+            let confirmed =
+                tokio::time::timeout(self.commit_timeout, self.raft.ensure_linearizable()).await;
+            match confirmed {
+                Ok(Ok(_)) => {}
+                Ok(Err(RaftError::APIError(
+                    openraft::error::CheckIsLeaderError::ForwardToLeader(f),
+                ))) => {
+                    return Err(CommitError::Propose(ProposeError::NotLeader {
+                        leader: f.leader_id,
+                    }))
+                }
+                Ok(Err(RaftError::APIError(
+                    openraft::error::CheckIsLeaderError::QuorumNotEnough(q),
+                ))) => {
+                    let got: Vec<String> = q.got.iter().map(|r| format!("mon.{r}")).collect();
+                    return Err(CommitError::Propose(ProposeError::Failed(format!(
+                        "only {} of {} monitors answer",
+                        got.join(", "),
+                        self.voters().len()
+                    ))));
+                }
+                Ok(Err(e)) => {
+                    return Err(CommitError::Propose(ProposeError::Failed(e.to_string())))
+                }
+                Err(_) => {
+                    return Err(CommitError::Propose(ProposeError::Failed(format!(
+                        "no quorum confirmed this leader within {:?}",
+                        self.commit_timeout
+                    ))))
+                }
+            }
+        }
         // Each retry follows an entry that was applied, so this only loops while other
         // proposals keep winning; it is bounded all the same.
         for _ in 0..64 {
@@ -330,6 +365,11 @@ impl Consensus {
         Err(CommitError::Propose(ProposeError::Failed(
             "the state kept moving under 64 proposals in a row".into(),
         )))
+    }
+
+    /// How long a change may wait for the quorum.
+    pub fn commit_timeout(&self) -> Duration {
+        self.commit_timeout
     }
 
     /// Stops this member (its log and state stay on disk).
