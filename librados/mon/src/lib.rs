@@ -421,23 +421,16 @@ impl Monitor {
             Message::MonForward { bounced: true, .. }
                 if from.kind == crate::msg::EntityKind::Mon =>
             {
-                if let Some(mut f) = self.forwarded.remove(&tid) {
-                    f.bounces += 1;
-                    if f.bounces > MAX_BOUNCES {
-                        let e = MonError::NotLeader {
-                            me: self.consensus.rank,
-                            leader: self.consensus.leader(),
-                        };
-                        self.reply(f.src, f.tid, Err(e)).await;
-                    } else if self.consensus.is_leader() {
-                        self.command_from(f.src, (f.src, f.tid), f.cmd).await;
-                    } else {
-                        self.forward(f).await;
-                    }
+                if let Some(f) = self.forwarded.remove(&tid) {
+                    self.pass_again(f).await;
                 }
             }
             Message::MonCommandReply(reply) if from.kind == crate::msg::EntityKind::Mon => {
                 match self.forwarded.remove(&tid) {
+                    // EAGAIN: not carried out (the leader lost the lead while at it).
+                    Some(f) if matches!(&reply, Err(e) if e.errno == errno::EAGAIN) => {
+                        self.pass_again(f).await;
+                    }
                     Some(f) => {
                         let msg = Message::MonCommandReply(reply);
                         let epoch = self.state().map().epoch();
@@ -505,6 +498,27 @@ impl Monitor {
                     self.reply(f.src, f.tid, Err(e)).await;
                 }
             }
+        }
+    }
+
+    /// A command the monitor it was passed to did not carry out (it did not lead): passed on
+    /// again once another leads, at most `MAX_BOUNCES` times.
+    async fn pass_again(&mut self, mut f: Forwarded) {
+        f.bounces += 1;
+        if f.bounces > MAX_BOUNCES {
+            let e = MonError::NotLeader {
+                me: self.consensus.rank,
+                leader: self.consensus.leader(),
+            };
+            self.reply(f.src, f.tid, Err(e)).await;
+        } else if self.consensus.is_leader() {
+            self.command_from(f.src, (f.src, f.tid), f.cmd).await;
+        } else if self.consensus.leader() == f.leader {
+            // It refused: wait for the election that follows.
+            f.leader = None;
+            self.unsent.push(f);
+        } else {
+            self.forward(f).await;
         }
     }
 
