@@ -219,7 +219,8 @@ impl Monitor {
             failure_config: failure::FailureConfig::default(),
             activating: Vec::new(),
             forwarded: BTreeMap::new(),
-            next_forward: 1,
+            // Not reused by a restarted process, whose old answers may still be on the way.
+            next_forward: rados_common::random::nonzero_u64() >> 2,
             unsent: Vec::new(),
         })
     }
@@ -309,7 +310,11 @@ impl Monitor {
             let ev = tokio::select! {
                 ev = events.recv() => ev,
                 changed = raft_metrics.changed(), if !self.unsent.is_empty() => {
-                    if changed.is_ok() && self.consensus.leader().is_some() {
+                    if changed.is_err() {
+                        tracing::error!(target: "mon", "{}: consensus stopped; the monitor stops", self.msgr.me);
+                        break;
+                    }
+                    if self.consensus.leader().is_some() {
                         // A leader was elected: pass on what waited for one.
                         for f in std::mem::take(&mut self.unsent) {
                             self.forward(f).await;
@@ -421,12 +426,12 @@ impl Monitor {
             Message::MonForward { bounced: true, .. }
                 if from.kind == crate::msg::EntityKind::Mon =>
             {
-                if let Some(f) = self.forwarded.remove(&tid) {
+                if let Some(f) = self.take_forwarded(tid, from) {
                     self.pass_again(f).await;
                 }
             }
             Message::MonCommandReply(reply) if from.kind == crate::msg::EntityKind::Mon => {
-                match self.forwarded.remove(&tid) {
+                match self.take_forwarded(tid, from) {
                     // EAGAIN: not carried out (the leader lost the lead while at it).
                     Some(f) if matches!(&reply, Err(e) if e.errno == errno::EAGAIN) => {
                         self.pass_again(f).await;
@@ -497,6 +502,17 @@ impl Monitor {
                     };
                     self.reply(f.src, f.tid, Err(e)).await;
                 }
+            }
+        }
+    }
+
+    /// The command passed on with `tid`, if `from` is the monitor it went to.
+    fn take_forwarded(&mut self, tid: u64, from: EntityName) -> Option<Forwarded> {
+        match self.forwarded.get(&tid) {
+            Some(f) if f.leader == Some(from.id) => self.forwarded.remove(&tid),
+            _ => {
+                tracing::debug!(target: "mon", "an answer from {from} nobody waits for (tid {tid})");
+                None
             }
         }
     }
@@ -703,6 +719,12 @@ impl Monitor {
                 Ok(_) => Err(MonError::Invalid(format!(
                     "pg {pgid}: the map has moved on from interval {interval}"
                 ))),
+                // Kept as they are: a follower that passed the request on tries again.
+                Err(MonError::NotLeader { me, leader }) => Err(MonError::NotLeader {
+                    me: *me,
+                    leader: *leader,
+                }),
+                Err(MonError::NoQuorum(m)) => Err(MonError::NoQuorum(m.clone())),
                 Err(e) => Err(MonError::Invalid(e.to_string())),
             };
             self.reply(src, tid, reply).await;
@@ -734,8 +756,13 @@ impl Monitor {
                     format!("osd.{osd} marked down: no beacon for {for_secs} s")
                 }
             };
-            self.own_change(&MonCommand::OsdDown { ids: vec![osd] }, why)
-                .await;
+            if !self
+                .own_change(&MonCommand::OsdDown { ids: vec![osd] }, why)
+                .await
+            {
+                // No quorum or no longer leading: the next pass tries again.
+                return;
+            }
         }
         let out = self.failures.due_out(
             consensus.shared.lock().state.map(),
@@ -747,7 +774,9 @@ impl Monitor {
                 "osd.{osd} marked out after being down for {} s",
                 self.failure_config.down_out_interval.as_secs()
             );
-            self.own_change(&MonCommand::OsdAutoOut { osd }, why).await;
+            if !self.own_change(&MonCommand::OsdAutoOut { osd }, why).await {
+                return;
+            }
         }
         for osd in self.failures.sessions_to_end(
             consensus.shared.lock().state.map(),

@@ -1,11 +1,10 @@
 //! The Raft log of one monitor: entries, the vote and the commit point, as records of one
 //! append-only file (the format of [`crate::log`]), with the live entries also in memory.
 //!
-//! Appends and votes are durable before they are acknowledged (one `fdatasync` per batch);
-//! truncations, purges and the commit point are written behind them and made durable by the
-//! next sync (replaying a record file in order rebuilds the same log, and losing an unsynced
-//! truncation or purge only leaves entries that a later one removes again). When purged
-//! records outweigh the live ones the file is rewritten with only what is live.
+//! Appends, votes, truncations and purges are durable before they are acknowledged (one
+//! `fdatasync` per batch); the commit point is written behind them and made durable by the
+//! next sync (replaying a record file in order rebuilds the same log). When purged records
+//! outweigh the live ones the file is rewritten with only what is live.
 
 use super::{Rank, TypeConfig};
 use crate::log::{Record, RecordFile};
@@ -259,14 +258,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate(&mut self, log_id: LogId<Rank>) -> Result<(), StorageError<Rank>> {
         lock(&self.inner).replay(RaftRecord::TruncatedFrom(log_id.index));
-        self.write(vec![RaftRecord::TruncatedFrom(log_id.index)], false)
+        // Synced (rare): entries it removes must not come back beside a snapshot that is.
+        self.write(vec![RaftRecord::TruncatedFrom(log_id.index)], true)
             .await
             .map_err(|e| StorageIOError::write_logs(&io_error(e)).into())
     }
 
     async fn purge(&mut self, log_id: LogId<Rank>) -> Result<(), StorageError<Rank>> {
         lock(&self.inner).replay(RaftRecord::Purged(log_id));
-        let written = match self.write(vec![RaftRecord::Purged(log_id)], false).await {
+        let written = match self.write(vec![RaftRecord::Purged(log_id)], true).await {
             Ok(()) => self.maybe_rewrite().await,
             Err(e) => Err(e),
         };

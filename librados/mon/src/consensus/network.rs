@@ -56,7 +56,9 @@ impl PeerNet {
         PeerNet {
             msgr,
             pending: Arc::new(Pending {
-                next_tid: AtomicU64::new(1),
+                // Not reused by a restarted process, whose old answers may still be on the
+                // way: a late answer must never match a new request.
+                next_tid: AtomicU64::new(rados_common::random::nonzero_u64() >> 2),
                 waiting: Mutex::new(HashMap::new()),
             }),
         }

@@ -124,24 +124,30 @@ impl StateMachine {
     }
 }
 
-/// Keeps `record` as the current snapshot, durably.
+/// Keeps `record` as the current snapshot, durably, unless a newer one is kept already (a
+/// snapshot built in the background may finish after a newer one was installed).
 async fn keep(
     file: &Arc<Mutex<RecordFile<SnapshotRecord>>>,
     current: &Current,
     record: SnapshotRecord,
 ) -> Result<(), std::io::Error> {
-    let f = file.clone();
-    let r = record.clone();
+    let (f, cur) = (file.clone(), current.clone());
     tokio::task::spawn_blocking(move || {
-        f.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .rewrite(std::slice::from_ref(&r))
+        let mut file = f.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cur = cur.lock().unwrap_or_else(|e| e.into_inner());
+        if cur
+            .as_ref()
+            .is_some_and(|c| c.meta.last_log_id > record.meta.last_log_id)
+        {
+            return Ok::<(), MonError>(());
+        }
+        file.rewrite(std::slice::from_ref(&record))?;
+        *cur = Some(record);
+        Ok(())
     })
     .await
     .map_err(storage_err)?
-    .map_err(storage_err)?;
-    *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(record);
-    Ok(())
+    .map_err(storage_err)
 }
 
 pub struct Builder {
